@@ -1,0 +1,6 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Input of bindgen for the target module: the private nvmet core header,
+ * which is not part of `kernel::bindings`.
+ */
+#include "drivers/nvme/target/nvmet.h"

@@ -1,0 +1,34 @@
+#!/usr/bin/env python3
+"""Print the Markdown table of a scripts/bench JSON file, ratios to C+C."""
+import json
+import sys
+
+data = json.load(open(sys.argv[1]))
+res = data["results"]
+base = res.get("C+C")
+cols = [
+    ("randread-4k-qd1", "lat_p50_us", "QD1 p50 µs"),
+    ("randread-4k-qd1", "lat_p99_us", "QD1 p99 µs"),
+    ("randread-4k-qd32x2", "iops", "randread IOPS"),
+    ("randwrite-4k-qd32x2", "iops", "randwrite IOPS"),
+    ("read-128k-qd16", "mb_s", "seq read MB/s"),
+    ("write-128k-qd16", "mb_s", "seq write MB/s"),
+    ("randread-4k-qd32x2", "sys_us_per_io", "sys µs/IO (randread)"),
+]
+print(f"kernel {data['kernel']}, {data['reps']} alternating reps of {data['runtime_s']} s, medians; "
+      "ratio to C+C in brackets (for latency and CPU, lower is better)\n")
+print("| configuration | " + " | ".join(c[2] for c in cols) + " |")
+print("|---" * (len(cols) + 1) + "|")
+for name, wl in res.items():
+    cells = []
+    for w, k, _ in cols:
+        v = wl.get(w, {}).get(k)
+        if v is None:
+            cells.append("–")
+            continue
+        b = base.get(w, {}).get(k) if base else None
+        ratio = f" ({v / b:.2f})" if b else ""
+        cells.append(f"{v:.1f}{ratio}" if v < 100 else f"{v:.0f}{ratio}")
+    print(f"| {name} | " + " | ".join(cells) + " |")
+for name, why in data["skipped"].items():
+    print(f"\nskipped {name}: {why}")

@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+"""Guest side of scripts/bench: fio against a null_blk-backed namespace for
+each host/target pairing, nvme-loop and local null_blk as ceilings.
+
+Usage: bench.py OUT.json [--runtime SECONDS] [--reps N]
+
+Pairings and ceilings are measured in alternation (rep 1 of each, then rep 2
+of each, ...) so that drift in the emulated machine spreads over all of them;
+each figure is the median over the reps. A pairing whose side cannot serve yet
+is skipped and the reason recorded.
+"""
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+NVMET = "/sys/kernel/config/nvmet"
+NQN = "nqn.2026-11.io.nvme-tcp-rs:bench"
+USER_HZ = os.sysconf("SC_CLK_TCK")
+
+WORKLOADS = [
+    # name, fio arguments, metrics
+    ("randread-4k-qd1", ["--rw=randread", "--bs=4k", "--iodepth=1", "--numjobs=1"], "lat"),
+    ("randread-4k-qd32x2", ["--rw=randread", "--bs=4k", "--iodepth=32", "--numjobs=2"], "iops"),
+    ("randwrite-4k-qd32x2", ["--rw=randwrite", "--bs=4k", "--iodepth=32", "--numjobs=2"], "iops"),
+    ("read-128k-qd16", ["--rw=read", "--bs=128k", "--iodepth=16", "--numjobs=1"], "bw"),
+    ("write-128k-qd16", ["--rw=write", "--bs=128k", "--iodepth=16", "--numjobs=1"], "bw"),
+]
+
+CONFIGS = [
+    # name, kind, host impl, target impl
+    ("C+C", "tcp", "c", "c"),
+    ("C host + Rust target", "tcp", "c", "rust"),
+    ("Rust host + C target", "tcp", "rust", "c"),
+    ("Rust+Rust", "tcp", "rust", "rust"),
+    ("nvme-loop", "loop", None, None),
+    ("local null_blk", "local", None, None),
+]
+
+
+def sh(*args, check=True):
+    return subprocess.run(args, check=check, capture_output=True, text=True)
+
+
+def write(path, value):
+    with open(path, "w") as f:
+        f.write(value)
+
+
+def impl(action, *args):
+    return sh(os.path.join(HERE, "impl"), action, *args)
+
+
+def clear():
+    subprocess.run(["bash", "-c", f". {HERE}/lib.sh; nvmet_clear"], check=False)
+
+
+def sys_jiffies():
+    """System, IRQ and softirq time of all CPUs, in clock ticks."""
+    with open("/proc/stat") as f:
+        cpu = f.readline().split()
+    return int(cpu[3]) + int(cpu[6]) + int(cpu[7])
+
+
+def setup(kind, host, target):
+    """Sets up one configuration; returns its block device or raises with why not."""
+    if kind == "local":
+        return "/dev/nullb0"
+    os.makedirs(f"{NVMET}/subsystems/{NQN}")
+    s = f"{NVMET}/subsystems/{NQN}"
+    write(f"{s}/attr_allow_any_host", "1")
+    os.makedirs(f"{s}/namespaces/1")
+    write(f"{s}/namespaces/1/device_path", "/dev/nullb0")
+    write(f"{s}/namespaces/1/enable", "1")
+    p = f"{NVMET}/ports/1"
+    os.makedirs(p)
+    if kind == "loop":
+        sh("modprobe", "nvme-loop")
+        write(f"{p}/addr_trtype", "loop")
+    else:
+        impl("load", target, "target")
+        write(f"{p}/addr_adrfam", "ipv4")
+        write(f"{p}/addr_trtype", "tcp")
+        write(f"{p}/addr_traddr", "127.0.0.1")
+        write(f"{p}/addr_trsvcid", "4420")
+    try:
+        os.symlink(s, f"{p}/subsystems/{NQN}")
+    except OSError as e:
+        raise RuntimeError(f"the {target} target cannot enable a TCP port ({e.strerror})")
+    if kind == "loop":
+        r = sh("nvme", "connect", "-t", "loop", "-n", NQN, check=False)
+    else:
+        impl("load", host, "host")
+        r = sh("nvme", "connect", "-t", "tcp", "-a", "127.0.0.1", "-s", "4420", "-n", NQN, check=False)
+    if r.returncode != 0:
+        raise RuntimeError(f"the {host} host cannot connect ({r.stderr.strip()})")
+    dev = sh("bash", "-c", f". {HERE}/lib.sh; nvme_dev_for {NQN}").stdout.strip()
+    if not dev:
+        raise RuntimeError("no block device appeared")
+    return dev
+
+
+def teardown(kind):
+    if kind == "local":
+        return
+    sh("nvme", "disconnect", "-n", NQN, check=False)
+    clear()
+    if kind == "tcp":
+        sh(os.path.join(HERE, "impl"), "unload", "host", check=False)
+        sh(os.path.join(HERE, "impl"), "unload", "target", check=False)
+    else:
+        sh("rmmod", "nvme_loop", check=False)
+
+
+def run_fio(dev, args, runtime):
+    before = sys_jiffies()
+    r = sh("fio", "--name=bench", f"--filename={dev}", "--direct=1", "--ioengine=io_uring",
+           "--time_based", f"--runtime={runtime}", "--ramp_time=1", "--group_reporting",
+           "--size=512m", "--output-format=json", *args)
+    after = sys_jiffies()
+    job = json.loads(r.stdout)["jobs"][0]
+    ios = job["read"]["total_ios"] + job["write"]["total_ios"]
+    side = job["read"] if job["read"]["total_ios"] else job["write"]
+    clat = side["clat_ns"]["percentile"]
+    return {
+        "iops": side["iops"],
+        "mb_s": side["bw_bytes"] / 1e6,
+        "lat_p50_us": clat.get("50.000000", 0) / 1000,
+        "lat_p99_us": clat.get("99.000000", 0) / 1000,
+        # Whole-guest system time (includes the transports' work items).
+        "sys_us_per_io": (after - before) * 1e6 / USER_HZ / ios if ios else None,
+    }
+
+
+def main():
+    out = sys.argv[1]
+    runtime = 5
+    reps = 3
+    args = sys.argv[2:]
+    while args:
+        if args[0] == "--runtime":
+            runtime = int(args[1])
+        elif args[0] == "--reps":
+            reps = int(args[1])
+        args = args[2:]
+    sh("mount", "-t", "configfs", "none", "/sys/kernel/config", check=False)
+    sh("modprobe", "null_blk", "nr_devices=1", "gb=1", "queue_mode=2", "irqmode=0",
+       f"submit_queues={os.cpu_count()}")
+    sh("modprobe", "nvmet")
+    results = {name: {w[0]: [] for w in WORKLOADS} for name, *_ in CONFIGS}
+    skipped = {}
+    for rep in range(reps):
+        for name, kind, host, target in CONFIGS:
+            if name in skipped:
+                continue
+            try:
+                dev = setup(kind, host, target)
+            except (RuntimeError, OSError, subprocess.CalledProcessError) as e:
+                skipped[name] = str(e)
+                print(f"skipping {name}: {e}", flush=True)
+                teardown(kind)
+                continue
+            for wname, wargs, _ in WORKLOADS:
+                res = run_fio(dev, wargs, runtime)
+                results[name][wname].append(res)
+                print(f"rep {rep + 1} {name:22} {wname:20} {res['iops']:10.0f} IOPS "
+                      f"{res['mb_s']:8.1f} MB/s p50 {res['lat_p50_us']:8.1f} us", flush=True)
+            teardown(kind)
+    summary = {}
+    for name, *_ in CONFIGS:
+        if name in skipped:
+            continue
+        summary[name] = {}
+        for wname, _, _ in WORKLOADS:
+            runs = results[name][wname]
+            summary[name][wname] = {
+                k: statistics.median(r[k] for r in runs) for k in runs[0] if runs[0][k] is not None
+            }
+    with open(out, "w") as f:
+        json.dump({"kernel": os.uname().release, "runtime_s": runtime, "reps": reps,
+                   "workloads": {w[0]: w[2] for w in WORKLOADS},
+                   "results": summary, "skipped": skipped, "runs": results}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

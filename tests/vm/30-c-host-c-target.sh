@@ -1,0 +1,28 @@
+# The in-tree C modules stay loadable next to ours: the seed's example with
+# the C target and the C host, with a data check.
+set -euo pipefail
+. scripts/guest/lib.sh
+nqn=nqn.2026-11.io.nvme-tcp-rs:cc
+modprobe brd rd_nr=1 rd_size=16384
+scripts/guest/impl load c target
+modprobe nvmet
+nvmet_subsys "$nqn" /dev/ram0
+nvmet_port 1 127.0.0.1 4420
+nvmet_link 1 "$nqn"
+scripts/guest/impl load c host
+nvme connect -t tcp -a 127.0.0.1 -s 4420 -n "$nqn"
+dev=$(nvme_dev_for "$nqn")
+echo "connected: $dev"
+lsblk "$dev"
+head -c 1048576 /dev/urandom >/tmp/pattern
+dd if=/tmp/pattern of="$dev" bs=64k oflag=direct status=none
+dd if="$dev" of=/tmp/readback bs=64k count=16 iflag=direct status=none
+cmp /tmp/pattern /tmp/readback
+[ "$(scripts/guest/impl which host)" = c ]
+[ "$(scripts/guest/impl which target)" = c ]
+nvme disconnect -n "$nqn"
+nvmet_clear
+scripts/guest/impl unload host
+scripts/guest/impl unload target
+rmmod brd
+rmmod nvme_fabrics nvmet nvme_core 2>/dev/null || true
