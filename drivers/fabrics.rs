@@ -37,11 +37,6 @@ pub(crate) mod bindings {
     include!("host_bindings_generated.rs");
 }
 
-extern "C" {
-    fn nvme_tcp_rs_sizeof_transport_ops() -> usize;
-    fn nvme_tcp_rs_sizeof_ctrl_options() -> usize;
-}
-
 /// Checks that bindgen and the C compiler agree on the layout of the structures this layer
 /// shares with `nvme-fabrics`.
 ///
@@ -52,8 +47,8 @@ fn check_layout() -> Result {
     // SAFETY: The helpers only return `sizeof` of a type; they have no preconditions.
     let c_sizes = unsafe {
         [
-            nvme_tcp_rs_sizeof_transport_ops(),
-            nvme_tcp_rs_sizeof_ctrl_options(),
+            bindings::nvme_tcp_rs_sizeof_transport_ops(),
+            bindings::nvme_tcp_rs_sizeof_ctrl_options(),
         ]
     };
     let rust_sizes = [
@@ -235,7 +230,7 @@ impl<T: Transport> PinnedDrop for Registration<T> {
 ///
 /// Called by `nvme-fabrics` with a valid `opts` that outlives the call.
 unsafe extern "C" fn create_ctrl_callback<T: Transport>(
-    _dev: *mut bindings::device,
+    _dev: *mut kernel::bindings::device,
     opts: *mut bindings::nvmf_ctrl_options,
 ) -> *mut bindings::nvme_ctrl {
     // SAFETY: The caller passes valid options that outlive this call.

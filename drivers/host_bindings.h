@@ -5,3 +5,7 @@
  */
 #include "drivers/nvme/host/nvme.h"
 #include "drivers/nvme/host/fabrics.h"
+
+/* Helpers of host_helpers.c. */
+size_t nvme_tcp_rs_sizeof_transport_ops(void);
+size_t nvme_tcp_rs_sizeof_ctrl_options(void);

@@ -37,11 +37,6 @@ pub(crate) mod bindings {
     include!("target_bindings_generated.rs");
 }
 
-extern "C" {
-    fn nvmet_tcp_rs_sizeof_fabrics_ops() -> usize;
-    fn nvmet_tcp_rs_sizeof_port() -> usize;
-}
-
 /// Checks that bindgen and the C compiler agree on the layout of the structures this layer
 /// shares with the `nvmet` core.
 ///
@@ -50,7 +45,12 @@ extern "C" {
 /// Returns `EINVAL` (after logging which structure differs) if they do not.
 fn check_layout() -> Result {
     // SAFETY: The helpers only return `sizeof` of a type; they have no preconditions.
-    let c_sizes = unsafe { [nvmet_tcp_rs_sizeof_fabrics_ops(), nvmet_tcp_rs_sizeof_port()] };
+    let c_sizes = unsafe {
+        [
+            bindings::nvmet_tcp_rs_sizeof_fabrics_ops(),
+            bindings::nvmet_tcp_rs_sizeof_port(),
+        ]
+    };
     let rust_sizes = [
         size_of::<bindings::nvmet_fabrics_ops>(),
         size_of::<bindings::nvmet_port>(),
@@ -69,7 +69,7 @@ fn check_layout() -> Result {
 }
 
 /// Transport type of NVMe/TCP in the discovery log and `addr_trtype` (`NVMF_TRTYPE_TCP`).
-pub(crate) const TRTYPE_TCP: u32 = kernel::bindings::NVMF_TRTYPE_TCP;
+pub(crate) const TRTYPE_TCP: u32 = bindings::NVMF_TRTYPE_TCP;
 
 /// A port configured in configfs (`/sys/kernel/config/nvmet/ports/N`).
 ///
@@ -91,7 +91,7 @@ impl Port {
         unsafe { &*ptr.cast::<Self>() }
     }
 
-    fn disc_addr(&self) -> &kernel::bindings::nvmf_disc_rsp_page_entry {
+    fn disc_addr(&self) -> &bindings::nvmf_disc_rsp_page_entry {
         // SAFETY: By the type invariant the port is valid; configfs only changes the address of
         // a disabled port, and the core calls transports only for enabled ones.
         unsafe { &(*self.0.get()).disc_addr }

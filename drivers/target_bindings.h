@@ -4,3 +4,7 @@
  * which is not part of `kernel::bindings`.
  */
 #include "drivers/nvme/target/nvmet.h"
+
+/* Helpers of target_helpers.c. */
+size_t nvmet_tcp_rs_sizeof_fabrics_ops(void);
+size_t nvmet_tcp_rs_sizeof_port(void);
