@@ -308,12 +308,3 @@ pub(super) fn copy_at(dst: &mut [u8], at: usize, src: &[u8]) {
         *d = *s;
     }
 }
-
-/// Returns the `N` bytes of `src` from byte `at` on, zero-filled past its end; never panics.
-pub(super) fn array_at<const N: usize>(src: &[u8], at: usize) -> [u8; N] {
-    let mut out = [0u8; N];
-    for (d, s) in out.iter_mut().zip(src.iter().skip(at)) {
-        *d = *s;
-    }
-    out
-}

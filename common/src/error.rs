@@ -96,3 +96,18 @@ pub enum Error {
     /// A length does not fit its wire field (for example PLEN beyond `u32::MAX`).
     Overflow,
 }
+
+/// Why a header could not be decoded: too few bytes yet, or a fatal protocol error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The input ends before the header does; more bytes are needed.
+    Truncated,
+    /// The header breaks a protocol rule.
+    Fatal(FatalError),
+}
+
+impl From<FatalError> for DecodeError {
+    fn from(e: FatalError) -> Self {
+        Self::Fatal(e)
+    }
+}

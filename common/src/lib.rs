@@ -1,7 +1,7 @@
 //! NVMe/TCP PDU framing, validation, connection negotiation and a streaming receive machine.
 #![no_std]
 #![forbid(unsafe_code)]
-
+//!
 //! The crate is `core`-only and works on caller-provided buffers. It is shared by the `nvme_tcp`
 //! (host) and `nvmet_tcp` (target) kernel modules, which include it as source, and it is tested
 //! and fuzzed in userspace as a normal cargo crate. Paths inside the crate are relative
@@ -34,10 +34,12 @@ pub use self::capsule::{CapsuleCmd, CapsuleResp};
 pub use self::common::{Common, Flags, PduType};
 pub use self::data::{C2HData, H2CData, R2t};
 pub use self::digest::{Crc32c, Digest, SoftCrc32c};
-pub use self::error::{Error, FatalError, Fes};
+pub use self::error::{DecodeError, Error, FatalError, Fes};
 pub use self::header::{Framing, Header, Layout, Pdu};
 pub use self::ic::{DigestOptions, IcReq, IcResp};
 pub use self::negotiate::{HostConfig, Params, TargetConfig};
 pub use self::rx::{DataDigest, Event, Receiver};
 pub use self::term::TermReq;
-pub use self::validate::{CommandState, CommandTable, Limits, Role, Transfer, Validator};
+pub use self::validate::{
+    CommandState, CommandTable, Limits, NoCommands, Role, Transfer, Validator,
+};

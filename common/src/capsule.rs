@@ -1,0 +1,157 @@
+//! CapsuleCmd (72-byte header: common header and a 64-byte SQE, optional in-capsule data)
+//! and CapsuleResp (24 bytes: common header and a 16-byte CQE).
+
+use core::borrow::{Borrow, BorrowMut};
+
+use super::common::{view, Common};
+use super::error::Error;
+
+/// HLEN of a CapsuleCmd.
+pub const CMD_HLEN: usize = 72;
+
+/// HLEN of a CapsuleResp.
+pub const RSP_HLEN: usize = 24;
+
+/// Length of a submission queue entry.
+pub const SQE_LEN: usize = 64;
+
+/// Length of a completion queue entry.
+pub const CQE_LEN: usize = 16;
+
+/// Byte offsets of capsule fields from the start of the PDU, usable as FEI values.
+pub mod field {
+    /// The SQE in a CapsuleCmd.
+    pub const SQE: u8 = 8;
+    /// The command identifier inside the SQE of a CapsuleCmd.
+    pub const SQE_CID: u8 = 10;
+    /// The CQE in a CapsuleResp.
+    pub const CQE: u8 = 8;
+    /// The command identifier inside the CQE of a CapsuleResp.
+    pub const CQE_CID: u8 = 20;
+}
+
+view!(
+    /// A view over the 72-byte header of a CapsuleCmd.
+    CmdPdu,
+    CMD_HLEN
+);
+
+view!(
+    /// A view over a 24-byte CapsuleResp.
+    RspPdu,
+    RSP_HLEN
+);
+
+impl<T: Borrow<[u8; CMD_HLEN]>> CmdPdu<T> {
+    /// Returns a copy of the SQE.
+    pub fn sqe(&self) -> [u8; SQE_LEN] {
+        let mut sqe = [0u8; SQE_LEN];
+        for (d, s) in sqe.iter_mut().zip(self.0.borrow().iter().skip(8)) {
+            *d = *s;
+        }
+        sqe
+    }
+}
+
+impl<T: BorrowMut<[u8; CMD_HLEN]>> CmdPdu<T> {
+    /// Sets the SQE.
+    pub fn set_sqe(&mut self, sqe: &[u8; SQE_LEN]) {
+        for (d, s) in self.0.borrow_mut().iter_mut().skip(8).zip(sqe) {
+            *d = *s;
+        }
+    }
+}
+
+impl<T: Borrow<[u8; RSP_HLEN]>> RspPdu<T> {
+    /// Returns a copy of the CQE.
+    pub fn cqe(&self) -> [u8; CQE_LEN] {
+        let mut cqe = [0u8; CQE_LEN];
+        for (d, s) in cqe.iter_mut().zip(self.0.borrow().iter().skip(8)) {
+            *d = *s;
+        }
+        cqe
+    }
+}
+
+impl<T: BorrowMut<[u8; RSP_HLEN]>> RspPdu<T> {
+    /// Sets the CQE.
+    pub fn set_cqe(&mut self, cqe: &[u8; CQE_LEN]) {
+        for (d, s) in self.0.borrow_mut().iter_mut().skip(8).zip(cqe) {
+            *d = *s;
+        }
+    }
+}
+
+/// The value of a CapsuleCmd header: the SQE and the length of the in-capsule data after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CapsuleCmd {
+    /// The NVMe submission queue entry, as on the wire.
+    pub sqe: [u8; SQE_LEN],
+    /// Length of the in-capsule data (0 when none).
+    pub data_len: u32,
+}
+
+impl CapsuleCmd {
+    /// Reads a CapsuleCmd view; `data_len` comes from the PDU layout.
+    pub fn parse<T: Borrow<[u8; CMD_HLEN]>>(pdu: &CmdPdu<T>, data_len: u32) -> Self {
+        Self {
+            sqe: pdu.sqe(),
+            data_len,
+        }
+    }
+
+    /// Writes the SQE (not the common header).
+    pub fn emit<T: BorrowMut<[u8; CMD_HLEN]>>(&self, pdu: &mut CmdPdu<T>) {
+        pdu.set_sqe(&self.sqe);
+    }
+
+    /// Returns the opcode of the SQE.
+    pub fn opcode(&self) -> u8 {
+        self.sqe[0]
+    }
+
+    /// Returns the command identifier (CID) of the SQE, which data PDUs call CCCID.
+    pub fn cid(&self) -> u16 {
+        u16::from_le_bytes([self.sqe[2], self.sqe[3]])
+    }
+
+    /// Returns the length field of the SGL descriptor in the SQE's data pointer.
+    pub fn sgl_len(&self) -> u32 {
+        let s = &self.sqe;
+        u32::from_le_bytes([s[32], s[33], s[34], s[35]])
+    }
+
+    /// Returns the type byte of the SGL descriptor in the SQE's data pointer.
+    pub fn sgl_type(&self) -> u8 {
+        self.sqe[39]
+    }
+}
+
+/// The value of a CapsuleResp: the CQE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CapsuleResp {
+    /// The NVMe completion queue entry, as on the wire.
+    pub cqe: [u8; CQE_LEN],
+}
+
+impl CapsuleResp {
+    /// Reads a CapsuleResp view.
+    pub fn parse<T: Borrow<[u8; RSP_HLEN]>>(pdu: &RspPdu<T>) -> Self {
+        Self { cqe: pdu.cqe() }
+    }
+
+    /// Writes the CQE (not the common header).
+    pub fn emit<T: BorrowMut<[u8; RSP_HLEN]>>(&self, pdu: &mut RspPdu<T>) {
+        pdu.set_cqe(&self.cqe);
+    }
+
+    /// Returns the command identifier of the CQE.
+    pub fn cid(&self) -> u16 {
+        u16::from_le_bytes([self.cqe[12], self.cqe[13]])
+    }
+
+    /// Returns the status field of the CQE (phase bit included).
+    pub fn status(&self) -> u16 {
+        u16::from_le_bytes([self.cqe[14], self.cqe[15]])
+    }
+}

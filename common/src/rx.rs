@@ -1,0 +1,370 @@
+//! The streaming receive machine: bytes in, in chunks of any size; headers, data and verdicts out.
+//!
+//! [`Receiver::feed`] takes the bytes that have arrived and returns one [`Event`] and the bytes
+//! it did not consume. A driver calls it in a loop until it returns [`Event::NeedMore`]:
+//!
+//! ```
+//! # use nvme_tcp_pdu::{Event, Limits, NoCommands, Receiver, Role, SoftCrc32c};
+//! let mut rx = Receiver::<SoftCrc32c>::new(Role::Target, Limits::default());
+//! let mut input: &[u8] = &[];
+//! loop {
+//!     let (event, rest) = rx.feed(input, &NoCommands);
+//!     input = rest;
+//!     match event {
+//!         Event::NeedMore => break,
+//!         _ => { /* handle the event */ }
+//!     }
+//! }
+//! ```
+//!
+//! For each PDU the events are: [`Event::Header`]; then, if the PDU carries data, one or more
+//! [`Event::Data`] (slices of the input, with their offset in the command's buffer) and one
+//! [`Event::DataEnd`] with the data digest verdict. After an ICReq/ICResp header the machine
+//! waits ([`Event::AwaitParams`]) until the driver has negotiated and called
+//! [`Receiver::establish`]. A broken rule yields [`Event::Fatal`], after which the machine
+//! yields it again on every call.
+
+use core::marker::PhantomData;
+
+use super::common::{Common, PduType, COMMON_LEN, DIGEST_LEN, MAX_HLEN};
+use super::digest::{Crc32c, SEED};
+use super::error::{DecodeError, FatalError, Fes};
+use super::header::{Header, Pdu};
+use super::negotiate::Params;
+use super::validate::{CommandTable, Limits, Role, Validator};
+
+/// The verdict on a data digest, given once a PDU's data has been received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataDigest {
+    /// The PDU carries no data digest.
+    Absent,
+    /// The data digest matches the data.
+    Good,
+    /// The data digest does not match: the command fails with a transport error.
+    ///
+    /// This is not fatal to the connection; the host completes the command with an error.
+    Bad {
+        /// The digest computed over the data.
+        expected: u32,
+        /// The digest received.
+        received: u32,
+    },
+}
+
+/// What [`Receiver::feed`] found in the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// All input was consumed without completing anything; feed more bytes.
+    NeedMore,
+    /// A complete, validated PDU header.
+    Header(Header),
+    /// Data of the current PDU, to be placed at `offset` in the command's buffer.
+    ///
+    /// For H2CData/C2HData `offset` starts at DATAO; for in-capsule and TermReq data at 0.
+    Data {
+        /// Offset in the command's data buffer.
+        offset: u32,
+        /// The bytes, borrowed from the input.
+        data: &'a [u8],
+    },
+    /// The current PDU's data is complete; its data digest verdict.
+    DataEnd(DataDigest),
+    /// An ICReq/ICResp was received; call [`Receiver::establish`] before feeding on.
+    AwaitParams,
+    /// A fatal error: terminate the connection (with a TermReq unless the offending PDU was
+    /// one, see [`Receiver::may_send_term_req`]).
+    Fatal(FatalError),
+}
+
+/// A cursor through the data of the current PDU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct DataCursor {
+    /// Offset in the command's buffer of the next byte.
+    offset: u32,
+    /// Data bytes still to come.
+    left: u32,
+    /// Running CRC32C when a data digest follows.
+    crc: Option<u32>,
+}
+
+/// The receive state; each variant carries its own cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Reading the header section into the buffer: `have` of `need` bytes (8 at first, then
+    /// HLEN plus the header digest).
+    Header { have: u8, need: u8 },
+    /// Skipping `left` padding bytes before the data.
+    Pad { left: u8, data: DataCursor },
+    /// Passing data through.
+    Data(DataCursor),
+    /// Reading the 4-byte data digest.
+    DataDigest {
+        have: u8,
+        got: [u8; 4],
+        expected: u32,
+    },
+    /// Waiting for [`Receiver::establish`].
+    AwaitParams,
+    /// Stopped by a fatal error; `hdr_len` header bytes of the offending PDU are buffered.
+    Failed { error: FatalError, hdr_len: u8 },
+}
+
+/// The state to read the next PDU from.
+const NEXT_PDU: State = State::Header { have: 0, need: 8 };
+
+/// A streaming receive machine for one connection, host or target side.
+///
+/// `C` computes the digests. The machine allocates nothing: it buffers at most one header
+/// (128 bytes) and hands data out as slices of the input.
+#[derive(Debug, Clone)]
+pub struct Receiver<C: Crc32c> {
+    validator: Validator,
+    state: State,
+    hdr: [u8; MAX_HLEN],
+    _crc32c: PhantomData<fn() -> C>,
+}
+
+impl<C: Crc32c> Receiver<C> {
+    /// Returns a receiver for a new connection: it accepts ICReq (target) or ICResp (host) first.
+    pub fn new(role: Role, limits: Limits) -> Self {
+        Self {
+            validator: Validator::new(role, limits),
+            state: NEXT_PDU,
+            hdr: [0; MAX_HLEN],
+            _crc32c: PhantomData,
+        }
+    }
+
+    /// Returns a receiver for a connection whose ICReq/ICResp were exchanged outside it.
+    pub fn with_params(role: Role, limits: Limits, params: Params) -> Self {
+        let mut rx = Self::new(role, limits);
+        rx.validator.params = Some(params);
+        rx
+    }
+
+    /// Sets the negotiated parameters and resumes after an ICReq/ICResp.
+    pub fn establish(&mut self, params: Params) {
+        self.validator.params = Some(params);
+        if self.state == State::AwaitParams {
+            self.state = NEXT_PDU;
+        }
+    }
+
+    /// Returns the rules this receiver applies.
+    pub fn validator(&self) -> &Validator {
+        &self.validator
+    }
+
+    /// Returns the fatal error the receiver stopped on, if any.
+    pub fn error(&self) -> Option<FatalError> {
+        match self.state {
+            State::Failed { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+
+    /// Returns the header bytes received of the current (or offending) PDU, at most 128.
+    ///
+    /// After [`Event::Fatal`] this is the data for the TermReq to send.
+    pub fn offending_header(&self) -> &[u8] {
+        let len = match self.state {
+            State::Header { have, .. } => have,
+            State::Failed { hdr_len, .. } => hdr_len,
+            _ => 0,
+        };
+        self.hdr.get(..usize::from(len)).unwrap_or(&[])
+    }
+
+    /// Returns whether a TermReq may answer the current error: not if the offending PDU is one.
+    pub fn may_send_term_req(&self) -> bool {
+        self.offending_header()
+            .first()
+            .is_none_or(|&t| !PduType::from(t).is_term_req())
+    }
+
+    /// Stops on `error` and returns the event reporting it.
+    fn fail<'a>(&mut self, error: FatalError, hdr_len: u8) -> Event<'a> {
+        self.state = State::Failed { error, hdr_len };
+        Event::Fatal(error)
+    }
+
+    /// Consumes bytes from `input` until one event is complete.
+    ///
+    /// Returns the event and the unconsumed rest of `input`; feed the rest again. The `table`
+    /// answers the per-command questions of the [`Validator`].
+    pub fn feed<'a, T: CommandTable + ?Sized>(
+        &mut self,
+        input: &'a [u8],
+        table: &T,
+    ) -> (Event<'a>, &'a [u8]) {
+        let mut input = input;
+        loop {
+            match self.state {
+                State::Failed { error, .. } => return (Event::Fatal(error), input),
+                State::AwaitParams => return (Event::AwaitParams, input),
+                State::Header { have, need } => {
+                    let (have, rest) = self.fill_header(have, need, input);
+                    input = rest;
+                    if have < need {
+                        self.state = State::Header { have, need };
+                        return (Event::NeedMore, input);
+                    }
+                    if usize::from(need) == COMMON_LEN {
+                        match self.start_header(have) {
+                            Ok(state) => self.state = state,
+                            Err(e) => return (self.fail(e, have), input),
+                        }
+                        continue;
+                    }
+                    return match self.finish_header(need, table) {
+                        Ok(header) => (Event::Header(header), input),
+                        Err(e) => (self.fail(e, need), input),
+                    };
+                }
+                State::Pad { left, data } => {
+                    let skip = usize::from(left).min(input.len());
+                    input = input.get(skip..).unwrap_or(&[]);
+                    // Cannot underflow: `skip <= left`.
+                    let left = left.saturating_sub(u8::try_from(skip).unwrap_or(left));
+                    if left > 0 {
+                        self.state = State::Pad { left, data };
+                        return (Event::NeedMore, input);
+                    }
+                    self.state = State::Data(data);
+                }
+                State::Data(cur) => {
+                    if cur.left == 0 {
+                        match cur.crc {
+                            Some(crc) => {
+                                self.state = State::DataDigest {
+                                    have: 0,
+                                    got: [0; 4],
+                                    expected: !crc,
+                                };
+                                continue;
+                            }
+                            None => {
+                                self.state = NEXT_PDU;
+                                return (Event::DataEnd(DataDigest::Absent), input);
+                            }
+                        }
+                    }
+                    if input.is_empty() {
+                        return (Event::NeedMore, input);
+                    }
+                    let want = usize::try_from(cur.left).unwrap_or(usize::MAX);
+                    let (data, rest) = input
+                        .split_at_checked(want.min(input.len()))
+                        .unwrap_or((input, &[]));
+                    let taken = u32::try_from(data.len()).unwrap_or(cur.left).min(cur.left);
+                    self.state = State::Data(DataCursor {
+                        // The validator checked that the data's end fits in 32 bits.
+                        offset: cur.offset.saturating_add(taken),
+                        left: cur.left.saturating_sub(taken),
+                        crc: cur.crc.map(|crc| C::crc32c(crc, data)),
+                    });
+                    return (
+                        Event::Data {
+                            offset: cur.offset,
+                            data,
+                        },
+                        rest,
+                    );
+                }
+                State::DataDigest {
+                    mut have,
+                    mut got,
+                    expected,
+                } => {
+                    for (slot, &b) in got.iter_mut().skip(usize::from(have)).zip(input) {
+                        *slot = b;
+                        have = have.saturating_add(1);
+                        input = input.get(1..).unwrap_or(&[]);
+                    }
+                    if have < DIGEST_LEN {
+                        self.state = State::DataDigest {
+                            have,
+                            got,
+                            expected,
+                        };
+                        return (Event::NeedMore, input);
+                    }
+                    self.state = NEXT_PDU;
+                    let received = u32::from_le_bytes(got);
+                    let verdict = if received == expected {
+                        DataDigest::Good
+                    } else {
+                        DataDigest::Bad { expected, received }
+                    };
+                    return (Event::DataEnd(verdict), input);
+                }
+            }
+        }
+    }
+
+    /// Copies header bytes from `input` into the buffer until `need` are there.
+    ///
+    /// Returns the new fill level and the rest of `input`.
+    fn fill_header<'a>(&mut self, have: u8, need: u8, input: &'a [u8]) -> (u8, &'a [u8]) {
+        let want = usize::from(need.saturating_sub(have)).min(input.len());
+        let (src, rest) = input.split_at_checked(want).unwrap_or((&[], input));
+        let dst = self.hdr.get_mut(usize::from(have)..).unwrap_or(&mut []);
+        let mut copied = 0u8;
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = *s;
+            copied = copied.saturating_add(1);
+        }
+        (have.saturating_add(copied), rest)
+    }
+
+    /// Checks the 8-byte common header and returns the state that reads the rest of the header.
+    fn start_header(&self, have: u8) -> Result<State, FatalError> {
+        let first = self
+            .hdr
+            .first_chunk::<COMMON_LEN>()
+            .ok_or(FatalError::status(Fes::InvalidHeaderField))?;
+        let need = self.validator.check_common(&Common::from_bytes(first))?;
+        let need = u8::try_from(need)
+            .ok()
+            .filter(|&n| usize::from(n) <= MAX_HLEN)
+            .ok_or(FatalError::invalid_field(super::common::field::HLEN))?;
+        Ok(State::Header { have, need })
+    }
+
+    /// Validates the buffered header and sets the state for what follows it.
+    fn finish_header<T: CommandTable + ?Sized>(
+        &mut self,
+        need: u8,
+        table: &T,
+    ) -> Result<Header, FatalError> {
+        let bytes = self.hdr.get(..usize::from(need)).unwrap_or(&[]);
+        let header = match self.validator.validate::<C, T>(bytes, table) {
+            Ok(h) => h,
+            Err(DecodeError::Fatal(e)) => return Err(e),
+            Err(DecodeError::Truncated) => {
+                return Err(FatalError::invalid_field(super::common::field::HLEN))
+            }
+        };
+        let layout = header.layout;
+        self.state = if matches!(header.pdu, Pdu::IcReq(_) | Pdu::IcResp(_)) {
+            State::AwaitParams
+        } else if layout.data_len == 0 {
+            NEXT_PDU
+        } else {
+            let data = DataCursor {
+                offset: header.pdu.data_offset(),
+                left: layout.data_len,
+                crc: layout.ddgst.then_some(SEED),
+            };
+            if layout.pad > 0 {
+                State::Pad {
+                    left: layout.pad,
+                    data,
+                }
+            } else {
+                State::Data(data)
+            }
+        };
+        Ok(header)
+    }
+}

@@ -1,0 +1,313 @@
+//! Every receive-side rule, checked once: role, connection state, lengths, digests, tags,
+//! offsets and limits.
+//!
+//! The per-command rules (is this CCCID a read in flight, does this DATAO continue the data
+//! received so far) need the driver's command state: the [`Validator`] asks for it through the
+//! [`CommandTable`] trait the driver implements.
+
+use super::capsule;
+use super::common::{field, Common, Flags, PduType, COMMON_LEN, DIGEST_LEN};
+use super::data;
+use super::digest::{digest, Crc32c};
+use super::error::{DecodeError, FatalError, Fes};
+use super::header::{Header, Layout, Pdu};
+use super::negotiate::Params;
+
+/// Which end of the connection the local side is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The host (`nvme_tcp`): receives C2H PDUs.
+    Host,
+    /// The controller (`nvmet_tcp`): receives H2C PDUs.
+    Target,
+}
+
+/// Local limits that are not negotiated in ICReq/ICResp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Number of command slots; a target's TTAGs are slot numbers below it.
+    pub queue_depth: u16,
+    /// The largest in-capsule data a target accepts in a CapsuleCmd (from IOCCSZ).
+    pub max_incapsule: u32,
+}
+
+impl Default for Limits {
+    /// Returns 128 slots and 8 KiB of in-capsule data (the admin queue's capsule size).
+    fn default() -> Self {
+        Self {
+            queue_depth: 128,
+            max_incapsule: 8192,
+        }
+    }
+}
+
+/// What a host knows about one of its commands, as the [`CommandTable`] reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandState {
+    /// A command reading `len` bytes, of which `received` have arrived in C2HData PDUs.
+    Read {
+        /// The command's data length.
+        len: u32,
+        /// Bytes received so far; the next C2HData must start here.
+        received: u32,
+    },
+    /// A command writing `len` bytes.
+    Write {
+        /// The command's data length.
+        len: u32,
+        /// End of the data the controller has asked for so far; a new R2T must not start
+        /// before it.
+        requested: u32,
+        /// R2Ts received and not yet fully answered.
+        r2ts: u32,
+    },
+    /// A command without data (or the asynchronous event request), awaiting its response.
+    NoData,
+}
+
+/// What a target knows about the transfer an R2T opened, as the [`CommandTable`] reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transfer {
+    /// The CID of the command the R2T was sent for.
+    pub cccid: u16,
+    /// Offset of the next byte expected (R2TO plus what has arrived).
+    pub next: u32,
+    /// End of the range the R2T asked for (R2TO + R2TL).
+    pub end: u32,
+}
+
+/// The driver's command state, as the [`Validator`] needs it.
+///
+/// A host implements [`CommandTable::command`], a target [`CommandTable::transfer`]; the
+/// defaults answer `None`, which rejects the PDU. The answers must reflect every event the
+/// receiver has yielded so far (for example `received` grows with each `Data` event).
+pub trait CommandTable {
+    /// Returns the state of the host command `cccid`, or `None` if none is in flight.
+    fn command(&self, cccid: u16) -> Option<CommandState> {
+        let _ = cccid;
+        None
+    }
+
+    /// Returns the transfer `ttag` awaits, or `None` if the target sent no R2T for it.
+    fn transfer(&self, ttag: u16) -> Option<Transfer> {
+        let _ = ttag;
+        None
+    }
+}
+
+/// A [`CommandTable`] with nothing in flight.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoCommands;
+
+impl CommandTable for NoCommands {}
+
+/// The receive-side rules for one connection: role, limits and (once negotiated) parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Validator {
+    /// The local role.
+    pub role: Role,
+    /// Local limits.
+    pub limits: Limits,
+    /// Negotiated parameters; `None` until ICReq/ICResp have been exchanged.
+    pub params: Option<Params>,
+}
+
+impl Validator {
+    /// Returns a validator for a connection that has not exchanged ICReq/ICResp yet.
+    pub fn new(role: Role, limits: Limits) -> Self {
+        Self {
+            role,
+            limits,
+            params: None,
+        }
+    }
+
+    /// Returns the data alignment (0's based dwords) the local side asked the peer for.
+    pub fn rx_pda(&self) -> u8 {
+        self.params.map_or(0, |p| p.rx_pda(self.role))
+    }
+
+    /// Checks a common header and returns how many header bytes to read (HLEN + digest).
+    ///
+    /// # Errors
+    ///
+    /// Invalid PDU Header Field for a type the role never receives, a wrong HLEN or digest
+    /// flags that disagree with the negotiated digests; PDU Sequence Error for anything but
+    /// ICReq/ICResp (or a TermReq) before negotiation, or ICReq/ICResp after it.
+    pub fn check_common(&self, common: &Common) -> Result<usize, FatalError> {
+        let t = common.pdu_type;
+        let receivable = match self.role {
+            Role::Host => matches!(
+                t,
+                PduType::IcResp
+                    | PduType::C2HTermReq
+                    | PduType::CapsuleResp
+                    | PduType::C2HData
+                    | PduType::R2t
+            ),
+            Role::Target => matches!(
+                t,
+                PduType::IcReq | PduType::H2CTermReq | PduType::CapsuleCmd | PduType::H2CData
+            ),
+        };
+        if !receivable {
+            return Err(FatalError::invalid_field(field::PDU_TYPE));
+        }
+        let is_ic = matches!(t, PduType::IcReq | PduType::IcResp);
+        if !t.is_term_req() && is_ic == self.params.is_some() {
+            return Err(FatalError::status(Fes::PduSequenceError));
+        }
+        let hlen = t.hlen().ok_or(FatalError::invalid_field(field::PDU_TYPE))?;
+        if common.hlen != hlen {
+            return Err(FatalError::invalid_field(field::HLEN));
+        }
+        let mut need = usize::from(hlen);
+        if let (true, Some(p)) = (t.has_digests(), self.params) {
+            let hdgst = common.flags.contains(Flags::HDGSTF);
+            let ddgst = common.flags.contains(Flags::DDGSTF);
+            if hdgst != p.hdgst || (ddgst && !p.ddgst) {
+                return Err(FatalError::invalid_field(field::FLAGS));
+            }
+            if hdgst {
+                need = need
+                    .checked_add(usize::from(DIGEST_LEN))
+                    .ok_or(FatalError::invalid_field(field::HLEN))?;
+            }
+        }
+        Ok(need)
+    }
+
+    /// Validates a whole received header: `hdr` holds HLEN bytes and the header digest.
+    ///
+    /// This applies [`Validator::check_common`], verifies the header digest, derives and checks
+    /// the layout, decodes the value and checks it against the limits, the negotiated
+    /// parameters and the driver's `table`.
+    ///
+    /// # Errors
+    ///
+    /// [`DecodeError::Truncated`] if `hdr` is shorter than the header and its digest; otherwise
+    /// the [`FatalError`] of the first rule broken.
+    pub fn validate<C: Crc32c, T: CommandTable + ?Sized>(
+        &self,
+        hdr: &[u8],
+        table: &T,
+    ) -> Result<Header, DecodeError> {
+        let first = hdr
+            .first_chunk::<COMMON_LEN>()
+            .ok_or(DecodeError::Truncated)?;
+        let common = Common::from_bytes(first);
+        let need = self.check_common(&common)?;
+        if hdr.len() < need {
+            return Err(DecodeError::Truncated);
+        }
+        let hlen = usize::from(common.hlen);
+        if need > hlen {
+            let body = hdr.get(..hlen).ok_or(DecodeError::Truncated)?;
+            let got = hdr
+                .get(hlen..need)
+                .and_then(|d| d.first_chunk::<4>())
+                .ok_or(DecodeError::Truncated)?;
+            if u32::from_le_bytes(*got) != digest::<C>(body) {
+                return Err(FatalError::status(Fes::HeaderDigestError).into());
+            }
+        }
+        let layout = Layout::parse(&common, self.rx_pda())?;
+        if let Some(p) = self.params {
+            if common.pdu_type.has_digests() && layout.data_len > 0 && p.ddgst && !layout.ddgst {
+                return Err(FatalError::invalid_field(field::FLAGS).into());
+            }
+        }
+        let pdu = Pdu::decode(&common, hdr, &layout)?;
+        self.check_pdu(&pdu, table)?;
+        Ok(Header {
+            common,
+            layout,
+            pdu,
+        })
+    }
+
+    /// Checks a decoded PDU against the limits, the parameters and the command table.
+    fn check_pdu<T: CommandTable + ?Sized>(&self, pdu: &Pdu, table: &T) -> Result<(), FatalError> {
+        let sequence = FatalError::status(Fes::PduSequenceError);
+        let out_of_range = FatalError::status(Fes::DataOutOfRange);
+        let limit = FatalError::status(Fes::DataLimitExceeded);
+        let bad = FatalError::invalid_field;
+        match pdu {
+            Pdu::CapsuleCmd(c) => {
+                if c.data_len > self.limits.max_incapsule {
+                    return Err(limit);
+                }
+            }
+            Pdu::CapsuleResp(r) => {
+                if table.command(r.cid()).is_none() {
+                    return Err(bad(capsule::field::CQE_CID));
+                }
+            }
+            Pdu::C2HData(d) => {
+                let Some(CommandState::Read { len, received }) = table.command(d.cccid) else {
+                    return Err(bad(data::field::CCCID));
+                };
+                if d.datao != received {
+                    return Err(bad(data::field::DATAO));
+                }
+                let end = d.datao.checked_add(d.datal).ok_or(out_of_range)?;
+                if end > len {
+                    return Err(out_of_range);
+                }
+                if d.success && end != len {
+                    return Err(bad(field::FLAGS));
+                }
+            }
+            Pdu::R2t(r) => {
+                let p = self.params.ok_or(sequence)?;
+                let Some(CommandState::Write {
+                    len,
+                    requested,
+                    r2ts,
+                }) = table.command(r.cccid)
+                else {
+                    return Err(bad(data::field::CCCID));
+                };
+                if r.r2tl == 0 {
+                    return Err(bad(data::field::DATAL));
+                }
+                if r.r2to < requested {
+                    return Err(bad(data::field::DATAO));
+                }
+                let end = r.r2to.checked_add(r.r2tl).ok_or(out_of_range)?;
+                if end > len {
+                    return Err(out_of_range);
+                }
+                // MAXR2T is 0's based: `maxr2t + 1` R2Ts may be outstanding.
+                if r2ts > p.maxr2t {
+                    return Err(limit);
+                }
+            }
+            Pdu::H2CData(d) => {
+                let p = self.params.ok_or(sequence)?;
+                if d.ttag >= self.limits.queue_depth {
+                    return Err(bad(data::field::TTAG));
+                }
+                let t = table.transfer(d.ttag).ok_or(bad(data::field::TTAG))?;
+                if t.cccid != d.cccid {
+                    return Err(bad(data::field::CCCID));
+                }
+                if d.datal > p.maxh2cdata {
+                    return Err(limit);
+                }
+                if d.datao != t.next {
+                    return Err(bad(data::field::DATAO));
+                }
+                let end = d.datao.checked_add(d.datal).ok_or(out_of_range)?;
+                if end > t.end {
+                    return Err(out_of_range);
+                }
+                if d.last != (end == t.end) {
+                    return Err(bad(field::FLAGS));
+                }
+            }
+            Pdu::IcReq(_) | Pdu::IcResp(_) | Pdu::H2CTermReq(_) | Pdu::C2HTermReq(_) => {}
+        }
+        Ok(())
+    }
+}

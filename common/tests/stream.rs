@@ -1,0 +1,385 @@
+//! The receive machine fed a PDU stream in every possible way gives identical results.
+//!
+//! Every single split point and every pair of split points of compact streams, plus random
+//! chunkings of longer ones, for both roles, with digests off and on and with padding.
+
+mod util;
+
+use nvme_tcp_pdu::*;
+use util::{pdu_bytes, run, Driver, Ev, Rng};
+
+fn params(digests: bool, hpda: u8) -> Params {
+    Params {
+        hdgst: digests,
+        ddgst: digests,
+        hpda,
+        cpda: 0,
+        maxh2cdata: 4096,
+        maxr2t: 0,
+    }
+}
+
+fn cqe(cid: u16) -> CapsuleResp {
+    let mut cqe = [0u8; 16];
+    cqe[12..14].copy_from_slice(&cid.to_le_bytes());
+    CapsuleResp { cqe }
+}
+
+/// A host's view of a connection: the driver state and the bytes the controller sends.
+fn host_stream(p: Params, with_ic: bool, corrupt_digest: bool) -> (Driver, Vec<u8>) {
+    let f = p.framing(Role::Target);
+    let mut d = Driver {
+        params: Some(p),
+        ..Driver::default()
+    };
+    d.commands.insert(1, CommandState::NoData);
+    d.commands.insert(
+        2,
+        CommandState::Read {
+            len: 40,
+            received: 0,
+        },
+    );
+    d.commands.insert(
+        3,
+        CommandState::Write {
+            len: 100,
+            requested: 0,
+            r2ts: 0,
+        },
+    );
+    d.commands.insert(
+        4,
+        CommandState::Read {
+            len: 8,
+            received: 0,
+        },
+    );
+    let mut s = Vec::new();
+    if with_ic {
+        let icresp = IcResp {
+            pfv: 0,
+            cpda: 0,
+            dgst: DigestOptions::new(p.hdgst, p.ddgst),
+            maxh2cdata: p.maxh2cdata,
+        };
+        s.extend_from_slice(&icresp.to_bytes());
+    }
+    s.extend(pdu_bytes(&Pdu::CapsuleResp(cqe(1)), &f, &[]));
+    let a: Vec<u8> = (0..24u8).collect();
+    let b: Vec<u8> = (100..116u8).collect();
+    s.extend(pdu_bytes(
+        &Pdu::C2HData(C2HData {
+            cccid: 2,
+            datao: 0,
+            datal: 24,
+            last: false,
+            success: false,
+        }),
+        &f,
+        &a,
+    ));
+    s.extend(pdu_bytes(
+        &Pdu::C2HData(C2HData {
+            cccid: 2,
+            datao: 24,
+            datal: 16,
+            last: true,
+            success: true,
+        }),
+        &f,
+        &b,
+    ));
+    s.extend(pdu_bytes(
+        &Pdu::R2t(R2t {
+            cccid: 3,
+            ttag: 9,
+            r2to: 0,
+            r2tl: 100,
+        }),
+        &f,
+        &[],
+    ));
+    let mut c = pdu_bytes(
+        &Pdu::C2HData(C2HData {
+            cccid: 4,
+            datao: 0,
+            datal: 8,
+            last: true,
+            success: false,
+        }),
+        &f,
+        &[7; 8],
+    );
+    if corrupt_digest && p.ddgst {
+        *c.last_mut().unwrap() ^= 1;
+    }
+    s.extend(c);
+    s.extend(pdu_bytes(&Pdu::CapsuleResp(cqe(4)), &f, &[]));
+    (d, s)
+}
+
+/// A target's view: the driver state (an R2T sent for command 2) and the host's bytes.
+fn target_stream(p: Params, with_ic: bool) -> (Driver, Vec<u8>) {
+    let f = p.framing(Role::Host);
+    let mut d = Driver {
+        params: Some(p),
+        ..Driver::default()
+    };
+    d.transfers.insert(
+        0,
+        Transfer {
+            cccid: 2,
+            next: 0,
+            end: 20,
+        },
+    );
+    let mut s = Vec::new();
+    if with_ic {
+        let icreq = HostConfig {
+            hdgst: p.hdgst,
+            ddgst: p.ddgst,
+            maxr2t: 0,
+        }
+        .icreq();
+        s.extend_from_slice(&icreq.to_bytes());
+    }
+    let mut sqe = [0u8; 64];
+    sqe[0] = 1;
+    sqe[2] = 1;
+    s.extend(pdu_bytes(
+        &Pdu::CapsuleCmd(CapsuleCmd { sqe, data_len: 20 }),
+        &f,
+        &[0xab; 20],
+    ));
+    sqe[2] = 2;
+    s.extend(pdu_bytes(
+        &Pdu::CapsuleCmd(CapsuleCmd { sqe, data_len: 0 }),
+        &f,
+        &[],
+    ));
+    s.extend(pdu_bytes(
+        &Pdu::H2CData(H2CData {
+            cccid: 2,
+            ttag: 0,
+            datao: 0,
+            datal: 12,
+            last: false,
+        }),
+        &f,
+        &[1; 12],
+    ));
+    s.extend(pdu_bytes(
+        &Pdu::H2CData(H2CData {
+            cccid: 2,
+            ttag: 0,
+            datao: 12,
+            datal: 8,
+            last: true,
+        }),
+        &f,
+        &[2; 8],
+    ));
+    let term = TermReq::new(FatalError::status(Fes::PduSequenceError), 8);
+    s.extend(pdu_bytes(&Pdu::H2CTermReq(term), &f, &[0x55; 8]));
+    (d, s)
+}
+
+fn receiver(role: Role, p: Params, with_ic: bool) -> Receiver<SoftCrc32c> {
+    let limits = Limits::default();
+    if with_ic {
+        Receiver::new(role, limits)
+    } else {
+        Receiver::with_params(role, limits, p)
+    }
+}
+
+fn headers(evs: &[Ev]) -> Vec<PduType> {
+    evs.iter()
+        .filter_map(|e| match e {
+            Ev::Header(h) => Some(h.pdu.pdu_type()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Checks that every split of `stream` gives `reference`: all single splits, all pairs of
+/// splits if `pairs`, and `random` random chunkings.
+fn all_splits(
+    role: Role,
+    p: Params,
+    with_ic: bool,
+    d: &Driver,
+    s: &[u8],
+    pairs: bool,
+    random: usize,
+) -> Vec<Ev> {
+    let reference = run(receiver(role, p, with_ic), d.clone(), s, &[]);
+    assert!(
+        !reference.iter().any(|e| matches!(e, Ev::Fatal(_))),
+        "{reference:?}"
+    );
+    for i in 0..=s.len() {
+        assert_eq!(
+            run(receiver(role, p, with_ic), d.clone(), s, &[i]),
+            reference,
+            "cut {i}"
+        );
+    }
+    if pairs {
+        for i in 0..=s.len() {
+            for j in i..=s.len() {
+                let got = run(receiver(role, p, with_ic), d.clone(), s, &[i, j]);
+                assert_eq!(got, reference, "cuts {i} {j}");
+            }
+        }
+    }
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ s.len() as u64);
+    for _ in 0..random {
+        let mut cuts: Vec<usize> = (0..1 + rng.below(40))
+            .map(|_| rng.below(s.len() + 1))
+            .collect();
+        cuts.sort_unstable();
+        assert_eq!(
+            run(receiver(role, p, with_ic), d.clone(), s, &cuts),
+            reference
+        );
+    }
+    // One byte at a time.
+    let every: Vec<usize> = (1..s.len()).collect();
+    assert_eq!(
+        run(receiver(role, p, with_ic), d.clone(), s, &every),
+        reference
+    );
+    reference
+}
+
+#[test]
+fn host_stream_every_split() {
+    for digests in [false, true] {
+        for hpda in [0, 1, 7] {
+            let p = params(digests, hpda);
+            let (d, s) = host_stream(p, true, false);
+            let evs = all_splits(Role::Host, p, true, &d, &s, false, 2000);
+            assert_eq!(
+                headers(&evs),
+                [
+                    PduType::IcResp,
+                    PduType::CapsuleResp,
+                    PduType::C2HData,
+                    PduType::C2HData,
+                    PduType::R2t,
+                    PduType::C2HData,
+                    PduType::CapsuleResp
+                ]
+            );
+            assert_eq!(evs[1], Ev::AwaitParams);
+            let data: Vec<&Ev> = evs
+                .iter()
+                .filter(|e| matches!(e, Ev::Data { .. }))
+                .collect();
+            assert_eq!(
+                data[1],
+                &Ev::Data {
+                    offset: 24,
+                    bytes: (100..116).collect()
+                }
+            );
+            let verdict = if digests {
+                DataDigest::Good
+            } else {
+                DataDigest::Absent
+            };
+            assert_eq!(evs.iter().filter(|e| **e == Ev::End(verdict)).count(), 3);
+        }
+    }
+}
+
+#[test]
+fn host_stream_every_pair_of_splits() {
+    for digests in [false, true] {
+        let p = params(digests, 1);
+        let (d, s) = host_stream(p, true, false);
+        all_splits(Role::Host, p, true, &d, &s, true, 0);
+    }
+}
+
+#[test]
+fn target_stream_every_split() {
+    for digests in [false, true] {
+        let p = params(digests, 0);
+        let (d, s) = target_stream(p, true);
+        let evs = all_splits(Role::Target, p, true, &d, &s, false, 2000);
+        assert_eq!(
+            headers(&evs),
+            [
+                PduType::IcReq,
+                PduType::CapsuleCmd,
+                PduType::CapsuleCmd,
+                PduType::H2CData,
+                PduType::H2CData,
+                PduType::H2CTermReq
+            ]
+        );
+        assert!(evs.contains(&Ev::Data {
+            offset: 0,
+            bytes: vec![0xab; 20]
+        }));
+        assert!(evs.contains(&Ev::Data {
+            offset: 12,
+            bytes: vec![2; 8]
+        }));
+        // The TermReq's data is the offending header, never digested.
+        assert_eq!(
+            evs[evs.len() - 2],
+            Ev::Data {
+                offset: 0,
+                bytes: vec![0x55; 8]
+            }
+        );
+        assert_eq!(evs[evs.len() - 1], Ev::End(DataDigest::Absent));
+    }
+}
+
+#[test]
+fn target_stream_every_pair_of_splits() {
+    for digests in [false, true] {
+        let p = params(digests, 0);
+        let (d, s) = target_stream(p, true);
+        all_splits(Role::Target, p, true, &d, &s, true, 0);
+    }
+}
+
+#[test]
+fn bad_data_digest_is_reported_and_not_fatal() {
+    let p = params(true, 0);
+    let (d, s) = host_stream(p, false, true);
+    let evs = all_splits(Role::Host, p, false, &d, &s, false, 100);
+    let bad: Vec<&Ev> = evs
+        .iter()
+        .filter(|e| matches!(e, Ev::End(DataDigest::Bad { .. })))
+        .collect();
+    assert_eq!(bad.len(), 1);
+    let Ev::End(DataDigest::Bad { expected, received }) = bad[0] else {
+        unreachable!()
+    };
+    assert_eq!(expected ^ received, 1 << 24);
+    // The stream goes on: the CapsuleResp after it is parsed.
+    assert!(matches!(evs.last(), Some(Ev::Header(h)) if h.pdu.pdu_type() == PduType::CapsuleResp));
+}
+
+#[test]
+fn fatal_error_is_sticky_at_every_split() {
+    // A CapsuleResp for an unknown CID in the middle of a host stream.
+    let p = params(true, 0);
+    let (mut d, s) = host_stream(p, false, false);
+    d.commands.remove(&1);
+    let reference = run(receiver(Role::Host, p, false), d.clone(), &s, &[]);
+    assert_eq!(reference, [Ev::Fatal(FatalError::invalid_field(20))]);
+    for i in 0..=s.len() {
+        assert_eq!(
+            run(receiver(Role::Host, p, false), d.clone(), &s, &[i]),
+            reference
+        );
+    }
+}

@@ -1,0 +1,180 @@
+//! Shared helpers for the integration tests: building PDU streams and a mock driver.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::vec::Vec;
+
+use nvme_tcp_pdu::digest::digest;
+use nvme_tcp_pdu::{
+    CommandState, CommandTable, DataDigest, Event, FatalError, Framing, Header, Params, Pdu,
+    Receiver, SoftCrc32c, Transfer,
+};
+
+/// Emits a whole PDU: header section, `data` and the data digest if the framing has one.
+pub fn pdu_bytes(pdu: &Pdu, framing: &Framing, data: &[u8]) -> Vec<u8> {
+    let mut buf = [0u8; 512];
+    let n = pdu.emit_header::<SoftCrc32c>(framing, &mut buf).unwrap();
+    let layout = pdu.layout(framing).unwrap();
+    assert_eq!(
+        layout.data_len as usize,
+        data.len(),
+        "data length of {pdu:?}"
+    );
+    let mut v = buf[..n].to_vec();
+    v.extend_from_slice(data);
+    if layout.ddgst {
+        v.extend_from_slice(&digest::<SoftCrc32c>(data).to_le_bytes());
+    }
+    assert_eq!(v.len() as u32, layout.plen().unwrap());
+    v
+}
+
+/// A normalised receive event: consecutive data slices are merged.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ev {
+    Header(Header),
+    Data { offset: u32, bytes: Vec<u8> },
+    End(DataDigest),
+    AwaitParams,
+    Fatal(FatalError),
+}
+
+/// A mock driver: the command table plus the bookkeeping a real driver does on each event.
+#[derive(Debug, Clone, Default)]
+pub struct Driver {
+    pub commands: HashMap<u16, CommandState>,
+    pub transfers: HashMap<u16, Transfer>,
+    /// Parameters to establish when the receiver asks for them.
+    pub params: Option<Params>,
+    pub current: Option<Header>,
+}
+
+impl CommandTable for Driver {
+    fn command(&self, cccid: u16) -> Option<CommandState> {
+        self.commands.get(&cccid).copied()
+    }
+
+    fn transfer(&self, ttag: u16) -> Option<Transfer> {
+        self.transfers.get(&ttag).copied()
+    }
+}
+
+impl Driver {
+    fn apply(&mut self, ev: &Event<'_>) {
+        match ev {
+            Event::Header(h) => {
+                self.current = Some(*h);
+                match h.pdu {
+                    Pdu::R2t(r) => {
+                        if let Some(CommandState::Write {
+                            requested, r2ts, ..
+                        }) = self.commands.get_mut(&r.cccid)
+                        {
+                            *requested = r.r2to + r.r2tl;
+                            *r2ts += 1;
+                        }
+                    }
+                    Pdu::CapsuleResp(r) => {
+                        self.commands.remove(&r.cid());
+                    }
+                    _ => {}
+                }
+            }
+            Event::Data { data, .. } => match self.current.map(|h| h.pdu) {
+                Some(Pdu::C2HData(d)) => {
+                    if let Some(CommandState::Read { received, .. }) =
+                        self.commands.get_mut(&d.cccid)
+                    {
+                        *received += data.len() as u32;
+                    }
+                }
+                Some(Pdu::H2CData(d)) => {
+                    if let Some(t) = self.transfers.get_mut(&d.ttag) {
+                        t.next += data.len() as u32;
+                    }
+                }
+                _ => {}
+            },
+            Event::DataEnd(_) => {
+                if let Some(Pdu::C2HData(d)) = self.current.map(|h| h.pdu) {
+                    if d.success {
+                        self.commands.remove(&d.cccid);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Feeds `stream` to `rx` cut at the given `cuts` (sorted offsets) and returns the events.
+pub fn run(
+    mut rx: Receiver<SoftCrc32c>,
+    mut driver: Driver,
+    stream: &[u8],
+    cuts: &[usize],
+) -> Vec<Ev> {
+    let mut evs: Vec<Ev> = Vec::new();
+    let mut start = 0;
+    let ends = cuts.iter().copied().chain(std::iter::once(stream.len()));
+    'chunks: for end in ends {
+        let mut input = &stream[start..end];
+        start = end;
+        loop {
+            let before = input.len();
+            let (ev, rest) = rx.feed(input, &driver);
+            assert!(rest.len() <= before);
+            input = rest;
+            driver.apply(&ev);
+            match ev {
+                Event::NeedMore => {
+                    assert!(input.is_empty(), "NeedMore with input left");
+                    continue 'chunks;
+                }
+                Event::Header(h) => evs.push(Ev::Header(h)),
+                Event::Data { offset, data } => {
+                    assert!(!data.is_empty());
+                    if let Some(Ev::Data { offset: o, bytes }) = evs.last_mut() {
+                        assert_eq!(*o + bytes.len() as u32, offset, "data not contiguous");
+                        bytes.extend_from_slice(data);
+                    } else {
+                        evs.push(Ev::Data {
+                            offset,
+                            bytes: data.to_vec(),
+                        });
+                    }
+                }
+                Event::DataEnd(d) => evs.push(Ev::End(d)),
+                Event::AwaitParams => {
+                    evs.push(Ev::AwaitParams);
+                    rx.establish(driver.params.expect("params to establish"));
+                }
+                Event::Fatal(e) => {
+                    evs.push(Ev::Fatal(e));
+                    // The machine stays failed and consumes nothing more.
+                    let (again, rest) = rx.feed(input, &driver);
+                    assert_eq!(again, Event::Fatal(e));
+                    assert_eq!(rest.len(), input.len());
+                    break 'chunks;
+                }
+            }
+        }
+    }
+    evs
+}
+
+/// A small deterministic pseudo-random generator (xorshift64*).
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
