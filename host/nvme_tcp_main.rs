@@ -5,6 +5,12 @@
 //! Registers the `tcp` fabrics transport with `nvme-fabrics`, with the options the C driver
 //! (`drivers/nvme/host/tcp.c`) accepts, so that `nvme connect -t tcp` reaches this module.
 
+#[path = "../common/src/lib.rs"]
+#[expect(unused_attributes)] // The PDU crate's `#![no_std]`, for its cargo build.
+pub mod pdu;
+
+#[path = "../drivers/crc32c.rs"]
+mod crc32c;
 #[path = "../drivers/fabrics.rs"]
 mod fabrics;
 
@@ -61,6 +67,9 @@ struct HostModule {
 impl kernel::InPlaceModule for HostModule {
     fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
+            _: {
+                crc32c::self_test()?;
+            },
             transport <- fabrics::Registration::new(module),
         })
     }

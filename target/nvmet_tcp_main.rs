@@ -5,6 +5,12 @@
 //! Registers the TCP transport (`NVMF_TRTYPE_TCP`) with the `nvmet` core, so that a configfs
 //! port with `addr_trtype=tcp` reaches this module.
 
+#[path = "../common/src/lib.rs"]
+#[expect(unused_attributes)] // The PDU crate's `#![no_std]`, for its cargo build.
+pub mod pdu;
+
+#[path = "../drivers/crc32c.rs"]
+mod crc32c;
 #[path = "../drivers/nvmet.rs"]
 mod nvmet;
 
@@ -48,6 +54,9 @@ struct TargetModule {
 impl kernel::InPlaceModule for TargetModule {
     fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
+            _: {
+                crc32c::self_test()?;
+            },
             transport <- nvmet::Registration::new(module),
         })
     }
