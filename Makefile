@@ -9,9 +9,10 @@
 #   make CLIPPY=1                        build with clippy's lints
 #   make clean
 #
-# KDIR defaults to the running kernel's build tree, or to the release kernel
-# that scripts/setup builds if that exists. Extra kernel make variables
-# (LLVM=..., RUSTC=..., BINDGEN=...) are passed through as given.
+# KDIR defaults to the release kernel that scripts/setup builds if that
+# exists, else to the running kernel's build tree. Pass the kernel's own make
+# variables (LLVM=..., RUSTC=..., BINDGEN=...) as for the kernel; a tree built
+# by scripts/setup names its toolchain in toolchain.mk, which is used here.
 
 CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/nvme-tcp-rs
 ifeq ($(KDIR),)
@@ -22,9 +23,11 @@ ifeq ($(KDIR),)
   endif
 endif
 
+-include $(KDIR)/toolchain.mk
+
 all: modules
 
 modules modules_install clean:
-	$(MAKE) -C $(KDIR) M=$(CURDIR) $@
+	$(MAKE) -C $(KDIR) M=$(CURDIR) $(TOOLCHAIN_VARS) $@
 
 .PHONY: all modules modules_install clean
