@@ -14,7 +14,7 @@
 # variables (LLVM=..., RUSTC=..., BINDGEN=...) as for the kernel; a tree built
 # by scripts/setup names its toolchain in toolchain.mk, which is used here.
 
-CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/nvme-tcp-rs
+CACHE ?= $(or $(NVME_TCP_RS_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/nvme-tcp-rs)
 ifeq ($(KDIR),)
   ifneq ($(wildcard $(CACHE)/kbuild-release/Makefile),)
     KDIR := $(CACHE)/kbuild-release

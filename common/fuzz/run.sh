@@ -18,7 +18,7 @@ secs=${1:-20}
 fuzz=$(cd "$(dirname "$0")" && pwd)
 common=$(dirname "$fuzz")
 root=$(dirname "$common")
-tools=${NVME_TCP_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/nvme-tcp-rs/cargo}
+tools=${NVME_TCP_TOOLS:-${NVME_TCP_RS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nvme-tcp-rs}/cargo}
 PATH="$tools/bin:$PATH"
 export PATH
 export RUSTC_BOOTSTRAP=1
