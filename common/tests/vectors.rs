@@ -3,8 +3,8 @@
 //! These are built by hand from the NVMe/TCP transport specification and the C struct layouts
 //! in `include/linux/nvme-tcp.h`, as the Linux C drivers fill them in (`nvme_tcp_init_connection`,
 //! `nvmet_tcp_handle_icreq`, `nvme_tcp_setup_cmd_pdu`, `nvmet_setup_c2h_data_pdu`,
-//! `nvmet_setup_r2t_pdu`, `nvmet_setup_response_pdu`, `nvme_tcp_setup_h2c_data_pdu`). They are
-//! not captured from the drivers yet: captures from the VM pipeline will be added beside them.
+//! `nvmet_setup_r2t_pdu`, `nvmet_setup_response_pdu`, `nvme_tcp_setup_h2c_data_pdu`); the real
+//! streams the C drivers exchange are replayed in `captured.rs`.
 //! Digest bytes were computed independently (a bitwise CRC32C in Python).
 
 use nvme_tcp_pdu::capsule::{CmdPdu, RspPdu};

@@ -60,7 +60,8 @@ impl CommandTable for Driver {
 }
 
 impl Driver {
-    fn apply(&mut self, ev: &Event<'_>) {
+    /// Updates the table after `ev`, as a driver of the receiving side does.
+    pub fn apply(&mut self, ev: &Event<'_>) {
         match ev {
             Event::Header(h) => {
                 self.current = Some(*h);
