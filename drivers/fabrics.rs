@@ -39,33 +39,26 @@ pub(crate) mod bindings {
 
 /// Checks that bindgen and the C compiler agree on the layout of the structures this layer
 /// shares with `nvme-fabrics`.
-///
-/// # Errors
-///
-/// Returns `EINVAL` (after logging which structure differs) if they do not.
 fn check_layout() -> Result {
     // SAFETY: The helpers only return `sizeof` of a type; they have no preconditions.
-    let c_sizes = unsafe {
-        [
+    let (ops, opts) = unsafe {
+        (
             bindings::nvme_tcp_rs_sizeof_transport_ops(),
             bindings::nvme_tcp_rs_sizeof_ctrl_options(),
-        ]
+        )
     };
-    let rust_sizes = [
-        size_of::<bindings::nvmf_transport_ops>(),
-        size_of::<bindings::nvmf_ctrl_options>(),
-    ];
-    for ((c, rust), name) in c_sizes
-        .iter()
-        .zip(rust_sizes.iter())
-        .zip(["nvmf_transport_ops", "nvmf_ctrl_options"])
-    {
-        if c != rust {
-            pr_err!("layout mismatch: sizeof(struct {name}) is {c} in C, {rust} in Rust\n");
-            return Err(EINVAL);
-        }
-    }
-    Ok(())
+    crate::layout::check_sizes(&[
+        (
+            "nvmf_transport_ops",
+            ops,
+            size_of::<bindings::nvmf_transport_ops>(),
+        ),
+        (
+            "nvmf_ctrl_options",
+            opts,
+            size_of::<bindings::nvmf_ctrl_options>(),
+        ),
+    ])
 }
 
 /// Option bits of `struct nvmf_ctrl_options` (`NVMF_OPT_*`).

@@ -39,33 +39,22 @@ pub(crate) mod bindings {
 
 /// Checks that bindgen and the C compiler agree on the layout of the structures this layer
 /// shares with the `nvmet` core.
-///
-/// # Errors
-///
-/// Returns `EINVAL` (after logging which structure differs) if they do not.
 fn check_layout() -> Result {
     // SAFETY: The helpers only return `sizeof` of a type; they have no preconditions.
-    let c_sizes = unsafe {
-        [
+    let (ops, port) = unsafe {
+        (
             bindings::nvmet_tcp_rs_sizeof_fabrics_ops(),
             bindings::nvmet_tcp_rs_sizeof_port(),
-        ]
+        )
     };
-    let rust_sizes = [
-        size_of::<bindings::nvmet_fabrics_ops>(),
-        size_of::<bindings::nvmet_port>(),
-    ];
-    for ((c, rust), name) in c_sizes
-        .iter()
-        .zip(rust_sizes.iter())
-        .zip(["nvmet_fabrics_ops", "nvmet_port"])
-    {
-        if c != rust {
-            pr_err!("layout mismatch: sizeof(struct {name}) is {c} in C, {rust} in Rust\n");
-            return Err(EINVAL);
-        }
-    }
-    Ok(())
+    crate::layout::check_sizes(&[
+        (
+            "nvmet_fabrics_ops",
+            ops,
+            size_of::<bindings::nvmet_fabrics_ops>(),
+        ),
+        ("nvmet_port", port, size_of::<bindings::nvmet_port>()),
+    ])
 }
 
 /// Transport type of NVMe/TCP in the discovery log and `addr_trtype` (`NVMF_TRTYPE_TCP`).

@@ -13,6 +13,8 @@ pub mod pdu;
 mod crc32c;
 #[path = "../drivers/fabrics.rs"]
 mod fabrics;
+#[path = "../drivers/layout.rs"]
+mod layout;
 
 use fabrics::{opt, CtrlHandle, Options};
 use kernel::{prelude::*, str::BStr};

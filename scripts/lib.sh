@@ -14,6 +14,7 @@ KVER_SERIES=7.3
 KRUSTC=/usr/bin/rustc
 KRUSTDOC=/usr/bin/rustdoc
 KCLIPPY=/usr/bin/clippy-driver
+KRUSTFMT=/usr/bin/rustfmt
 KBINDGEN=$CACHE/cargo/bin/bindgen
 export LIBCLANG_PATH=/usr/lib/llvm-19/lib
 

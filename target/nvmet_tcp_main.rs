@@ -11,6 +11,8 @@ pub mod pdu;
 
 #[path = "../drivers/crc32c.rs"]
 mod crc32c;
+#[path = "../drivers/layout.rs"]
+mod layout;
 #[path = "../drivers/nvmet.rs"]
 mod nvmet;
 
