@@ -156,29 +156,6 @@ struct Replay {
     host_evs: Vec<Ev>,
 }
 
-/// Appends `ev` to `evs`, merging consecutive data slices as `util::run` does.
-fn push(evs: &mut Vec<Ev>, ev: &Event<'_>) {
-    match *ev {
-        Event::NeedMore => {}
-        Event::Header(h) => evs.push(Ev::Header(h)),
-        Event::Data { offset, data } => {
-            assert!(!data.is_empty());
-            if let Some(Ev::Data { offset: o, bytes }) = evs.last_mut() {
-                assert_eq!(*o + bytes.len() as u32, offset, "data not contiguous");
-                bytes.extend_from_slice(data);
-            } else {
-                evs.push(Ev::Data {
-                    offset,
-                    bytes: data.to_vec(),
-                });
-            }
-        }
-        Event::DataEnd(d) => evs.push(Ev::End(d)),
-        Event::AwaitParams => evs.push(Ev::AwaitParams),
-        Event::Fatal(e) => evs.push(Ev::Fatal(e)),
-    }
-}
-
 impl Replay {
     fn new(cap: &Capture) -> Self {
         Self {
@@ -223,10 +200,10 @@ impl Replay {
                 return;
             }
             if dir == H2C {
-                push(&mut self.target_evs, &ev);
+                util::record(&mut self.target_evs, &ev);
                 self.target_event(&ev);
             } else {
-                push(&mut self.host_evs, &ev);
+                util::record(&mut self.host_evs, &ev);
                 self.host_event(&ev);
             }
             if matches!(ev, Event::Fatal(_)) {

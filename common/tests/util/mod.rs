@@ -127,41 +127,51 @@ pub fn run(
             assert!(rest.len() <= before);
             input = rest;
             driver.apply(&ev);
+            record(&mut evs, &ev);
             match ev {
                 Event::NeedMore => {
                     assert!(input.is_empty(), "NeedMore with input left");
                     continue 'chunks;
                 }
-                Event::Header(h) => evs.push(Ev::Header(h)),
-                Event::Data { offset, data } => {
-                    assert!(!data.is_empty());
-                    if let Some(Ev::Data { offset: o, bytes }) = evs.last_mut() {
-                        assert_eq!(*o + bytes.len() as u32, offset, "data not contiguous");
-                        bytes.extend_from_slice(data);
-                    } else {
-                        evs.push(Ev::Data {
-                            offset,
-                            bytes: data.to_vec(),
-                        });
-                    }
-                }
-                Event::DataEnd(d) => evs.push(Ev::End(d)),
                 Event::AwaitParams => {
-                    evs.push(Ev::AwaitParams);
                     rx.establish(driver.params.expect("params to establish"));
                 }
                 Event::Fatal(e) => {
-                    evs.push(Ev::Fatal(e));
                     // The machine stays failed and consumes nothing more.
                     let (again, rest) = rx.feed(input, &driver);
                     assert_eq!(again, Event::Fatal(e));
                     assert_eq!(rest.len(), input.len());
                     break 'chunks;
                 }
+                _ => {}
             }
         }
     }
     evs
+}
+
+/// Appends `ev` to `evs` in normalised form: consecutive data slices merged, `NeedMore` left
+/// out.
+pub fn record(evs: &mut Vec<Ev>, ev: &Event<'_>) {
+    match *ev {
+        Event::NeedMore => {}
+        Event::Header(h) => evs.push(Ev::Header(h)),
+        Event::Data { offset, data } => {
+            assert!(!data.is_empty());
+            if let Some(Ev::Data { offset: o, bytes }) = evs.last_mut() {
+                assert_eq!(*o + bytes.len() as u32, offset, "data not contiguous");
+                bytes.extend_from_slice(data);
+            } else {
+                evs.push(Ev::Data {
+                    offset,
+                    bytes: data.to_vec(),
+                });
+            }
+        }
+        Event::DataEnd(d) => evs.push(Ev::End(d)),
+        Event::AwaitParams => evs.push(Ev::AwaitParams),
+        Event::Fatal(e) => evs.push(Ev::Fatal(e)),
+    }
 }
 
 /// A small deterministic pseudo-random generator (xorshift64*).
