@@ -24,6 +24,10 @@ pub mod field {
     pub const SQE: u8 = 8;
     /// The command identifier inside the SQE of a CapsuleCmd.
     pub const SQE_CID: u8 = 10;
+    /// The length of the SGL descriptor in the SQE's data pointer (SQE byte 32).
+    pub const SGL_LEN: u8 = 40;
+    /// The type of the SGL descriptor in the SQE's data pointer (SQE byte 39).
+    pub const SGL_TYPE: u8 = 47;
     /// The CQE in a CapsuleResp.
     pub const CQE: u8 = 8;
     /// The command identifier inside the CQE of a CapsuleResp.
@@ -82,6 +86,16 @@ impl<T: BorrowMut<[u8; RSP_HLEN]>> RspPdu<T> {
     }
 }
 
+/// SGL descriptor type of in-capsule data: Data Block, Offset subtype.
+pub const SGL_IN_CAPSULE: u8 = 0x01;
+
+/// SGL descriptor type of data the transport moves (R2T/H2CData, C2HData): Transport Data Block,
+/// Transport-specific subtype A.
+pub const SGL_TRANSPORT: u8 = 0x5a;
+
+/// Opcode of a Fabrics command (Connect, Property Get/Set, ...).
+pub const OPC_FABRICS: u8 = 0x7f;
+
 /// The value of a CapsuleCmd header: the SQE and the length of the in-capsule data after it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CapsuleCmd {
@@ -124,6 +138,23 @@ impl CapsuleCmd {
     /// Returns the type byte of the SGL descriptor in the SQE's data pointer.
     pub fn sgl_type(&self) -> u8 {
         self.sqe[39]
+    }
+
+    /// Returns whether the command moves data from host to controller (`nvme_is_write()`).
+    ///
+    /// Bit 0 of the opcode says so; for a Fabrics command it is bit 0 of FCTYPE instead.
+    pub fn is_write(&self) -> bool {
+        let op = if self.opcode() == OPC_FABRICS {
+            self.fctype()
+        } else {
+            self.opcode()
+        };
+        op & 1 != 0
+    }
+
+    /// Returns FCTYPE, meaningful only for a Fabrics command (SQE byte 4).
+    pub fn fctype(&self) -> u8 {
+        self.sqe[4]
     }
 }
 

@@ -38,7 +38,7 @@ pub use self::error::{DecodeError, Error, FatalError, Fes};
 pub use self::header::{Framing, Header, Layout, Pdu};
 pub use self::ic::{DigestOptions, IcReq, IcResp};
 pub use self::negotiate::{HostConfig, Params, TargetConfig};
-pub use self::rx::{DataDigest, Event, Receiver};
+pub use self::rx::{DataDigest, Event, Receiver, Want};
 pub use self::term::TermReq;
 pub use self::validate::{
     CommandState, CommandTable, Limits, NoCommands, Role, Transfer, Validator,

@@ -76,6 +76,28 @@ pub enum Event<'a> {
     Fatal(FatalError),
 }
 
+/// What the receiver needs next, for a driver that reads exactly that much from its socket.
+///
+/// A driver that places data itself reads [`Want::Data`] bytes straight into the command's
+/// buffer at `offset`, then feeds that same slice to [`Receiver::feed`]: the machine then only
+/// advances its cursor and digest, and the [`Event::Data`] it returns points at bytes already in
+/// place. Reading no more than asked keeps headers and data apart, so no byte is copied twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Want {
+    /// Up to this many bytes of header, padding or data digest (always at least 1).
+    Bytes(usize),
+    /// Up to `len` bytes of the current PDU's data, for `offset` in the command's buffer; a
+    /// `len` of 0 means the data is complete and feeding an empty slice finishes it.
+    Data {
+        /// Offset in the command's buffer of the next byte.
+        offset: u32,
+        /// Data bytes still to come in this PDU.
+        len: u32,
+    },
+    /// Nothing: the receiver awaits [`Receiver::establish`] or has failed.
+    Nothing,
+}
+
 /// A cursor through the data of the current PDU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct DataCursor {
@@ -147,6 +169,29 @@ impl<C: Crc32c> Receiver<C> {
         self.validator.params = Some(params);
         if self.state == State::AwaitParams {
             self.state = NEXT_PDU;
+        }
+    }
+
+    /// Replaces the local limits, e.g. once a target knows the queue's size after Connect.
+    ///
+    /// They apply from the next header on.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.validator.limits = limits;
+    }
+
+    /// Returns what the receiver needs next; see [`Want`].
+    pub fn want(&self) -> Want {
+        match self.state {
+            State::Header { have, need } => Want::Bytes(usize::from(need.saturating_sub(have))),
+            State::Pad { left, .. } => Want::Bytes(usize::from(left)),
+            State::Data(cur) => Want::Data {
+                offset: cur.offset,
+                len: cur.left,
+            },
+            State::DataDigest { have, .. } => {
+                Want::Bytes(usize::from(DIGEST_LEN.saturating_sub(have)))
+            }
+            State::AwaitParams | State::Failed { .. } => Want::Nothing,
         }
     }
 

@@ -29,14 +29,19 @@ pub struct Limits {
     pub queue_depth: u16,
     /// The largest in-capsule data a target accepts in a CapsuleCmd (from IOCCSZ).
     pub max_incapsule: u32,
+    /// The largest data length a target accepts in a command's SGL descriptor, whatever its
+    /// type: the size of the buffer it would allocate for the command.
+    pub max_data_len: u32,
 }
 
 impl Default for Limits {
-    /// Returns 128 slots and 8 KiB of in-capsule data (the admin queue's capsule size).
+    /// Returns 128 slots, 8 KiB of in-capsule data (the admin queue's capsule size) and 4 MiB
+    /// per command (the C target's MAXH2CDATA, which it also applies to whole commands).
     fn default() -> Self {
         Self {
             queue_depth: 128,
             max_incapsule: 8192,
+            max_data_len: 0x40_0000,
         }
     }
 }
@@ -236,6 +241,17 @@ impl Validator {
             Pdu::CapsuleCmd(c) => {
                 if c.data_len > self.limits.max_incapsule {
                     return Err(limit);
+                }
+                let sgl_len = c.sgl_len();
+                if sgl_len > self.limits.max_data_len {
+                    return Err(limit);
+                }
+                let in_capsule = c.sgl_type() == capsule::SGL_IN_CAPSULE;
+                if c.data_len > 0 && !in_capsule {
+                    return Err(bad(capsule::field::SGL_TYPE));
+                }
+                if in_capsule && sgl_len != c.data_len {
+                    return Err(bad(capsule::field::SGL_LEN));
                 }
             }
             Pdu::CapsuleResp(r) => {

@@ -44,6 +44,7 @@ fn first(role: Role, p: Option<Params>, d: &Driver, bytes: &[u8]) -> Event<'stat
     let limits = Limits {
         queue_depth: 16,
         max_incapsule: 64,
+        max_data_len: 1 << 20,
     };
     let mut rx: Receiver<SoftCrc32c> = match p {
         Some(p) => Receiver::with_params(role, limits, p),
@@ -74,6 +75,7 @@ fn rejects(role: Role, p: Option<Params>, d: &Driver, bytes: &[u8], want: FatalE
         limits: Limits {
             queue_depth: 16,
             max_incapsule: 64,
+            max_data_len: 1 << 20,
         },
         params: p,
     };
@@ -153,11 +155,19 @@ fn rsp(cid: u16) -> Pdu {
     Pdu::CapsuleResp(CapsuleResp { cqe })
 }
 
+/// A write with `data_len` bytes in the capsule (an offset SGL of that length), or without
+/// data when `data_len` is 0.
 fn cmd(data_len: u32) -> Pdu {
-    Pdu::CapsuleCmd(CapsuleCmd {
-        sqe: [0; 64],
-        data_len,
-    })
+    cmd_sgl(data_len, if data_len > 0 { 0x01 } else { 0x5a }, data_len)
+}
+
+/// A CapsuleCmd whose SGL descriptor has type `sgl_type` and length `sgl_len`.
+fn cmd_sgl(data_len: u32, sgl_type: u8, sgl_len: u32) -> Pdu {
+    let mut sqe = [0u8; 64];
+    sqe[0] = 0x01;
+    sqe[32..36].copy_from_slice(&sgl_len.to_le_bytes());
+    sqe[39] = sgl_type;
+    Pdu::CapsuleCmd(CapsuleCmd { sqe, data_len })
 }
 
 fn bytes(pdu: Pdu, digests: bool) -> Vec<u8> {
@@ -457,6 +467,76 @@ fn incapsule_data_limit() {
         &bytes(cmd(65), false),
         status(Fes::DataLimitExceeded),
     );
+}
+
+#[test]
+fn sgl_rules() {
+    let p = Some(params(false));
+    let ok = |pdu| {
+        assert!(matches!(
+            first(Role::Target, p, &target(), &bytes(pdu, false)),
+            Event::Header(_)
+        ))
+    };
+    // A transport SGL up to the data limit (1 MiB in these tests) is fine, one byte more is not:
+    // the target would allocate that much for the command.
+    ok(cmd_sgl(0, 0x5a, 1 << 20));
+    rejects(
+        Role::Target,
+        p,
+        &target(),
+        &bytes(cmd_sgl(0, 0x5a, (1 << 20) + 1), false),
+        status(Fes::DataLimitExceeded),
+    );
+    rejects(
+        Role::Target,
+        p,
+        &target(),
+        &bytes(cmd_sgl(0, 0x5a, u32::MAX), false),
+        status(Fes::DataLimitExceeded),
+    );
+    // In-capsule data needs an offset descriptor (FEI 47: the SGL type byte) ...
+    rejects(
+        Role::Target,
+        p,
+        &target(),
+        &bytes(cmd_sgl(16, 0x5a, 16), false),
+        field(47),
+    );
+    // ... of the same length (FEI 40: the SGL length).
+    for sgl_len in [0, 15, 17] {
+        rejects(
+            Role::Target,
+            p,
+            &target(),
+            &bytes(cmd_sgl(16, 0x01, sgl_len), false),
+            field(40),
+        );
+    }
+    // An offset descriptor with a length but no data in the capsule.
+    rejects(
+        Role::Target,
+        p,
+        &target(),
+        &bytes(cmd_sgl(0, 0x01, 16), false),
+        field(40),
+    );
+}
+
+#[test]
+fn capsule_is_write() {
+    let c = |op: u8, fctype: u8| {
+        let mut sqe = [0u8; 64];
+        sqe[0] = op;
+        sqe[4] = fctype;
+        CapsuleCmd { sqe, data_len: 0 }.is_write()
+    };
+    assert!(c(0x01, 0)); // Write
+    assert!(!c(0x02, 0)); // Read
+    assert!(!c(0x00, 0)); // Flush
+    assert!(c(0x7f, 0x01)); // Fabrics Connect
+    assert!(!c(0x7f, 0x04)); // Fabrics Property Get
+    assert!(!c(0x7f, 0x00)); // Fabrics Property Set (FCTYPE 0: no data)
 }
 
 #[test]

@@ -6,7 +6,7 @@
 mod util;
 
 use nvme_tcp_pdu::*;
-use util::{pdu_bytes, run, Driver, Ev, Rng};
+use util::{pdu_bytes, run, run_by_want, Driver, Ev, Rng};
 
 fn params(digests: bool, hpda: u8) -> Params {
     Params {
@@ -147,12 +147,17 @@ fn target_stream(p: Params, with_ic: bool) -> (Driver, Vec<u8>) {
     let mut sqe = [0u8; 64];
     sqe[0] = 1;
     sqe[2] = 1;
+    // In-capsule data: an offset SGL descriptor of the same length.
+    sqe[32] = 20;
+    sqe[39] = 0x01;
     s.extend(pdu_bytes(
         &Pdu::CapsuleCmd(CapsuleCmd { sqe, data_len: 20 }),
         &f,
         &[0xab; 20],
     ));
     sqe[2] = 2;
+    // Data by R2T: a transport SGL descriptor.
+    sqe[39] = 0x5a;
     s.extend(pdu_bytes(
         &Pdu::CapsuleCmd(CapsuleCmd { sqe, data_len: 0 }),
         &f,
@@ -251,6 +256,14 @@ fn all_splits(
         run(receiver(role, p, with_ic), d.clone(), s, &every),
         reference
     );
+    // A driver reading exactly what `want()` asks for, with its reads capped at various sizes.
+    for max_read in [1, 3, 7, 64, usize::MAX] {
+        assert_eq!(
+            run_by_want(receiver(role, p, with_ic), d.clone(), s, max_read),
+            reference,
+            "max_read {max_read}"
+        );
+    }
     reference
 }
 

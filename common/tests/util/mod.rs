@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::vec::Vec;
 
 use nvme_tcp_pdu::digest::digest;
+use nvme_tcp_pdu::Want;
 use nvme_tcp_pdu::{
     CommandState, CommandTable, DataDigest, Event, FatalError, Framing, Header, Params, Pdu,
     Receiver, SoftCrc32c, Transfer,
@@ -188,4 +189,52 @@ impl Rng {
     pub fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
+}
+
+/// Receives `stream` as a driver that places data itself: it reads exactly what
+/// [`Receiver::want`] asks for (at most `max_read` bytes at a time) and feeds that slice.
+///
+/// Checks that every read is consumed whole and that data events start where `want` said.
+pub fn run_by_want(
+    mut rx: Receiver<SoftCrc32c>,
+    mut driver: Driver,
+    stream: &[u8],
+    max_read: usize,
+) -> Vec<Ev> {
+    let mut evs: Vec<Ev> = Vec::new();
+    let mut pos = 0;
+    loop {
+        let want = rx.want();
+        let (n, offset) = match want {
+            Want::Bytes(n) => {
+                assert!(n > 0);
+                (n.min(max_read), None)
+            }
+            Want::Data { offset, len } => ((len as usize).min(max_read), Some(offset)),
+            Want::Nothing => (0, None),
+        };
+        let n = n.min(stream.len() - pos);
+        if n == 0 && matches!(want, Want::Bytes(_)) {
+            break;
+        }
+        let input = &stream[pos..pos + n];
+        pos += n;
+        let (ev, rest) = rx.feed(input, &driver);
+        driver.apply(&ev);
+        record(&mut evs, &ev);
+        match ev {
+            Event::Data { offset: o, data } => {
+                assert_eq!(Some(o), offset);
+                assert_eq!(data.len(), n);
+            }
+            Event::AwaitParams => rx.establish(driver.params.expect("params to establish")),
+            Event::Fatal(_) => break,
+            _ => {}
+        }
+        assert!(rest.is_empty(), "{want:?} read {n} left {}", rest.len());
+        if matches!(ev, Event::NeedMore) && pos == stream.len() {
+            break;
+        }
+    }
+    evs
 }
