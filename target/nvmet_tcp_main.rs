@@ -2,8 +2,9 @@
 
 //! NVMe/TCP target transport (`nvmet_tcp`), the Rust implementation.
 //!
-//! Registers the TCP transport (`NVMF_TRTYPE_TCP`) with the `nvmet` core, so that a configfs
-//! port with `addr_trtype=tcp` reaches this module.
+//! Registers the TCP transport (`NVMF_TRTYPE_TCP`) with the `nvmet` core: a configfs port with
+//! `addr_trtype=tcp` listens ([`port`]), each connection is a [`queue`] whose commands the core
+//! executes.
 
 #[path = "../common/src/lib.rs"]
 #[expect(unused_attributes)] // The PDU crate's `#![no_std]`, for its cargo build.
@@ -15,9 +16,21 @@ mod crc32c;
 mod layout;
 #[path = "../drivers/nvmet.rs"]
 mod nvmet;
+#[path = "../drivers/sgl.rs"]
+mod sgl;
+#[path = "../drivers/socket.rs"]
+mod socket;
+#[path = "../drivers/workqueue.rs"]
+mod workqueue;
 
-use kernel::{prelude::*, str::BStr};
-use nvmet::Port;
+mod port;
+mod queue;
+mod registry;
+
+use kernel::{prelude::*, sync::Arc, sync::ArcBorrow};
+use nvmet::{CtrlId, Port, Request, Sq, TRADDR_SIZE};
+use port::TcpPort;
+use queue::Queue;
 
 module! {
     type: TargetModule,
@@ -29,37 +42,97 @@ module! {
     alias: ["nvmet-transport-3"],
 }
 
+/// The transport's callback table, registered at load.
+static OPS: nvmet::OpsTable<Tcp> = nvmet::OpsTable::new();
+
+/// The workqueue every queue's `io_work` runs on.
+static IO_WQ: workqueue::ModuleQueue = workqueue::ModuleQueue::new();
+
+/// Returns the `so_priority` module parameter.
+fn so_priority() -> i32 {
+    // SAFETY: The accessor reads an `int` parameter; no preconditions.
+    unsafe { nvmet::bindings::nvmet_tcp_rs_so_priority() }
+}
+
+/// Returns the `idle_poll_period_usecs` module parameter.
+fn idle_poll_usecs() -> u32 {
+    // SAFETY: As above.
+    let v = unsafe { nvmet::bindings::nvmet_tcp_rs_idle_poll_usecs() };
+    u32::try_from(v).unwrap_or(0)
+}
+
+/// Returns whether a rate-limited error line may be printed now.
+fn ratelimit() -> bool {
+    // SAFETY: The helper uses its own static limiter; no preconditions.
+    unsafe { nvmet::bindings::nvmet_tcp_rs_ratelimit() }
+}
+
 /// The TCP target transport.
 struct Tcp;
 
 impl nvmet::Transport for Tcp {
-    fn add_port(port: &Port) -> Result {
-        pr_err!(
-            "port {}:{}: listening is not implemented yet\n",
-            BStr::from_bytes(port.traddr()),
-            BStr::from_bytes(port.trsvcid()),
-        );
-        Err(EOPNOTSUPP)
+    type Port = TcpPort;
+    type Queue = Queue;
+
+    fn add_port(port: &Port) -> Result<Arc<TcpPort>> {
+        TcpPort::add(port)
     }
 
-    fn remove_port(_port: &Port) {
-        // `add_port` accepts no port yet, so there is nothing to stop.
+    fn remove_port(_port: &Port, data: Arc<TcpPort>) {
+        data.remove();
+    }
+
+    fn queue_response(queue: ArcBorrow<'_, Queue>, req: &Request<Queue>) {
+        Queue::queue_response(queue, req);
+    }
+
+    fn install_queue(queue: ArcBorrow<'_, Queue>, sq: &Sq<Queue>) -> u16 {
+        Queue::install(queue, sq)
+    }
+
+    fn delete_ctrl(ctrl: CtrlId) {
+        registry::shutdown_where(|q| q.is_of_ctrl(ctrl));
+    }
+
+    fn disc_traddr(queue: &Queue, _port: &TcpPort, traddr: &mut [u8; TRADDR_SIZE]) {
+        queue.disc_traddr(traddr);
+    }
+
+    fn host_traddr(queue: &Queue, buf: &mut [u8]) -> Result<usize> {
+        queue.host_traddr(buf)
     }
 }
 
-#[pin_data]
 struct TargetModule {
-    #[pin]
-    transport: nvmet::Registration<Tcp>,
+    _transport: nvmet::Registration<Tcp>,
 }
 
-impl kernel::InPlaceModule for TargetModule {
-    fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
-        try_pin_init!(Self {
-            _: {
-                crc32c::self_test()?;
-            },
-            transport <- nvmet::Registration::new(module),
-        })
+impl kernel::Module for TargetModule {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        crc32c::self_test()?;
+        registry::init();
+        IO_WQ.create()?;
+        match nvmet::Registration::new(&OPS, module) {
+            Ok(r) => Ok(Self { _transport: r }),
+            Err(e) => {
+                IO_WQ.destroy();
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Drop for TargetModule {
+    fn drop(&mut self) {
+        // No port is enabled (each holds a reference on the module), but queues of removed
+        // ports may still be connected or releasing: close them and wait for their release.
+        workqueue::flush_nvmet_wq();
+        registry::shutdown_where(|_| true);
+        workqueue::flush_nvmet_wq();
+        // Runs the `io_work` still queued (it finds its queue released) and frees the queue.
+        IO_WQ.destroy();
+        if !registry::is_empty() {
+            pr_warn!("queues left at unload\n");
+        }
     }
 }

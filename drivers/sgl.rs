@@ -1,0 +1,162 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A command's data buffer: a scatterlist of whole pages (`sgl_alloc`), which the core reads and
+//! writes as `req->sg`, and which the transport fills from and sends to the socket directly.
+
+use crate::nvmet::bindings as b;
+use crate::socket::{Io, Socket};
+use core::ptr::NonNull;
+use kernel::{bindings, page::PAGE_SIZE};
+
+/// Most pages one socket call covers (128 KiB of data).
+const MAX_SEGS: usize = 32;
+
+/// A data buffer of `len` bytes in `nents` page-sized scatterlist entries.
+///
+/// # Invariants
+///
+/// `sg` is a flat array of `nents` entries from `sgl_alloc(len)`: entry `i` is a lowmem page
+/// holding bytes `i * PAGE_SIZE ..` of the buffer, all but the last `PAGE_SIZE` long.
+pub(crate) struct DataBuffer {
+    sg: NonNull<bindings::scatterlist>,
+    nents: u32,
+    len: u32,
+}
+
+// SAFETY: The buffer is plain pages owned by this value.
+unsafe impl Send for DataBuffer {}
+// SAFETY: Shared references only read the buffer's geometry.
+unsafe impl Sync for DataBuffer {}
+
+impl DataBuffer {
+    /// Allocates a buffer of `len` (> 0) bytes; `None` if memory is short.
+    pub(crate) fn alloc(len: u32) -> Option<Self> {
+        let mut nents = 0u32;
+        // SAFETY: `sgl_alloc` has no preconditions; `nents` receives the entry count.
+        let sg = unsafe {
+            bindings::sgl_alloc(
+                u64::from(len),
+                bindings::GFP_KERNEL | bindings::__GFP_NOWARN,
+                &mut nents,
+            )
+        };
+        Some(Self {
+            sg: NonNull::new(sg)?,
+            nents,
+            len,
+        })
+    }
+
+    /// Returns the buffer's length in bytes.
+    pub(crate) fn len(&self) -> u32 {
+        self.len
+    }
+
+    /// Returns the number of scatterlist entries.
+    pub(crate) fn nents(&self) -> u32 {
+        self.nents
+    }
+
+    /// Returns the scatterlist, for `req->sg`.
+    pub(crate) fn as_raw(&self) -> *mut bindings::scatterlist {
+        self.sg.as_ptr()
+    }
+
+    /// Returns the entry holding byte `offset` and the offset within it.
+    fn entry(&self, offset: u32) -> Option<(*mut bindings::scatterlist, usize)> {
+        let offset = usize::try_from(offset).ok()?;
+        let index = offset / PAGE_SIZE;
+        if index >= usize::try_from(self.nents).ok()? {
+            return None;
+        }
+        // SAFETY: By the type invariant the array has `nents` entries and `index < nents`.
+        Some((unsafe { self.sg.as_ptr().add(index) }, offset % PAGE_SIZE))
+    }
+
+    /// Calls `f` on each contiguous piece of `offset..offset + len` (clamped to the buffer).
+    ///
+    /// The pieces are at most a page long and come in order.
+    pub(crate) fn for_each_piece(&self, offset: u32, len: u32, mut f: impl FnMut(&mut [u8])) {
+        let end = offset.saturating_add(len).min(self.len);
+        let mut at = offset;
+        while at < end {
+            let Some((sg, off)) = self.entry(at) else {
+                return;
+            };
+            let n = (PAGE_SIZE - off).min((end - at) as usize);
+            // SAFETY: `sg` is an entry of a lowmem page (type invariant), so `sg_virt` maps it;
+            // `off + n` stays within the page.
+            let piece = unsafe {
+                let base = b::nvmet_tcp_rs_sg_virt(sg).cast::<u8>();
+                core::slice::from_raw_parts_mut(base.add(off), n)
+            };
+            f(piece);
+            at += n as u32;
+        }
+    }
+
+    /// Receives at most `len` bytes from `sock` straight into `offset..` of the buffer.
+    ///
+    /// The caller must own the buffer exclusively (the core does not hold the command).
+    pub(crate) fn recv(&mut self, sock: &Socket, offset: u32, len: u32) -> Io {
+        let mut iovs = [bindings::kvec {
+            iov_base: core::ptr::null_mut(),
+            iov_len: 0,
+        }; MAX_SEGS];
+        let mut n = 0;
+        let mut total = 0usize;
+        self.for_each_piece(offset, len, |piece| {
+            if let Some(iov) = iovs.get_mut(n) {
+                iov.iov_base = piece.as_mut_ptr().cast();
+                iov.iov_len = piece.len();
+                n += 1;
+                total += piece.len();
+            }
+        });
+        let iovs = iovs.get_mut(..n).unwrap_or(&mut []);
+        // SAFETY: The pieces are pages of this buffer, which `&mut self` owns exclusively.
+        unsafe { sock.recv_kvecs(iovs, total) }
+    }
+
+    /// Sends `offset..offset + len` of the buffer zero-copy; at most 32 pages per call.
+    pub(crate) fn send(&self, sock: &Socket, offset: u32, len: u32, more: bool) -> Io {
+        let mut bvecs = [bindings::bio_vec {
+            bv_page: core::ptr::null_mut(),
+            bv_len: 0,
+            bv_offset: 0,
+        }; MAX_SEGS];
+        let end = offset.saturating_add(len).min(self.len);
+        let mut at = offset;
+        let mut n = 0;
+        while at < end && n < MAX_SEGS {
+            let Some((sg, off)) = self.entry(at) else {
+                break;
+            };
+            let piece = (PAGE_SIZE - off).min((end - at) as usize);
+            // SAFETY: `sg` is a valid entry with a page.
+            let page = unsafe { b::nvmet_tcp_rs_sg_page(sg) };
+            if let Some(bv) = bvecs.get_mut(n) {
+                *bv = bindings::bio_vec {
+                    bv_page: page,
+                    bv_len: piece as u32,
+                    bv_offset: off as u32,
+                };
+            }
+            n += 1;
+            at += piece as u32;
+        }
+        let sent_all = at == end;
+        let bvecs = bvecs.get(..n).unwrap_or(&[]);
+        // SAFETY: The pages belong to this buffer, alive for the call; the network stack takes
+        // its own page references for what it queues.
+        unsafe { sock.send_pages(bvecs, (at - offset) as usize, more || !sent_all) }
+    }
+}
+
+impl Drop for DataBuffer {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant `sg` came from `sgl_alloc`; the core no longer uses it
+        // (the transport detaches the buffer from the request first).
+        unsafe { bindings::sgl_free(self.sg.as_ptr()) };
+    }
+}

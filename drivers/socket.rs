@@ -1,0 +1,453 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Kernel TCP sockets: listen, accept, non-blocking send and receive, options, and the
+//! `sk_*` callbacks that wake the transport's work.
+//!
+//! The kernel crate has no socket abstraction; this one covers what an NVMe/TCP transport needs.
+
+use crate::nvmet::bindings as b;
+use core::{marker::PhantomData, ptr::NonNull};
+use kernel::{
+    bindings,
+    error::to_result,
+    ffi::c_void,
+    prelude::*,
+    sync::{Arc, ArcBorrow},
+    types::ForeignOwnable,
+};
+
+/// A socket address (`struct sockaddr_storage`), IPv4 or IPv6.
+#[derive(Clone, Copy)]
+pub(crate) struct SockAddr(bindings::__kernel_sockaddr_storage);
+
+// SAFETY: A socket address is plain bytes (its union has an alignment-only pointer member).
+unsafe impl Send for SockAddr {}
+// SAFETY: As above.
+unsafe impl Sync for SockAddr {}
+
+impl SockAddr {
+    /// Parses `addr` and `port` (as configfs has them) for the family `af` (`AF_INET[6]`).
+    pub(crate) fn parse(af: u32, addr: &[u8], port: &[u8]) -> Result<Self> {
+        let mut a = [0u8; 64];
+        let mut p = [0u8; 8];
+        a.get_mut(..addr.len()).ok_or(EINVAL)?.copy_from_slice(addr);
+        p.get_mut(..port.len()).ok_or(EINVAL)?.copy_from_slice(port);
+        // SAFETY: all-zero is a valid `sockaddr_storage`.
+        let mut ss: bindings::__kernel_sockaddr_storage = unsafe { core::mem::zeroed() };
+        // SAFETY: `a` and `p` are NUL-terminated (zero-filled beyond the copied bytes, and at
+        // least one byte longer than accepted), `ss` is valid for writes.
+        to_result(unsafe {
+            b::inet_pton_with_scope(
+                &raw mut bindings::init_net,
+                af as u16,
+                a.as_ptr().cast(),
+                p.as_ptr().cast(),
+                &raw mut ss,
+            )
+        })?;
+        Ok(Self(ss))
+    }
+
+    fn unspec() -> Self {
+        // SAFETY: all-zero is a valid `sockaddr_storage` (family `AF_UNSPEC`).
+        Self(unsafe { core::mem::zeroed() })
+    }
+
+    /// Returns the address family (`AF_INET`, `AF_INET6`, 0 if unknown).
+    pub(crate) fn family(&self) -> u32 {
+        // SAFETY: `ss_family` is the first member of every variant of the union.
+        u32::from(unsafe { self.0.__bindgen_anon_1.__bindgen_anon_1.ss_family })
+    }
+
+    /// Returns whether this is the wildcard address (`0.0.0.0` or `::`).
+    pub(crate) fn is_any(&self) -> bool {
+        // SAFETY: The address is a valid `sockaddr_storage`.
+        unsafe { b::inet_addr_is_any((&raw const self.0).cast_mut().cast()) }
+    }
+
+    /// Formats the address into `buf` (`%pISc`, or `%pISpc` with the port); returns its length.
+    pub(crate) fn format(&self, buf: &mut [u8], with_port: bool) -> usize {
+        // SAFETY: `buf` is valid for `buf.len()` bytes; `scnprintf` NUL-terminates within it.
+        let n = unsafe {
+            b::nvmet_tcp_rs_format_addr(
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                (&raw const self.0).cast(),
+                with_port,
+            )
+        };
+        usize::try_from(n).unwrap_or(0)
+    }
+}
+
+/// A [`SockAddr`] formatted with its port, for log lines (`192.0.2.1:4420`, `[::1]:4420`).
+pub(crate) struct AddrText {
+    buf: [u8; 64],
+    len: usize,
+}
+
+impl AddrText {
+    pub(crate) fn new(addr: &SockAddr) -> Self {
+        let mut buf = [0u8; 64];
+        let len = addr.format(&mut buf, true);
+        Self { buf, len }
+    }
+}
+
+impl core::fmt::Display for AddrText {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let s = self.buf.get(..self.len).unwrap_or(&[]);
+        f.write_str(core::str::from_utf8(s).unwrap_or("?"))
+    }
+}
+
+impl kernel::fmt::Display for AddrText {
+    fn fmt(&self, f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Result {
+        core::fmt::Display::fmt(self, f)
+    }
+}
+
+/// What a socket's owner does when the network stack calls back (in softirq context, under the
+/// socket's callback lock).
+pub(crate) trait Callbacks: Send + Sync + Sized + 'static {
+    /// Data arrived (or a connection is waiting to be accepted on a listening socket).
+    fn data_ready(this: ArcBorrow<'_, Self>, listening: bool);
+    /// Send space became available.
+    fn write_space(this: ArcBorrow<'_, Self>);
+    /// The connection is closing (`FIN_WAIT1`, `CLOSE_WAIT` or `CLOSE`).
+    fn closing(this: ArcBorrow<'_, Self>);
+}
+
+/// An owned kernel socket; released when dropped.
+///
+/// # Invariants
+///
+/// `sock` is a valid socket that this value owns.
+pub(crate) struct Socket {
+    sock: NonNull<bindings::socket>,
+}
+
+// SAFETY: A kernel socket may be used from any thread; its own locks serialise the stack.
+unsafe impl Send for Socket {}
+// SAFETY: As above: every method is a call the network stack makes safe to run concurrently.
+unsafe impl Sync for Socket {}
+
+/// Result of a non-blocking transfer: bytes moved, or nothing because it would block.
+pub(crate) type Io = Result<Option<usize>>;
+
+fn io_result(ret: i32) -> Io {
+    if ret >= 0 {
+        Ok(Some(ret as usize))
+    } else if ret == EAGAIN.to_errno() {
+        Ok(None)
+    } else {
+        Err(Error::from_errno(ret))
+    }
+}
+
+impl Socket {
+    /// Creates a TCP socket listening on `addr` (`SO_REUSEADDR`, `TCP_NODELAY`, the
+    /// `so_priority` parameter when positive).
+    pub(crate) fn listen(addr: &SockAddr, backlog: i32, priority: i32) -> Result<Self> {
+        let mut sock = core::ptr::null_mut();
+        // SAFETY: `init_net` is the initial network namespace; `sock` receives the new socket.
+        to_result(unsafe {
+            bindings::sock_create_kern(
+                &raw mut bindings::init_net,
+                addr.family() as i32,
+                bindings::sock_type_SOCK_STREAM as i32,
+                bindings::IPPROTO_TCP as i32,
+                &mut sock,
+            )
+        })?;
+        let sock = Self {
+            sock: NonNull::new(sock).ok_or(ENOMEM)?,
+        };
+        let sk = sock.sk();
+        // SAFETY: `sk` is the valid sock of the new socket.
+        unsafe {
+            b::sock_set_reuseaddr(sk);
+            b::tcp_sock_set_nodelay(sk);
+            if priority > 0 {
+                b::sock_set_priority(sk, priority as u32);
+            }
+        }
+        // SAFETY: The socket is valid; `addr` is a valid address of its length.
+        to_result(unsafe {
+            bindings::kernel_bind(
+                sock.sock.as_ptr(),
+                (&raw const addr.0).cast_mut().cast(),
+                size_of::<bindings::__kernel_sockaddr_storage>() as i32,
+            )
+        })?;
+        // SAFETY: The socket is valid and bound.
+        to_result(unsafe { bindings::kernel_listen(sock.sock.as_ptr(), backlog) })?;
+        Ok(sock)
+    }
+
+    /// Accepts a pending connection without blocking; `None` if there is none.
+    pub(crate) fn accept(&self) -> Result<Option<Self>> {
+        let mut new = core::ptr::null_mut();
+        // SAFETY: The socket is a valid listening socket; `new` receives the connection.
+        let ret = unsafe {
+            bindings::kernel_accept(self.sock.as_ptr(), &mut new, bindings::O_NONBLOCK as i32)
+        };
+        match io_result(ret)? {
+            None => Ok(None),
+            Some(_) => Ok(Some(Self {
+                sock: NonNull::new(new).ok_or(ENOMEM)?,
+            })),
+        }
+    }
+
+    fn sk(&self) -> *mut bindings::sock {
+        // SAFETY: By the type invariant the socket is valid; `sk` is set for its whole life.
+        unsafe { (*self.sock.as_ptr()).sk }
+    }
+
+    /// Sets the options of an accepted connection as the C transport does: no linger, the
+    /// `so_priority` parameter, and the TOS the host used mirrored back.
+    pub(crate) fn set_queue_options(&self, priority: i32) {
+        let sk = self.sk();
+        // SAFETY: `sk` is valid.
+        unsafe {
+            b::sock_no_linger(sk);
+            if priority > 0 {
+                b::sock_set_priority(sk, priority as u32);
+            }
+            let tos = b::nvmet_tcp_rs_sk_rcv_tos(sk);
+            if tos > 0 {
+                b::ip_sock_set_tos(sk, i32::from(tos));
+            }
+        }
+    }
+
+    /// Returns the local address.
+    pub(crate) fn local_addr(&self) -> SockAddr {
+        let mut a = SockAddr::unspec();
+        // SAFETY: The socket is valid; `a` has room for any address.
+        let ret = unsafe { bindings::kernel_getsockname(self.sock.as_ptr(), (&raw mut a.0).cast()) };
+        if ret < 0 {
+            return SockAddr::unspec();
+        }
+        a
+    }
+
+    /// Returns the peer's address.
+    pub(crate) fn peer_addr(&self) -> SockAddr {
+        let mut a = SockAddr::unspec();
+        // SAFETY: The socket is valid; `a` has room for any address.
+        let ret = unsafe { bindings::kernel_getpeername(self.sock.as_ptr(), (&raw mut a.0).cast()) };
+        if ret < 0 {
+            return SockAddr::unspec();
+        }
+        a
+    }
+
+    /// Returns the CPU the connection's packets arrive on, if known.
+    pub(crate) fn incoming_cpu(&self) -> Option<u32> {
+        // SAFETY: `sk` is valid.
+        let cpu = unsafe { b::nvmet_tcp_rs_sk_incoming_cpu(self.sk()) };
+        u32::try_from(cpu).ok()
+    }
+
+    /// Receives into `buf` without blocking. `Some(0)` means the peer closed the connection.
+    pub(crate) fn recv(&self, buf: &mut [u8]) -> Io {
+        let mut iov = bindings::kvec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        // SAFETY: `iov` describes `buf`, valid for writes of its length.
+        unsafe { self.recv_kvecs(core::slice::from_mut(&mut iov), buf.len()) }
+    }
+
+    /// Receives into the memory `iovs` describe, without blocking.
+    ///
+    /// # Safety
+    ///
+    /// Every `kvec` must describe memory valid for writes and not accessed concurrently.
+    pub(crate) unsafe fn recv_kvecs(&self, iovs: &mut [bindings::kvec], len: usize) -> Io {
+        // SAFETY: all-zero is a valid `msghdr`.
+        let mut msg: bindings::msghdr = unsafe { core::mem::zeroed() };
+        msg.msg_flags = (bindings::MSG_DONTWAIT | bindings::MSG_NOSIGNAL) as u32;
+        // SAFETY: The socket is valid; the caller guarantees the buffers.
+        let ret = unsafe {
+            bindings::kernel_recvmsg(
+                self.sock.as_ptr(),
+                &mut msg,
+                iovs.as_mut_ptr(),
+                iovs.len(),
+                len,
+                msg.msg_flags as i32,
+            )
+        };
+        io_result(ret)
+    }
+
+    /// Sends `buf` by copy without blocking; `more` sets `MSG_MORE`, otherwise `MSG_EOR`.
+    pub(crate) fn send(&self, buf: &[u8], more: bool) -> Io {
+        // SAFETY: all-zero is a valid `msghdr`.
+        let mut msg: bindings::msghdr = unsafe { core::mem::zeroed() };
+        msg.msg_flags = send_flags(more);
+        let mut iov = bindings::kvec {
+            iov_base: buf.as_ptr().cast_mut().cast(),
+            iov_len: buf.len(),
+        };
+        // SAFETY: The socket is valid; `iov` describes `buf`, which the stack only reads.
+        let ret = unsafe { bindings::kernel_sendmsg(self.sock.as_ptr(), &mut msg, &mut iov, 1, buf.len()) };
+        io_result(ret)
+    }
+
+    /// Sends whole pages zero-copy (`MSG_SPLICE_PAGES`) without blocking.
+    ///
+    /// # Safety
+    ///
+    /// Every `bio_vec` must describe a range of a page the caller holds a reference on.
+    pub(crate) unsafe fn send_pages(&self, bvecs: &[bindings::bio_vec], len: usize, more: bool) -> Io {
+        // SAFETY: all-zero is a valid `msghdr`.
+        let mut msg: bindings::msghdr = unsafe { core::mem::zeroed() };
+        msg.msg_flags = send_flags(more) | bindings::MSG_SPLICE_PAGES;
+        // SAFETY: `msg_iter` is valid for writes; the caller guarantees the pages.
+        unsafe {
+            bindings::iov_iter_bvec(
+                &mut msg.msg_iter,
+                bindings::ITER_SOURCE,
+                bvecs.as_ptr(),
+                bvecs.len() as _,
+                len,
+            )
+        };
+        // SAFETY: The socket is valid and `msg` describes readable pages.
+        io_result(unsafe { bindings::sock_sendmsg(self.sock.as_ptr(), &mut msg) })
+    }
+
+    /// Shuts both directions down (`SHUT_RDWR`); the state change callback follows.
+    pub(crate) fn shutdown(&self) {
+        // SAFETY: The socket is valid.
+        unsafe {
+            bindings::kernel_sock_shutdown(
+                self.sock.as_ptr(),
+                bindings::sock_shutdown_cmd_SHUT_RDWR,
+            )
+        };
+    }
+
+    /// Makes `owner` receive this socket's callbacks; the socket keeps a reference to it until
+    /// [`Hooks::restore`].
+    ///
+    /// With `established`, fails with `ENOTCONN` if the connection is already closing. With
+    /// `listening`, only `data_ready` is replaced.
+    pub(crate) fn install<T: Callbacks>(
+        &self,
+        owner: Arc<T>,
+        listening: bool,
+    ) -> Result<Hooks<T>> {
+        let ours = b::nvmet_tcp_rs_hooks {
+            data_ready: Some(data_ready_callback::<T>),
+            write_space: (!listening).then_some(write_space_callback::<T> as _),
+            state_change: (!listening).then_some(state_change_callback::<T> as _),
+        };
+        let mut saved = b::nvmet_tcp_rs_hooks::default();
+        let user = owner.into_foreign();
+        // SAFETY: `sk` is valid; the helper stores `user` and the callbacks under the callback
+        // lock, and fills `saved` with the previous callbacks.
+        let ret = unsafe {
+            b::nvmet_tcp_rs_sk_install(self.sk(), user, &ours, &mut saved, !listening)
+        };
+        if let Err(e) = to_result(ret) {
+            // SAFETY: The helper did not store `user`; take the reference back.
+            drop(unsafe { Arc::<T>::from_foreign(user) });
+            return Err(e);
+        }
+        Ok(Hooks {
+            saved,
+            _owner: PhantomData,
+        })
+    }
+}
+
+fn send_flags(more: bool) -> u32 {
+    bindings::MSG_DONTWAIT
+        | bindings::MSG_NOSIGNAL
+        | if more {
+            bindings::MSG_MORE
+        } else {
+            bindings::MSG_EOR
+        }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant the socket is owned by this value.
+        unsafe { bindings::sock_release(self.sock.as_ptr()) };
+    }
+}
+
+/// The callbacks a socket had before [`Socket::install`]; put back by [`Hooks::restore`].
+pub(crate) struct Hooks<T> {
+    saved: b::nvmet_tcp_rs_hooks,
+    _owner: PhantomData<Arc<T>>,
+}
+
+// SAFETY: The saved callbacks are plain function pointers.
+unsafe impl<T> Send for Hooks<T> {}
+// SAFETY: As above.
+unsafe impl<T> Sync for Hooks<T> {}
+
+impl<T: Callbacks> Hooks<T> {
+    /// Restores the previous callbacks of `sock` and returns the owner's reference the socket
+    /// held. After this no callback of `T` runs for the socket.
+    pub(crate) fn restore(self, sock: &Socket) -> Option<Arc<T>> {
+        // SAFETY: `sk` is valid; `saved` are the callbacks it had before `install`.
+        let user = unsafe { b::nvmet_tcp_rs_sk_restore(sock.sk(), &self.saved) };
+        // SAFETY: `install` stored an `Arc<T>` from `into_foreign` in `sk_user_data`, and only
+        // this function removes it.
+        (!user.is_null()).then(|| unsafe { Arc::<T>::from_foreign(user) })
+    }
+}
+
+/// Runs `f` with the owner of `sk`, under the socket's callback lock, if it still has one.
+///
+/// # Safety
+///
+/// `sk` must be a socket whose `sk_user_data`, when set, is an `Arc<T>` from [`Socket::install`].
+unsafe fn with_owner<T: Callbacks>(sk: *mut bindings::sock, f: impl FnOnce(ArcBorrow<'_, T>)) {
+    // SAFETY: `sk` is valid in its callbacks; the helper takes the read lock.
+    let user: *mut c_void = unsafe { b::nvmet_tcp_rs_sk_read_lock(sk) };
+    if !user.is_null() {
+        // SAFETY: Under the callback lock `sk_user_data` holds its `Arc<T>`, which `restore`
+        // takes back only under the write lock.
+        f(unsafe { <Arc<T> as ForeignOwnable>::borrow(user) });
+    }
+    // SAFETY: The read lock was taken above.
+    unsafe { b::nvmet_tcp_rs_sk_read_unlock(sk) };
+}
+
+unsafe extern "C" fn data_ready_callback<T: Callbacks>(sk: *mut bindings::sock) {
+    // SAFETY: `sk` is valid in its callback.
+    let listening = unsafe { b::nvmet_tcp_rs_sk_listening(sk) };
+    // SAFETY: Installed by `Socket::install::<T>`.
+    unsafe { with_owner::<T>(sk, |o| T::data_ready(o, listening)) };
+}
+
+unsafe extern "C" fn write_space_callback<T: Callbacks>(sk: *mut bindings::sock) {
+    // SAFETY: Installed by `Socket::install::<T>`.
+    unsafe {
+        with_owner::<T>(sk, |o| {
+            if b::nvmet_tcp_rs_sk_writeable(sk) {
+                T::write_space(o);
+            }
+        })
+    };
+}
+
+unsafe extern "C" fn state_change_callback<T: Callbacks>(sk: *mut bindings::sock) {
+    // SAFETY: Installed by `Socket::install::<T>`.
+    unsafe {
+        with_owner::<T>(sk, |o| {
+            if b::nvmet_tcp_rs_sk_closing(sk) {
+                T::closing(o);
+            }
+        })
+    };
+}

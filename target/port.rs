@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A listening port: `add_port`/`remove_port` from configfs, and accepting connections.
+
+use crate::nvmet::{self, AddrFamily};
+use crate::queue::Queue;
+use crate::socket::{AddrText, Callbacks, Hooks, SockAddr, Socket};
+use crate::workqueue::nvmet_wq;
+use kernel::{
+    bindings,
+    new_mutex, new_work,
+    prelude::*,
+    str::BStr,
+    sync::{Arc, ArcBorrow, Mutex},
+    workqueue::{impl_has_work, Work, WorkItem},
+};
+
+/// Backlog of the listening socket, and the most releasing queues a controller may have before
+/// its new admin queues are refused (as `NVMET_TCP_BACKLOG` in C).
+pub(crate) const BACKLOG: i32 = 128;
+
+/// In-capsule data size of a port whose `param_inline_data_size` was left unset: 4 pages, as the
+/// C transport.
+pub(crate) const DEFAULT_INLINE_DATA_SIZE: u32 = 4 * kernel::page::PAGE_SIZE as u32;
+
+/// The most data a command may carry, in one H2CData PDU or in all: `MAXH2CDATA` in our
+/// ICResp, and the bound on every command's SGL length (4 MiB, as the C transport).
+pub(crate) const MAX_DATA_LEN: u32 = 0x40_0000;
+
+/// The listening socket and what the port's callbacks need.
+struct Listener {
+    sock: Socket,
+    hooks: Option<Hooks<TcpPort>>,
+}
+
+/// An enabled configfs port of type `tcp`.
+#[pin_data]
+pub(crate) struct TcpPort {
+    /// The core's port, which outlives every queue of it (the core deletes a port's controllers
+    /// before disabling it, and keeps the configfs item until then).
+    nport: &'static nvmet::Port,
+    /// The address listened on.
+    pub(crate) addr: SockAddr,
+    /// In-capsule data size for I/O queues.
+    pub(crate) inline_data_size: u32,
+    /// `None` once the port is removed.
+    #[pin]
+    listener: Mutex<Option<Listener>>,
+    #[pin]
+    accept_work: Work<TcpPort>,
+}
+
+impl_has_work! {
+    impl HasWork<Self> for TcpPort { self.accept_work }
+}
+
+impl TcpPort {
+    /// Starts listening for `nport`.
+    pub(crate) fn add(nport: &nvmet::Port) -> Result<Arc<Self>> {
+        let af = match nport.family() {
+            AddrFamily::Ipv4 => bindings::AF_INET,
+            AddrFamily::Ipv6 => bindings::AF_INET6,
+            AddrFamily::Other(f) => {
+                pr_err!("address family {} not supported\n", f);
+                return Err(EINVAL);
+            }
+        };
+        if nport.wants_tls() {
+            pr_err!("port {}: TLS (tsas tls1.3) is not supported by this transport\n", nport.id());
+            return Err(EOPNOTSUPP);
+        }
+        let addr = SockAddr::parse(af, nport.traddr(), nport.trsvcid()).inspect_err(|_| {
+            pr_err!(
+                "malformed ip/port passed: {}:{}\n",
+                BStr::from_bytes(nport.traddr()),
+                BStr::from_bytes(nport.trsvcid())
+            );
+        })?;
+        let inline_data_size = match nport.inline_data_size() {
+            Some(size) if size > MAX_DATA_LEN => {
+                pr_err!(
+                    "port {}: param_inline_data_size {} is above the largest command ({})\n",
+                    nport.id(),
+                    size,
+                    MAX_DATA_LEN
+                );
+                return Err(EINVAL);
+            }
+            Some(size) => size,
+            None => {
+                nport.set_inline_data_size(DEFAULT_INLINE_DATA_SIZE);
+                DEFAULT_INLINE_DATA_SIZE
+            }
+        };
+        let priority = crate::so_priority();
+        let sock = Socket::listen(&addr, BACKLOG, priority).inspect_err(|e| {
+            pr_err!(
+                "port {}: failed to listen on {}: {:?}\n",
+                nport.id(),
+                AddrText::new(&addr),
+                e
+            );
+        })?;
+        // SAFETY: The core keeps the port alive while it is enabled, and every queue of it is
+        // released before the core frees it (controllers are deleted before a port is
+        // disabled); the transport never uses the reference after that.
+        let nport: &'static nvmet::Port = unsafe { &*core::ptr::from_ref(nport) };
+        let port = Arc::pin_init(
+            pin_init!(Self {
+                nport,
+                addr,
+                inline_data_size,
+                listener <- new_mutex!(Some(Listener { sock, hooks: None })),
+                accept_work <- new_work!("TcpPort::accept_work"),
+            }),
+            GFP_KERNEL,
+        )?;
+        {
+            let mut l = port.listener.lock();
+            if let Some(l) = &mut *l {
+                l.hooks = Some(l.sock.install(port.clone(), true)?);
+            }
+        }
+        pr_info!(
+            "enabling port {} ({})\n",
+            nport.id(),
+            AddrText::new(&port.addr)
+        );
+        Ok(port)
+    }
+
+    /// Stops listening and closes every queue that came in through this port.
+    pub(crate) fn remove(self: &Arc<Self>) {
+        // Closing the listener under its lock waits for a running accept and makes later ones
+        // return at once.
+        let listener = self.listener.lock().take();
+        if let Some(mut l) = listener {
+            if let Some(hooks) = l.hooks.take() {
+                drop(hooks.restore(&l.sock));
+            }
+            drop(l);
+        }
+        crate::registry::shutdown_where(|q| Arc::ptr_eq(q.port(), self));
+        pr_info!("disabling port {}\n", self.nport.id());
+    }
+
+    /// Returns the core's port, for the requests of its queues.
+    pub(crate) fn nport(&self) -> &nvmet::Port {
+        self.nport
+    }
+
+    /// Accepts every pending connection.
+    fn accept_all(self: &Arc<Self>) {
+        let listener = self.listener.lock();
+        let Some(l) = listener.as_ref() else {
+            return;
+        };
+        loop {
+            match l.sock.accept() {
+                Ok(Some(sock)) => {
+                    if let Err(e) = Queue::start(self.clone(), sock) {
+                        pr_err!("failed to allocate queue, error {:?}\n", e);
+                    }
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    pr_warn!("failed to accept err={:?}\n", e);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl WorkItem for TcpPort {
+    type Pointer = Arc<TcpPort>;
+
+    fn run(this: Arc<TcpPort>) {
+        this.accept_all();
+    }
+}
+
+impl Callbacks for TcpPort {
+    fn data_ready(this: ArcBorrow<'_, Self>, listening: bool) {
+        if listening {
+            // Already queued: that run accepts this connection too.
+            let _ = nvmet_wq().enqueue(Arc::from(this));
+        }
+    }
+
+    fn write_space(_this: ArcBorrow<'_, Self>) {}
+
+    fn closing(_this: ArcBorrow<'_, Self>) {}
+}

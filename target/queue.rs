@@ -1,0 +1,1200 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! One connection: ICReq/ICResp, commands through the `nvmet` core, data in and out, teardown.
+//!
+//! Socket callbacks and `queue_response` only queue `io_work`, which does all the protocol work
+//! under the queue's `io` mutex, on the CPU the connection's packets arrive on. Release runs on
+//! the core's `nvmet_wq` once the connection closes.
+
+use crate::crc32c::KernelCrc32c;
+use crate::nvmet::{status, Request, Sq, TRADDR_SIZE};
+use crate::pdu::{
+    C2HData, CapsuleCmd, CapsuleResp, CommandTable, DataDigest, Event, FatalError, Fes, Framing,
+    Header, Limits, Pdu, R2t, Receiver, Role, TargetConfig, TermReq, Transfer, Want,
+};
+use crate::port::{TcpPort, BACKLOG, MAX_DATA_LEN};
+use crate::registry;
+use crate::sgl::DataBuffer;
+use crate::socket::{AddrText, Callbacks, Hooks, SockAddr, Socket};
+use crate::workqueue::nvmet_wq;
+use core::ptr::NonNull;
+use kernel::{
+    alloc::KVBox,
+    new_mutex, new_work,
+    prelude::*,
+    sync::{
+        atomic::{Acquire, Atomic, Relaxed, Release},
+        Arc, ArcBorrow, Mutex, SetOnce,
+    },
+    time::{Delta, Instant, Monotonic},
+    workqueue::{impl_has_work, Work, WorkItem},
+};
+
+/// PDUs received per round of `io_work`.
+const RECV_BUDGET: u32 = 8;
+/// PDUs sent per round of `io_work`.
+const SEND_BUDGET: u32 = 8;
+/// PDUs moved per run of `io_work` before it yields the CPU and requeues itself.
+const IO_WORK_BUDGET: u32 = 64;
+
+/// Slot of the request that exists before Connect installs the queue; its TTAG is 0.
+const CONNECT: u16 = u16::MAX;
+/// End of the completion list.
+const NO_LINK: u32 = u32::MAX;
+/// In-capsule data limit on the admin queue (the host's fixed admin capsule size).
+const ADMIN_INCAPSULE: u32 = 8192;
+/// Largest header section: a C2HData/R2T/CapsuleResp header, its digest and padding up to HPDA.
+const HDR_MAX: usize = 24 + 4 + 128;
+
+static NEXT_IDX: Atomic<u32> = Atomic::new(0);
+
+/// Why `io_work` stops serving a queue.
+enum Stop {
+    /// The host broke the protocol: TermReq with this error, then close.
+    Fatal(FatalError, &'static str),
+    /// The connection closed or the host sent a TermReq.
+    Closed,
+    /// A socket or memory error.
+    Error(Error),
+}
+
+impl From<Error> for Stop {
+    fn from(e: Error) -> Self {
+        Self::Error(e)
+    }
+}
+
+impl From<kernel::alloc::AllocError> for Stop {
+    fn from(_: kernel::alloc::AllocError) -> Self {
+        Self::Error(ENOMEM)
+    }
+}
+
+/// Where the queue is in its life, as `io_work` sees it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for ICReq.
+    Connecting,
+    /// ICReq/ICResp done.
+    Live,
+    /// Stopped on an error; the socket is shutting down.
+    Failed,
+    /// The release work took over; `io_work` does nothing any more.
+    Releasing,
+}
+
+/// What a command slot is doing. The core holds the request only in `Executing`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum SlotState {
+    Free,
+    /// Receiving in-capsule data into the buffer; the command is parsed, not executed.
+    Inline,
+    /// The core already completed the command (it refused it); its in-capsule data is being
+    /// received and dropped. `done` once its completion was seen.
+    Draining { done: bool },
+    /// An R2T is queued for sending.
+    R2tQueued,
+    /// The R2T was sent; H2CData for `next..end` may arrive.
+    AwaitingH2C,
+    /// The core runs the command.
+    Executing,
+    /// The core completed the command; its data and response are queued for sending.
+    Completed,
+}
+
+/// The transport's side of a command slot.
+struct Slot {
+    state: SlotState,
+    buf: Option<DataBuffer>,
+    cid: u16,
+    write: bool,
+    /// For a write by R2T: offset of the next byte expected and end of the data.
+    next: u32,
+    end: u32,
+    /// A data digest of this command's H2CData did not match.
+    digest_bad: bool,
+}
+
+impl Slot {
+    const fn new() -> Self {
+        Self {
+            state: SlotState::Free,
+            buf: None,
+            cid: 0,
+            write: false,
+            next: 0,
+            end: 0,
+            digest_bad: false,
+        }
+    }
+}
+
+/// Where the data of the PDU being received goes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RecvTo {
+    /// Into the slot's buffer.
+    Slot(u16),
+    /// Nowhere: the in-capsule data of a command the core refused.
+    Drain(u16),
+    /// Nowhere: a TermReq's data.
+    Discard,
+}
+
+/// What is being sent for a slot.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    R2t,
+    /// C2HData, then a CapsuleResp unless the C2HData carried SUCCESS.
+    Data { resp: bool },
+    Resp,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Header,
+    Data,
+    Digest,
+}
+
+/// A PDU being sent, possibly over several `io_work` runs.
+struct Cursor {
+    id: u16,
+    kind: Kind,
+    stage: Stage,
+    /// Bytes of the current stage already sent.
+    sent: u32,
+    hdr: [u8; HDR_MAX],
+    hdr_len: u32,
+    data_len: u32,
+    ddgst: Option<[u8; 4]>,
+}
+
+/// Everything `io_work` owns; under `Queue::io`.
+struct IoState {
+    phase: Phase,
+    rx: Receiver<KernelCrc32c>,
+    framing: Framing,
+    installed: bool,
+    connect: Slot,
+    slots: KVec<Slot>,
+    free: KVec<u16>,
+    sendq: KVec<u16>,
+    cur: Option<Cursor>,
+    recv_to: RecvTo,
+    /// The PDU being received is an H2CTermReq.
+    term: bool,
+    /// Completions taken from the lock-free list, in arrival order.
+    completions: KVec<u16>,
+    /// While `idle_poll_period_usecs` is set: keep polling until then.
+    poll_until: Option<Instant<Monotonic>>,
+}
+
+impl IoState {
+    fn slot(&self, id: u16) -> Option<&Slot> {
+        if id == CONNECT {
+            Some(&self.connect)
+        } else {
+            self.slots.get(usize::from(id))
+        }
+    }
+
+    fn slot_mut(&mut self, id: u16) -> Option<&mut Slot> {
+        if id == CONNECT {
+            Some(&mut self.connect)
+        } else {
+            self.slots.get_mut(usize::from(id))
+        }
+    }
+
+    /// Returns the slot id of `ttag`.
+    fn ttag_slot(&self, ttag: u16) -> u16 {
+        if self.installed {
+            ttag
+        } else {
+            CONNECT
+        }
+    }
+}
+
+/// The transfer tag of slot `id` in R2T and H2CData.
+fn ttag_of(id: u16) -> u16 {
+    if id == CONNECT {
+        0
+    } else {
+        id
+    }
+}
+
+/// The receiver's view of the slots: which TTAGs await H2CData.
+struct Table<'a> {
+    connect: &'a Slot,
+    slots: &'a [Slot],
+    installed: bool,
+}
+
+impl CommandTable for Table<'_> {
+    fn transfer(&self, ttag: u16) -> Option<Transfer> {
+        let slot = if self.installed {
+            self.slots.get(usize::from(ttag))?
+        } else if ttag == 0 {
+            self.connect
+        } else {
+            return None;
+        };
+        (slot.state == SlotState::AwaitingH2C).then_some(Transfer {
+            cccid: slot.cid,
+            next: slot.next,
+            end: slot.end,
+        })
+    }
+}
+
+/// One NVMe/TCP connection.
+#[pin_data]
+pub(crate) struct Queue {
+    idx: u32,
+    port: Arc<TcpPort>,
+    sock: Socket,
+    local: SockAddr,
+    peer: SockAddr,
+    /// Set once, when release is scheduled.
+    closing: Atomic<bool>,
+    #[pin]
+    io: Mutex<IoState>,
+    #[pin]
+    hooks: Mutex<Option<Hooks<Queue>>>,
+    /// Head of the lock-free list of completed requests (their indices), or `NO_LINK`.
+    done: Atomic<u32>,
+    #[pin]
+    sq: Sq<Queue>,
+    #[pin]
+    connect: Request<Queue>,
+    /// The command slots, `2 * sq->size` of them, set by `install_queue`.
+    requests: SetOnce<Pin<KVBox<[Request<Queue>]>>>,
+    #[pin]
+    io_work: Work<Queue, 0>,
+    #[pin]
+    release_work: Work<Queue, 1>,
+}
+
+impl_has_work! {
+    impl HasWork<Self, 0> for Queue { self.io_work }
+    impl HasWork<Self, 1> for Queue { self.release_work }
+}
+
+impl Queue {
+    /// Creates the queue of an accepted connection and starts serving it.
+    pub(crate) fn start(port: Arc<TcpPort>, sock: Socket) -> Result {
+        let local = sock.local_addr();
+        let peer = sock.peer_addr();
+        sock.set_queue_options(crate::so_priority());
+        let incapsule = port.inline_data_size.max(ADMIN_INCAPSULE);
+        let limits = Limits {
+            // Until Connect installs the queue only the Connect slot exists: TTAG 0.
+            queue_depth: 1,
+            max_incapsule: incapsule,
+            max_data_len: MAX_DATA_LEN,
+        };
+        let mut completions = KVec::new();
+        completions.reserve(1, GFP_KERNEL)?;
+        let mut sendq = KVec::new();
+        sendq.reserve(1, GFP_KERNEL)?;
+        let nport = port.nport() as *const crate::nvmet::Port;
+        let queue = Arc::pin_init(
+            try_pin_init!(&this in Self {
+                idx: NEXT_IDX.fetch_add(1, Relaxed),
+                port,
+                sock,
+                local,
+                peer,
+                closing: Atomic::new(false),
+                io <- new_mutex!(IoState {
+                    phase: Phase::Connecting,
+                    rx: Receiver::new(Role::Target, limits),
+                    framing: Framing::default(),
+                    installed: false,
+                    connect: Slot::new(),
+                    slots: KVec::new(),
+                    free: KVec::new(),
+                    sendq,
+                    cur: None,
+                    recv_to: RecvTo::Discard,
+                    term: false,
+                    completions,
+                    poll_until: None,
+                }),
+                hooks <- new_mutex!(None),
+                done: Atomic::new(NO_LINK),
+                // SAFETY: `this` is the queue being created inside an `Arc`, which contains the
+                // `Sq` and the request.
+                sq <- unsafe { Sq::new(this) },
+                // SAFETY: As above; the port outlives its queues.
+                connect <- unsafe { Request::new(this, CONNECT, &*nport) },
+                requests: SetOnce::new(),
+                io_work <- new_work!("Queue::io_work"),
+                release_work <- new_work!("Queue::release_work"),
+            }),
+            GFP_KERNEL,
+        )?;
+        registry::insert(queue.clone())?;
+        match queue.sock.install(queue.clone(), false) {
+            Ok(hooks) => {
+                *queue.hooks.lock() = Some(hooks);
+                if crate::idle_poll_usecs() > 0 {
+                    queue.io.lock().poll_until = Some(idle_deadline());
+                }
+                Self::kick(queue.as_arc_borrow());
+            }
+            // Already closing: nothing to serve.
+            Err(_) => Self::schedule_release(queue.as_arc_borrow()),
+        }
+        Ok(())
+    }
+
+    /// Returns the port the connection came in through.
+    pub(crate) fn port(&self) -> &Arc<TcpPort> {
+        &self.port
+    }
+
+    /// Returns whether the queue is being released.
+    fn is_closing(&self) -> bool {
+        self.closing.load(Relaxed)
+    }
+
+    /// Shuts the connection down; release follows from the state change.
+    pub(crate) fn shutdown(&self) {
+        self.sock.shutdown();
+    }
+
+    /// Queues `io_work` on the connection's CPU.
+    fn kick(this: ArcBorrow<'_, Self>) {
+        let cpu = this.sock.incoming_cpu();
+        // Already queued: that run will see what this one was for.
+        let _ = crate::IO_WQ.enqueue_on::<_, 0>(cpu, Arc::from(this));
+    }
+
+    /// Queues the release work, once.
+    fn schedule_release(this: ArcBorrow<'_, Self>) {
+        if !this.closing.xchg(true, Relaxed) {
+            let _ = nvmet_wq().enqueue::<_, 1>(Arc::from(this));
+        }
+    }
+
+    /// Returns the request of slot `id`.
+    fn request(&self, id: u16) -> Option<&Request<Queue>> {
+        if id == CONNECT {
+            Some(&self.connect)
+        } else {
+            self.requests.as_ref()?.get(usize::from(id))
+        }
+    }
+
+    /// A log line prefix naming the queue.
+    fn name(&self) -> QueueName<'_> {
+        QueueName(self)
+    }
+
+    // ---- io_work ----
+
+    fn io_work(this: Arc<Self>) {
+        let mut io = this.io.lock();
+        if matches!(io.phase, Phase::Failed | Phase::Releasing) {
+            return;
+        }
+        let mut ops = 0;
+        let mut pending;
+        let result = loop {
+            pending = false;
+            match this.recv(&mut io) {
+                Ok(n) => {
+                    pending |= n > 0;
+                    ops += n;
+                }
+                Err(stop) => break Err(stop),
+            }
+            if let Err(stop) = this.check_install(&mut io) {
+                break Err(stop);
+            }
+            this.take_completions(&mut io);
+            match this.send(&mut io) {
+                Ok(n) => {
+                    pending |= n > 0;
+                    ops += n;
+                }
+                Err(stop) => break Err(stop),
+            }
+            if !pending || ops >= IO_WORK_BUDGET {
+                break Ok(());
+            }
+        };
+        if let Err(stop) = result {
+            this.fail(&mut io, stop);
+            return;
+        }
+        let polling = match io.poll_until {
+            Some(_) if ops > 0 => {
+                io.poll_until = Some(idle_deadline());
+                true
+            }
+            Some(until) => until.elapsed().is_negative(),
+            None => false,
+        };
+        drop(io);
+        if pending || polling || this.done.load(Relaxed) != NO_LINK {
+            Self::kick(this.as_arc_borrow());
+        }
+    }
+
+    /// Ends the queue after `stop`: TermReq if the host broke the protocol, then close.
+    fn fail(&self, io: &mut IoState, stop: Stop) {
+        io.phase = Phase::Failed;
+        match stop {
+            Stop::Fatal(e, what) => {
+                if crate::ratelimit() {
+                    pr_err!(
+                        "{}: {} (FES {:02x}h FEI {}), closing\n",
+                        self.name(),
+                        what,
+                        u16::from(e.fes),
+                        e.fei
+                    );
+                }
+                // A TermReq cannot follow a PDU sent in part, nor answer a TermReq.
+                let mid_pdu = io.cur.as_ref().is_some_and(|c| c.stage != Stage::Header || c.sent > 0);
+                if !mid_pdu && io.rx.may_send_term_req() {
+                    let offending = io.rx.offending_header();
+                    let mut buf = [0u8; 24 + 128];
+                    let term = TermReq::new(e, offending.len());
+                    if let Ok(n) = term.emit_pdu(Role::Target, offending, &mut buf) {
+                        let _ = self.sock.send(buf.get(..n).unwrap_or(&[]), false);
+                    }
+                }
+            }
+            Stop::Closed => {}
+            Stop::Error(e) => {
+                if crate::ratelimit() {
+                    pr_err!("{}: socket error {:?}, closing\n", self.name(), e);
+                }
+            }
+        }
+        self.sock.shutdown();
+    }
+
+    /// Once Connect installed the queue: sizes the slots and the receiver's limits.
+    fn check_install(&self, io: &mut IoState) -> Result<(), Stop> {
+        if io.installed {
+            return Ok(());
+        }
+        let Some(reqs) = self.requests.as_ref() else {
+            return Ok(());
+        };
+        let n = reqs.len();
+        let mut slots = KVec::with_capacity(n, GFP_KERNEL)?;
+        let mut free = KVec::with_capacity(n, GFP_KERNEL)?;
+        for i in 0..n {
+            slots.push(Slot::new(), GFP_KERNEL)?;
+            free.push((n - 1 - i) as u16, GFP_KERNEL)?;
+        }
+        io.sendq.reserve(n + 1, GFP_KERNEL)?;
+        io.completions.reserve(n + 1, GFP_KERNEL)?;
+        io.slots = slots;
+        io.free = free;
+        io.installed = true;
+        let max_incapsule = if self.sq.qid() == 0 {
+            ADMIN_INCAPSULE
+        } else {
+            self.port.inline_data_size
+        };
+        io.rx.set_limits(Limits {
+            queue_depth: u16::try_from(n).unwrap_or(u16::MAX),
+            max_incapsule,
+            max_data_len: MAX_DATA_LEN,
+        });
+        Ok(())
+    }
+
+    /// Moves the requests the core completed to the send queue.
+    fn take_completions(&self, io: &mut IoState) {
+        let mut head = self.done.xchg(NO_LINK, Acquire);
+        io.completions.clear();
+        while head != NO_LINK {
+            let id = head as u16;
+            let Some(req) = self.request(id) else {
+                break;
+            };
+            head = req.link.load(Relaxed);
+            // Cannot fail: each slot is on the list at most once and the capacity is the
+            // number of slots plus one.
+            let _ = io.completions.push_within_capacity(id);
+        }
+        // The list is newest first.
+        while let Some(id) = io.completions.pop() {
+            let Some(slot) = io.slot_mut(id) else {
+                continue;
+            };
+            match slot.state {
+                SlotState::Draining { done: false } => {
+                    slot.state = SlotState::Draining { done: true };
+                }
+                SlotState::Executing => {
+                    slot.state = SlotState::Completed;
+                    let _ = io.sendq.push_within_capacity(id);
+                }
+                other => {
+                    pr_warn!("{}: completion of slot {} in state {:?}\n", self.name(), id, other);
+                }
+            }
+        }
+    }
+
+    // ---- receive ----
+
+    /// Receives and handles up to `RECV_BUDGET` PDUs; returns how many were completed.
+    fn recv(&self, io: &mut IoState) -> Result<u32, Stop> {
+        let mut pdus = 0;
+        while pdus < RECV_BUDGET {
+            let n = match io.rx.want() {
+                Want::Bytes(n) => {
+                    let mut hdr = [0u8; 256];
+                    let buf = hdr.get_mut(..n.min(256)).unwrap_or(&mut []);
+                    match self.sock.recv(buf)? {
+                        None => return Ok(pdus),
+                        Some(0) => return Err(Stop::Closed),
+                        Some(k) => self.feed(io, buf.get(..k).unwrap_or(&[]))?,
+                    }
+                }
+                Want::Data { len: 0, .. } | Want::Nothing => self.feed(io, &[])?,
+                Want::Data { offset, len } => match self.recv_data(io, offset, len)? {
+                    None => return Ok(pdus),
+                    Some(n) => n,
+                },
+            };
+            pdus += n;
+        }
+        Ok(pdus)
+    }
+
+    /// Receives data of the current PDU where it belongs; `None` if none is available.
+    fn recv_data(&self, io: &mut IoState, offset: u32, len: u32) -> Result<Option<u32>, Stop> {
+        let id = match io.recv_to {
+            RecvTo::Slot(id) => id,
+            RecvTo::Drain(_) | RecvTo::Discard => {
+                let mut scratch = [0u8; 512];
+                let n = (len as usize).min(scratch.len());
+                let buf = scratch.get_mut(..n).unwrap_or(&mut []);
+                return match self.sock.recv(buf)? {
+                    None => Ok(None),
+                    Some(0) => Err(Stop::Closed),
+                    Some(k) => Ok(Some(self.feed(io, buf.get(..k).unwrap_or(&[]))?)),
+                };
+            }
+        };
+        let Some(mut buf) = io.slot_mut(id).and_then(|s| s.buf.take()) else {
+            return Err(Stop::Error(EINVAL));
+        };
+        let received = buf.recv(&self.sock, offset, len);
+        let result = match received {
+            Ok(None) => Ok(None),
+            Ok(Some(0)) => Err(Stop::Closed),
+            Ok(Some(k)) => {
+                // The bytes are in place: feeding them advances the receiver and its digest.
+                let mut pdus = 0;
+                let mut err = None;
+                buf.for_each_piece(offset, k as u32, |piece| {
+                    if err.is_none() {
+                        match self.feed(io, piece) {
+                            Ok(n) => pdus += n,
+                            Err(e) => err = Some(e),
+                        }
+                    }
+                });
+                match err {
+                    Some(e) => Err(e),
+                    None => Ok(Some(pdus)),
+                }
+            }
+            Err(e) => Err(Stop::Error(e)),
+        };
+        if let Some(slot) = io.slot_mut(id) {
+            if slot.buf.is_none() {
+                slot.buf = Some(buf);
+            }
+        }
+        result
+    }
+
+    /// Feeds received bytes to the receiver and handles its events; returns PDUs completed.
+    fn feed(&self, io: &mut IoState, input: &[u8]) -> Result<u32, Stop> {
+        let mut input = input;
+        let mut pdus = 0;
+        loop {
+            let table = Table {
+                connect: &io.connect,
+                slots: &io.slots,
+                installed: io.installed,
+            };
+            let (event, rest) = io.rx.feed(input, &table);
+            input = rest;
+            match event {
+                Event::NeedMore => return Ok(pdus),
+                Event::Header(h) => {
+                    if h.layout.data_len == 0 {
+                        pdus += 1;
+                    }
+                    self.on_header(io, &h)?;
+                }
+                Event::Data { data, .. } => {
+                    if let RecvTo::Slot(id) = io.recv_to {
+                        if let Some(slot) = io.slot_mut(id) {
+                            if slot.state == SlotState::AwaitingH2C {
+                                slot.next = slot.next.saturating_add(data.len() as u32);
+                            }
+                        }
+                    }
+                }
+                Event::DataEnd(verdict) => {
+                    pdus += 1;
+                    self.on_data_end(io, verdict)?;
+                }
+                Event::AwaitParams => {
+                    return Err(Stop::Fatal(
+                        FatalError::status(Fes::PduSequenceError),
+                        "receiver awaits parameters",
+                    ))
+                }
+                Event::Fatal(e) => return Err(Stop::Fatal(e, describe(e))),
+            }
+        }
+    }
+
+    fn on_header(&self, io: &mut IoState, h: &Header) -> Result<(), Stop> {
+        match h.pdu {
+            Pdu::IcReq(icreq) => {
+                let config = TargetConfig {
+                    hdgst: true,
+                    ddgst: true,
+                    maxh2cdata: MAX_DATA_LEN,
+                };
+                let (params, icresp) = config
+                    .accept_icreq(&icreq)
+                    .map_err(|e| Stop::Fatal(e, "ICReq refused"))?;
+                let mut buf = [0u8; 128];
+                let n = Pdu::IcResp(icresp)
+                    .emit_header::<KernelCrc32c>(&Framing::default(), &mut buf)
+                    .map_err(|_| Stop::Error(EINVAL))?;
+                match self.sock.send(buf.get(..n).unwrap_or(&[]), false)? {
+                    Some(k) if k == n => {}
+                    _ => return Err(Stop::Error(EAGAIN)),
+                }
+                io.rx.establish(params);
+                io.framing = params.framing(Role::Target);
+                io.phase = Phase::Live;
+                if self.is_closing() {
+                    return Err(Stop::Closed);
+                }
+            }
+            Pdu::CapsuleCmd(cmd) => self.on_command(io, &cmd)?,
+            Pdu::H2CData(d) => {
+                io.term = false;
+                io.recv_to = RecvTo::Slot(io.ttag_slot(d.ttag));
+            }
+            Pdu::H2CTermReq(t) => {
+                if crate::ratelimit() {
+                    pr_err!(
+                        "{}: host terminated the connection (FES {:02x}h FEI {})\n",
+                        self.name(),
+                        u16::from(t.fes),
+                        t.fei
+                    );
+                }
+                if t.data_len == 0 {
+                    return Err(Stop::Closed);
+                }
+                io.term = true;
+                io.recv_to = RecvTo::Discard;
+            }
+            // The validator admits nothing else on the target side.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Starts a command: takes a slot, has the core parse it, sizes its buffer.
+    fn on_command(&self, io: &mut IoState, cmd: &CapsuleCmd) -> Result<(), Stop> {
+        let overrun = Stop::Fatal(
+            FatalError::status(Fes::PduSequenceError),
+            "command without a free slot",
+        );
+        self.check_install(io)?;
+        io.term = false;
+        let id = if io.installed {
+            io.free.pop().ok_or(overrun)?
+        } else if io.connect.state == SlotState::Free {
+            CONNECT
+        } else {
+            return Err(overrun);
+        };
+        let req = self.request(id).ok_or(Stop::Error(EINVAL))?;
+        req.set_sqe(&cmd.sqe);
+        let Some(slot) = io.slot_mut(id) else {
+            return Err(Stop::Error(EINVAL));
+        };
+        slot.cid = cmd.cid();
+        slot.write = cmd.is_write();
+        slot.digest_bad = false;
+        slot.next = 0;
+        slot.end = 0;
+        let incapsule = cmd.data_len > 0;
+        let refuse = |slot: &mut Slot| {
+            slot.state = if incapsule {
+                SlotState::Draining { done: false }
+            } else {
+                SlotState::Executing
+            };
+        };
+        if !req.init(&self.sq, &crate::OPS) {
+            // The core completed the command with an error already.
+            refuse(slot);
+            if incapsule {
+                io.recv_to = RecvTo::Drain(id);
+            }
+            return Ok(());
+        }
+        let len = cmd.sgl_len();
+        if len > 0 {
+            match DataBuffer::alloc(len) {
+                Some(buf) => {
+                    req.set_data(Some(&buf));
+                    slot.buf = Some(buf);
+                }
+                None => {
+                    refuse(slot);
+                    req.complete(status::INTERNAL);
+                    if incapsule {
+                        io.recv_to = RecvTo::Drain(id);
+                    }
+                    return Ok(());
+                }
+            }
+        }
+        if incapsule {
+            if !slot.write {
+                refuse(slot);
+                req.complete(status::INVALID_FIELD_DNR);
+                io.recv_to = RecvTo::Drain(id);
+                return Ok(());
+            }
+            slot.state = SlotState::Inline;
+            io.recv_to = RecvTo::Slot(id);
+        } else if slot.write && len > 0 {
+            slot.state = SlotState::R2tQueued;
+            slot.end = len;
+            let _ = io.sendq.push_within_capacity(id);
+        } else {
+            slot.state = SlotState::Executing;
+            req.execute();
+        }
+        Ok(())
+    }
+
+    fn on_data_end(&self, io: &mut IoState, verdict: DataDigest) -> Result<(), Stop> {
+        if io.term {
+            return Err(Stop::Closed);
+        }
+        let id = match io.recv_to {
+            RecvTo::Slot(id) => id,
+            RecvTo::Drain(id) => {
+                self.drained(io, id);
+                return Ok(());
+            }
+            RecvTo::Discard => return Ok(()),
+        };
+        let req = self.request(id).ok_or(Stop::Error(EINVAL))?;
+        let bad = matches!(verdict, DataDigest::Bad { .. });
+        let Some(slot) = io.slot_mut(id) else {
+            return Err(Stop::Error(EINVAL));
+        };
+        match slot.state {
+            SlotState::Inline => {
+                slot.state = SlotState::Executing;
+                if bad {
+                    req.complete(status::TRANSIENT_TRANSPORT);
+                } else {
+                    req.execute();
+                }
+            }
+            SlotState::AwaitingH2C => {
+                slot.digest_bad |= bad;
+                if slot.next == slot.end {
+                    slot.state = SlotState::Executing;
+                    if slot.digest_bad {
+                        req.complete(status::TRANSIENT_TRANSPORT);
+                    } else {
+                        req.execute();
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The in-capsule data of refused command `id` was dropped: queue its response if the
+    /// core's completion was already seen.
+    fn drained(&self, io: &mut IoState, id: u16) {
+        let Some(slot) = io.slot_mut(id) else {
+            return;
+        };
+        if slot.state == (SlotState::Draining { done: true }) {
+            slot.state = SlotState::Completed;
+            let _ = io.sendq.push_within_capacity(id);
+        } else {
+            slot.state = SlotState::Executing;
+        }
+    }
+
+    // ---- send ----
+
+    /// Builds the cursor for what slot `id` sends next.
+    fn start_send(&self, io: &IoState, id: u16) -> Result<Cursor, Stop> {
+        let slot = io.slot(id).ok_or(Stop::Error(EINVAL))?;
+        let req = self.request(id).ok_or(Stop::Error(EINVAL))?;
+        let mut cur = Cursor {
+            id,
+            kind: Kind::Resp,
+            stage: Stage::Header,
+            sent: 0,
+            hdr: [0; HDR_MAX],
+            hdr_len: 0,
+            data_len: 0,
+            ddgst: None,
+        };
+        let pdu = match slot.state {
+            SlotState::R2tQueued => {
+                cur.kind = Kind::R2t;
+                Pdu::R2t(R2t {
+                    cccid: slot.cid,
+                    ttag: ttag_of(id),
+                    r2to: slot.next,
+                    r2tl: slot.end - slot.next,
+                })
+            }
+            _ => {
+                let cqe = req.cqe();
+                let ok = cqe[14] == 0 && cqe[15] == 0;
+                match &slot.buf {
+                    Some(buf) if !slot.write && ok => {
+                        let success = self.sq.sqhd_disabled();
+                        cur.kind = Kind::Data { resp: !success };
+                        cur.data_len = buf.len();
+                        if io.framing.ddgst {
+                            let mut d = crate::pdu::Digest::<KernelCrc32c>::new();
+                            buf.for_each_piece(0, buf.len(), |p| d.update(p));
+                            cur.ddgst = Some(d.finish().to_le_bytes());
+                        }
+                        Pdu::C2HData(C2HData {
+                            cccid: slot.cid,
+                            datao: 0,
+                            datal: buf.len(),
+                            last: true,
+                            success,
+                        })
+                    }
+                    _ => Pdu::CapsuleResp(CapsuleResp { cqe }),
+                }
+            }
+        };
+        let n = pdu
+            .emit_header::<KernelCrc32c>(&io.framing, &mut cur.hdr)
+            .map_err(|_| Stop::Error(EINVAL))?;
+        cur.hdr_len = n as u32;
+        Ok(cur)
+    }
+
+    /// Sends up to `SEND_BUDGET` PDUs; returns how many were completed.
+    fn send(&self, io: &mut IoState) -> Result<u32, Stop> {
+        let mut pdus = 0;
+        while pdus < SEND_BUDGET {
+            if io.cur.is_none() {
+                if io.sendq.is_empty() {
+                    break;
+                }
+                let id = io.sendq.remove(0).map_err(|_| Stop::Error(EINVAL))?;
+                io.cur = Some(self.start_send(io, id)?);
+            }
+            let queued = !io.sendq.is_empty();
+            let IoState {
+                cur, slots, connect, framing, ..
+            } = &mut *io;
+            let Some(c) = cur.as_mut() else {
+                break;
+            };
+            let slot = if c.id == CONNECT {
+                &*connect
+            } else {
+                slots.get(usize::from(c.id)).ok_or(Stop::Error(EINVAL))?
+            };
+            let _ = framing;
+            let sent = match c.stage {
+                Stage::Header => {
+                    let more = matches!(c.kind, Kind::Data { .. }) || queued;
+                    let bytes = c.hdr.get(c.sent as usize..c.hdr_len as usize).unwrap_or(&[]);
+                    self.sock.send(bytes, more)?
+                }
+                Stage::Data => {
+                    let buf = slot.buf.as_ref().ok_or(Stop::Error(EINVAL))?;
+                    let more = c.ddgst.is_some() || c.kind == (Kind::Data { resp: true }) || queued;
+                    buf.send(&self.sock, c.sent, c.data_len - c.sent, more)?
+                }
+                Stage::Digest => {
+                    let d = c.ddgst.unwrap_or_default();
+                    let more = c.kind == (Kind::Data { resp: true }) || queued;
+                    self.sock.send(d.get(c.sent as usize..).unwrap_or(&[]), more)?
+                }
+            };
+            let Some(sent) = sent else {
+                // The socket is full: write space wakes us.
+                return Ok(pdus);
+            };
+            c.sent += sent as u32;
+            let stage_len = match c.stage {
+                Stage::Header => c.hdr_len,
+                Stage::Data => c.data_len,
+                Stage::Digest => 4,
+            };
+            if c.sent < stage_len {
+                continue;
+            }
+            c.sent = 0;
+            match (c.stage, c.kind) {
+                (Stage::Header, Kind::Data { .. }) => c.stage = Stage::Data,
+                (Stage::Data, Kind::Data { .. }) if c.ddgst.is_some() => c.stage = Stage::Digest,
+                (Stage::Data | Stage::Digest, Kind::Data { resp: true }) => {
+                    pdus += 1;
+                    // The response follows the data.
+                    let id = c.id;
+                    let req = self.request(id).ok_or(Stop::Error(EINVAL))?;
+                    let framing = io.framing;
+                    let Some(c) = io.cur.as_mut() else {
+                        break;
+                    };
+                    c.kind = Kind::Resp;
+                    c.stage = Stage::Header;
+                    c.ddgst = None;
+                    c.hdr_len = Pdu::CapsuleResp(CapsuleResp { cqe: req.cqe() })
+                        .emit_header::<KernelCrc32c>(&framing, &mut c.hdr)
+                        .map_err(|_| Stop::Error(EINVAL))? as u32;
+                }
+                _ => {
+                    pdus += 1;
+                    if let Some(c) = io.cur.take() {
+                        self.finish(io, c.id, c.kind);
+                    }
+                }
+            }
+        }
+        Ok(pdus)
+    }
+
+    /// A slot's PDUs were all sent.
+    fn finish(&self, io: &mut IoState, id: u16, kind: Kind) {
+        let Some(slot) = io.slot_mut(id) else {
+            return;
+        };
+        if kind == Kind::R2t {
+            slot.state = SlotState::AwaitingH2C;
+            return;
+        }
+        if let Some(req) = self.request(id) {
+            req.set_data(None);
+        }
+        slot.buf = None;
+        slot.state = SlotState::Free;
+        if id != CONNECT {
+            let _ = io.free.push_within_capacity(id);
+        }
+    }
+
+    // ---- release ----
+
+    fn release(this: Arc<Self>) {
+        if let Some(hooks) = this.hooks.lock().take() {
+            drop(hooks.restore(&this.sock));
+        }
+        {
+            let mut io = this.io.lock();
+            io.phase = Phase::Releasing;
+            io.cur = None;
+            let ids = Iterator::chain(core::iter::once(CONNECT), 0..io.slots.len() as u16);
+            for id in ids {
+                let parsed = io.slot(id).is_some_and(|s| {
+                    matches!(
+                        s.state,
+                        SlotState::Inline | SlotState::R2tQueued | SlotState::AwaitingH2C
+                    )
+                });
+                if parsed {
+                    if let Some(req) = this.request(id) {
+                        req.uninit();
+                    }
+                }
+            }
+        }
+        // Waits for every command the core holds.
+        this.sq.destroy();
+        {
+            let mut io = this.io.lock();
+            let ids = Iterator::chain(core::iter::once(CONNECT), 0..io.slots.len() as u16);
+            for id in ids {
+                if let Some(slot) = io.slot_mut(id) {
+                    if slot.buf.take().is_some() {
+                        if let Some(req) = this.request(id) {
+                            req.set_data(None);
+                        }
+                    }
+                    slot.state = SlotState::Free;
+                }
+            }
+        }
+        registry::remove(&this);
+    }
+
+    // ---- core callbacks ----
+
+    /// `queue_response`: the core completed `req` (any context).
+    pub(crate) fn queue_response(this: ArcBorrow<'_, Self>, req: &Request<Queue>) {
+        let index = u32::from(req.index());
+        let mut head = this.done.load(Relaxed);
+        loop {
+            req.link.store(head, Relaxed);
+            match this.done.cmpxchg(head, index, Release) {
+                Ok(_) => break,
+                Err(now) => head = now,
+            }
+        }
+        Self::kick(this);
+    }
+
+    /// `install_queue`: Connect succeeded; allocate the slots for the queue's size.
+    pub(crate) fn install(this: ArcBorrow<'_, Self>, sq: &Sq<Queue>) -> u16 {
+        if sq.qid() == 0 {
+            let ctrl = sq.ctrl();
+            let pending = registry::count_where(|q| q.is_closing() && ctrl.is_some() && q.sq.ctrl() == ctrl);
+            if pending > BACKLOG as usize {
+                return status::CONNECT_CTRL_BUSY;
+            }
+        }
+        let n = usize::from(sq.size()) * 2;
+        let owner = NonNull::from(&*this);
+        let nport = this.port.nport();
+        let reqs = KVBox::pin_slice(
+            |i| {
+                // SAFETY: `owner` is this queue, inside its `Arc`, which owns the requests; the
+                // port outlives its queues.
+                unsafe { Request::new(owner, i as u16, nport) }
+            },
+            n,
+            GFP_KERNEL,
+        );
+        match reqs {
+            Ok(reqs) if this.requests.as_ref().is_none() => {
+                if this.requests.populate(reqs) {
+                    0
+                } else {
+                    status::INTERNAL
+                }
+            }
+            // A second Connect on the queue, or no memory.
+            _ => status::INTERNAL,
+        }
+    }
+
+    /// `disc_traddr`: the address to put in the discovery log.
+    pub(crate) fn disc_traddr(&self, buf: &mut [u8; TRADDR_SIZE]) {
+        buf.fill(0);
+        if self.port.addr.is_any() {
+            self.local.format(buf, false);
+        } else {
+            let t = self.port.nport().traddr();
+            let n = t.len().min(TRADDR_SIZE - 1);
+            if let (Some(d), Some(s)) = (buf.get_mut(..n), t.get(..n)) {
+                d.copy_from_slice(s);
+            }
+        }
+    }
+
+    /// `host_traddr`: the host's address.
+    pub(crate) fn host_traddr(&self, buf: &mut [u8]) -> Result<usize> {
+        if self.peer.family() == 0 {
+            return Err(EINVAL);
+        }
+        Ok(self.peer.format(buf, false))
+    }
+
+    /// Whether the queue belongs to controller `ctrl`.
+    pub(crate) fn is_of_ctrl(&self, ctrl: crate::nvmet::CtrlId) -> bool {
+        self.sq.ctrl() == Some(ctrl)
+    }
+}
+
+fn idle_deadline() -> Instant<Monotonic> {
+    Instant::<Monotonic>::now() + Delta::from_micros(i64::from(crate::idle_poll_usecs()))
+}
+
+/// Names the rule a fatal error broke, for the log line.
+fn describe(e: FatalError) -> &'static str {
+    match e.fes {
+        Fes::InvalidHeaderField => "invalid PDU header field",
+        Fes::PduSequenceError => "PDU out of sequence",
+        Fes::HeaderDigestError => "header digest error",
+        Fes::DataOutOfRange => "data out of range",
+        Fes::DataLimitExceeded => "data limit exceeded",
+        Fes::UnsupportedParameter => "unsupported parameter",
+        _ => "protocol error",
+    }
+}
+
+/// `queue N (local <- peer)` for log lines.
+struct QueueName<'a>(&'a Queue);
+
+impl kernel::fmt::Display for QueueName<'_> {
+    fn fmt(&self, f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Result {
+        write!(
+            f,
+            "queue {} ({} <- {})",
+            self.0.idx,
+            AddrText::new(&self.0.local),
+            AddrText::new(&self.0.peer)
+        )
+    }
+}
+
+impl WorkItem<0> for Queue {
+    type Pointer = Arc<Queue>;
+
+    fn run(this: Arc<Queue>) {
+        Self::io_work(this);
+    }
+}
+
+impl WorkItem<1> for Queue {
+    type Pointer = Arc<Queue>;
+
+    fn run(this: Arc<Queue>) {
+        Self::release(this);
+    }
+}
+
+impl Callbacks for Queue {
+    fn data_ready(this: ArcBorrow<'_, Self>, _listening: bool) {
+        Self::kick(this);
+    }
+
+    fn write_space(this: ArcBorrow<'_, Self>) {
+        Self::kick(this);
+    }
+
+    fn closing(this: ArcBorrow<'_, Self>) {
+        Self::schedule_release(this);
+    }
+}
