@@ -47,7 +47,7 @@ pub(crate) mod bindings {
 }
 
 /// Checks that bindgen and the C compiler agree on the layout of the structures this layer
-/// shares with the `nvmet` core and the network stack.
+/// shares with the `nvmet` core. (`struct sock` is opaque to Rust: only C helpers touch it.)
 fn check_layout() -> Result {
     // SAFETY: The helpers only return `sizeof` of a type; they have no preconditions.
     let sizes = unsafe {
@@ -71,11 +71,6 @@ fn check_layout() -> Result {
                 "nvmet_sq",
                 bindings::nvmet_tcp_rs_sizeof_sq(),
                 size_of::<bindings::nvmet_sq>(),
-            ),
-            (
-                "sock",
-                bindings::nvmet_tcp_rs_sizeof_sock(),
-                size_of::<kernel::bindings::sock>(),
             ),
         ]
     };
@@ -349,10 +344,17 @@ impl<Q> Sq<Q> {
     pub(crate) unsafe fn new(owner: NonNull<Q>) -> impl PinInit<Self, Error> {
         try_pin_init!(&this in Self {
             cq <- Opaque::ffi_init(|cq: *mut bindings::nvmet_cq| {
-                // SAFETY: `cq` is valid for writes and pinned.
-                unsafe { bindings::nvmet_cq_init(cq) };
+                // SAFETY: `cq` is valid for writes and pinned; the core expects a zeroed struct
+                // (C transports allocate theirs with `kzalloc`).
+                unsafe {
+                    cq.write(core::mem::zeroed());
+                    bindings::nvmet_cq_init(cq);
+                }
             }),
             sq <- Opaque::try_ffi_init(move |sq: *mut bindings::nvmet_sq| {
+                // SAFETY: As for `cq`: fields `nvmet_sq_init` does not set (`tls_key`, the
+                // authentication state) must read as zero.
+                unsafe { sq.write(core::mem::zeroed()) };
                 // SAFETY: `this` is the struct being initialised; `cq` was initialised above.
                 let cq = unsafe { Opaque::cast_into(&raw const (*this.as_ptr()).cq) };
                 // SAFETY: `sq` is valid for writes and pinned; `cq` is initialised.

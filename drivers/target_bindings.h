@@ -42,4 +42,3 @@ size_t nvmet_tcp_rs_sizeof_fabrics_ops(void);
 size_t nvmet_tcp_rs_sizeof_port(void);
 size_t nvmet_tcp_rs_sizeof_req(void);
 size_t nvmet_tcp_rs_sizeof_sq(void);
-size_t nvmet_tcp_rs_sizeof_sock(void);

@@ -198,8 +198,3 @@ size_t nvmet_tcp_rs_sizeof_sq(void)
 {
 	return sizeof(struct nvmet_sq);
 }
-
-size_t nvmet_tcp_rs_sizeof_sock(void)
-{
-	return sizeof(struct sock);
-}
