@@ -171,12 +171,11 @@ impl Port {
         u16::from_le(self.disc_addr().portid)
     }
 
-    /// Returns `param_inline_data_size`, or `None` if it was left at its default (-1).
-    pub(crate) fn inline_data_size(&self) -> Option<u32> {
+    /// Returns `param_inline_data_size` as configfs stored it (-1 when left unset).
+    pub(crate) fn inline_data_size(&self) -> i32 {
         // SAFETY: By the type invariant the port is valid; the attribute cannot change while the
         // port is enabled.
-        let v = unsafe { (*self.0.get()).inline_data_size };
-        u32::try_from(v).ok()
+        unsafe { (*self.0.get()).inline_data_size }
     }
 
     /// Sets `param_inline_data_size` to the transport's default, as configfs then shows it.

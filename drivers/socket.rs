@@ -225,8 +225,9 @@ impl Socket {
     /// Returns the local address.
     pub(crate) fn local_addr(&self) -> SockAddr {
         let mut a = SockAddr::unspec();
+        let (sock, addr) = (self.sock.as_ptr(), (&raw mut a.0).cast());
         // SAFETY: The socket is valid; `a` has room for any address.
-        let ret = unsafe { bindings::kernel_getsockname(self.sock.as_ptr(), (&raw mut a.0).cast()) };
+        let ret = unsafe { bindings::kernel_getsockname(sock, addr) };
         if ret < 0 {
             return SockAddr::unspec();
         }
@@ -236,8 +237,9 @@ impl Socket {
     /// Returns the peer's address.
     pub(crate) fn peer_addr(&self) -> SockAddr {
         let mut a = SockAddr::unspec();
+        let (sock, addr) = (self.sock.as_ptr(), (&raw mut a.0).cast());
         // SAFETY: The socket is valid; `a` has room for any address.
-        let ret = unsafe { bindings::kernel_getpeername(self.sock.as_ptr(), (&raw mut a.0).cast()) };
+        let ret = unsafe { bindings::kernel_getpeername(sock, addr) };
         if ret < 0 {
             return SockAddr::unspec();
         }
@@ -294,7 +296,9 @@ impl Socket {
             iov_len: buf.len(),
         };
         // SAFETY: The socket is valid; `iov` describes `buf`, which the stack only reads.
-        let ret = unsafe { bindings::kernel_sendmsg(self.sock.as_ptr(), &mut msg, &mut iov, 1, buf.len()) };
+        let ret = unsafe {
+            bindings::kernel_sendmsg(self.sock.as_ptr(), &mut msg, &mut iov, 1, buf.len())
+        };
         io_result(ret)
     }
 
@@ -303,7 +307,12 @@ impl Socket {
     /// # Safety
     ///
     /// Every `bio_vec` must describe a range of a page the caller holds a reference on.
-    pub(crate) unsafe fn send_pages(&self, bvecs: &[bindings::bio_vec], len: usize, more: bool) -> Io {
+    pub(crate) unsafe fn send_pages(
+        &self,
+        bvecs: &[bindings::bio_vec],
+        len: usize,
+        more: bool,
+    ) -> Io {
         // SAFETY: all-zero is a valid `msghdr`.
         let mut msg: bindings::msghdr = unsafe { core::mem::zeroed() };
         msg.msg_flags = send_flags(more) | bindings::MSG_SPLICE_PAGES;
@@ -337,11 +346,7 @@ impl Socket {
     ///
     /// With `established`, fails with `ENOTCONN` if the connection is already closing. With
     /// `listening`, only `data_ready` is replaced.
-    pub(crate) fn install<T: Callbacks>(
-        &self,
-        owner: Arc<T>,
-        listening: bool,
-    ) -> Result<Hooks<T>> {
+    pub(crate) fn install<T: Callbacks>(&self, owner: Arc<T>, listening: bool) -> Result<Hooks<T>> {
         let ours = b::nvmet_tcp_rs_hooks {
             data_ready: Some(data_ready_callback::<T>),
             write_space: (!listening).then_some(write_space_callback::<T> as _),
@@ -349,11 +354,10 @@ impl Socket {
         };
         let mut saved = b::nvmet_tcp_rs_hooks::default();
         let user = owner.into_foreign();
+        let sk = self.sk();
         // SAFETY: `sk` is valid; the helper stores `user` and the callbacks under the callback
         // lock, and fills `saved` with the previous callbacks.
-        let ret = unsafe {
-            b::nvmet_tcp_rs_sk_install(self.sk(), user, &ours, &mut saved, !listening)
-        };
+        let ret = unsafe { b::nvmet_tcp_rs_sk_install(sk, user, &ours, &mut saved, !listening) };
         if let Err(e) = to_result(ret) {
             // SAFETY: The helper did not store `user`; take the reference back.
             drop(unsafe { Arc::<T>::from_foreign(user) });
@@ -423,6 +427,11 @@ unsafe fn with_owner<T: Callbacks>(sk: *mut bindings::sock, f: impl FnOnce(ArcBo
     unsafe { b::nvmet_tcp_rs_sk_read_unlock(sk) };
 }
 
+/// `sk_data_ready` of a socket `T` owns.
+///
+/// # Safety
+///
+/// Called by the network stack with a valid `sk` whose callbacks `Socket::install::<T>` set.
 unsafe extern "C" fn data_ready_callback<T: Callbacks>(sk: *mut bindings::sock) {
     // SAFETY: `sk` is valid in its callback.
     let listening = unsafe { b::nvmet_tcp_rs_sk_listening(sk) };
@@ -430,6 +439,11 @@ unsafe extern "C" fn data_ready_callback<T: Callbacks>(sk: *mut bindings::sock) 
     unsafe { with_owner::<T>(sk, |o| T::data_ready(o, listening)) };
 }
 
+/// `sk_write_space` of a socket `T` owns.
+///
+/// # Safety
+///
+/// Called by the network stack with a valid `sk` whose callbacks `Socket::install::<T>` set.
 unsafe extern "C" fn write_space_callback<T: Callbacks>(sk: *mut bindings::sock) {
     // SAFETY: Installed by `Socket::install::<T>`.
     unsafe {
@@ -441,6 +455,11 @@ unsafe extern "C" fn write_space_callback<T: Callbacks>(sk: *mut bindings::sock)
     };
 }
 
+/// `sk_state_change` of a socket `T` owns.
+///
+/// # Safety
+///
+/// Called by the network stack with a valid `sk` whose callbacks `Socket::install::<T>` set.
 unsafe extern "C" fn state_change_callback<T: Callbacks>(sk: *mut bindings::sock) {
     // SAFETY: Installed by `Socket::install::<T>`.
     unsafe {

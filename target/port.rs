@@ -7,8 +7,7 @@ use crate::queue::Queue;
 use crate::socket::{AddrText, Callbacks, Hooks, SockAddr, Socket};
 use crate::workqueue::nvmet_wq;
 use kernel::{
-    bindings,
-    new_mutex, new_work,
+    bindings, new_mutex, new_work,
     prelude::*,
     str::BStr,
     sync::{Arc, ArcBorrow, Mutex},
@@ -66,7 +65,10 @@ impl TcpPort {
             }
         };
         if nport.wants_tls() {
-            pr_err!("port {}: TLS (tsas tls1.3) is not supported by this transport\n", nport.id());
+            pr_err!(
+                "port {}: TLS (tsas tls1.3) is not supported by this transport\n",
+                nport.id()
+            );
             return Err(EOPNOTSUPP);
         }
         let addr = SockAddr::parse(af, nport.traddr(), nport.trsvcid()).inspect_err(|_| {
@@ -77,20 +79,22 @@ impl TcpPort {
             );
         })?;
         let inline_data_size = match nport.inline_data_size() {
-            Some(size) if size > MAX_DATA_LEN => {
-                pr_err!(
-                    "port {}: param_inline_data_size {} is above the largest command ({})\n",
-                    nport.id(),
-                    size,
-                    MAX_DATA_LEN
-                );
-                return Err(EINVAL);
-            }
-            Some(size) => size,
-            None => {
+            -1 => {
                 nport.set_inline_data_size(DEFAULT_INLINE_DATA_SIZE);
                 DEFAULT_INLINE_DATA_SIZE
             }
+            size => match u32::try_from(size) {
+                Ok(size) if size <= MAX_DATA_LEN => size,
+                _ => {
+                    pr_err!(
+                        "port {}: param_inline_data_size {} is not in 0..={} (-1 for the default)\n",
+                        nport.id(),
+                        size,
+                        MAX_DATA_LEN
+                    );
+                    return Err(EINVAL);
+                }
+            },
         };
         let priority = crate::so_priority();
         let sock = Socket::listen(&addr, BACKLOG, priority).inspect_err(|e| {

@@ -91,7 +91,9 @@ enum SlotState {
     Inline,
     /// The core already completed the command (it refused it); its in-capsule data is being
     /// received and dropped. `done` once its completion was seen.
-    Draining { done: bool },
+    Draining {
+        done: bool,
+    },
     /// An R2T is queued for sending.
     R2tQueued,
     /// The R2T was sent; H2CData for `next..end` may arrive.
@@ -145,7 +147,9 @@ enum RecvTo {
 enum Kind {
     R2t,
     /// C2HData, then a CapsuleResp unless the C2HData carried SUCCESS.
-    Data { resp: bool },
+    Data {
+        resp: bool,
+    },
     Resp,
 }
 
@@ -460,7 +464,10 @@ impl Queue {
                     );
                 }
                 // A TermReq cannot follow a PDU sent in part, nor answer a TermReq.
-                let mid_pdu = io.cur.as_ref().is_some_and(|c| c.stage != Stage::Header || c.sent > 0);
+                let mid_pdu = io
+                    .cur
+                    .as_ref()
+                    .is_some_and(|c| c.stage != Stage::Header || c.sent > 0);
                 if !mid_pdu && io.rx.may_send_term_req() {
                     let offending = io.rx.offending_header();
                     let mut buf = [0u8; 24 + 128];
@@ -541,7 +548,12 @@ impl Queue {
                     let _ = io.sendq.push_within_capacity(id);
                 }
                 other => {
-                    pr_warn!("{}: completion of slot {} in state {:?}\n", self.name(), id, other);
+                    pr_warn!(
+                        "{}: completion of slot {} in state {:?}\n",
+                        self.name(),
+                        id,
+                        other
+                    );
                 }
             }
         }
@@ -924,7 +936,11 @@ impl Queue {
             }
             let queued = !io.sendq.is_empty();
             let IoState {
-                cur, slots, connect, framing, ..
+                cur,
+                slots,
+                connect,
+                framing,
+                ..
             } = &mut *io;
             let Some(c) = cur.as_mut() else {
                 break;
@@ -938,7 +954,10 @@ impl Queue {
             let sent = match c.stage {
                 Stage::Header => {
                     let more = matches!(c.kind, Kind::Data { .. }) || queued;
-                    let bytes = c.hdr.get(c.sent as usize..c.hdr_len as usize).unwrap_or(&[]);
+                    let bytes = c
+                        .hdr
+                        .get(c.sent as usize..c.hdr_len as usize)
+                        .unwrap_or(&[]);
                     self.sock.send(bytes, more)?
                 }
                 Stage::Data => {
@@ -949,7 +968,8 @@ impl Queue {
                 Stage::Digest => {
                     let d = c.ddgst.unwrap_or_default();
                     let more = c.kind == (Kind::Data { resp: true }) || queued;
-                    self.sock.send(d.get(c.sent as usize..).unwrap_or(&[]), more)?
+                    self.sock
+                        .send(d.get(c.sent as usize..).unwrap_or(&[]), more)?
                 }
             };
             let Some(sent) = sent else {
@@ -1079,7 +1099,8 @@ impl Queue {
     pub(crate) fn install(this: ArcBorrow<'_, Self>, sq: &Sq<Queue>) -> u16 {
         if sq.qid() == 0 {
             let ctrl = sq.ctrl();
-            let pending = registry::count_where(|q| q.is_closing() && ctrl.is_some() && q.sq.ctrl() == ctrl);
+            let pending =
+                registry::count_where(|q| q.is_closing() && ctrl.is_some() && q.sq.ctrl() == ctrl);
             if pending > BACKLOG as usize {
                 return status::CONNECT_CTRL_BUSY;
             }

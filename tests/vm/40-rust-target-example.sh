@@ -1,0 +1,29 @@
+# The seed's example served by the Rust target to the C host: modprobe,
+# configfs, nvme connect, lsblk shows the namespace, a 1 MiB pattern written
+# and read back, disconnect, everything unloads.
+set -euo pipefail
+. scripts/guest/lib.sh
+nqn=nqn.2026-11.io.nvme-tcp-rs:example
+modprobe brd rd_nr=1 rd_size=16384
+modprobe nvmet_tcp
+[ "$(scripts/guest/impl which target)" = rust ]
+nvmet_subsys "$nqn" /dev/ram0
+nvmet_port 1 127.0.0.1 4420
+nvmet_link 1 "$nqn"
+# The port shows the default in-capsule size the transport chose.
+[ "$(cat $NVMET/ports/1/param_inline_data_size)" = 16384 ]
+scripts/guest/impl load c host
+nvme connect -t tcp -a 127.0.0.1 -s 4420 -n "$nqn"
+dev=$(nvme_dev_for "$nqn")
+lsblk "$dev"
+head -c 1048576 /dev/urandom >/tmp/pattern
+dd if=/tmp/pattern of="$dev" bs=64k oflag=direct status=none
+dd if="$dev" of=/tmp/readback bs=64k count=16 iflag=direct status=none
+cmp /tmp/pattern /tmp/readback
+nvme id-ctrl "$dev" | grep -E '^(subnqn|ioccsz)'
+nvme disconnect -n "$nqn"
+nvmet_clear
+scripts/guest/impl unload host
+rmmod nvmet_tcp
+rmmod brd
+rmmod nvme_fabrics nvmet nvme_core 2>/dev/null || true
