@@ -397,7 +397,7 @@ impl<Q> Sq<Q> {
         // SAFETY: `ctrl` is written once by Connect; a racy read of a pointer only ever compared
         // is what the C transport does too (`READ_ONCE`).
         let ctrl = unsafe { core::ptr::read_volatile(&raw const (*self.as_raw()).ctrl) };
-        (!ctrl.is_null()).then(|| CtrlId(ctrl as usize))
+        (!ctrl.is_null()).then_some(CtrlId(ctrl as usize))
     }
 
     /// Tears the queue pair down: waits until the core has completed every command it holds.

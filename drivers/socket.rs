@@ -271,7 +271,7 @@ impl Socket {
     pub(crate) unsafe fn recv_kvecs(&self, iovs: &mut [bindings::kvec], len: usize) -> Io {
         // SAFETY: all-zero is a valid `msghdr`.
         let mut msg: bindings::msghdr = unsafe { core::mem::zeroed() };
-        msg.msg_flags = (bindings::MSG_DONTWAIT | bindings::MSG_NOSIGNAL) as u32;
+        msg.msg_flags = bindings::MSG_DONTWAIT | bindings::MSG_NOSIGNAL;
         // SAFETY: The socket is valid; the caller guarantees the buffers.
         let ret = unsafe {
             bindings::kernel_recvmsg(
@@ -322,7 +322,7 @@ impl Socket {
                 &mut msg.msg_iter,
                 bindings::ITER_SOURCE,
                 bvecs.as_ptr(),
-                bvecs.len() as _,
+                bvecs.len() as usize,
                 len,
             )
         };
@@ -347,10 +347,11 @@ impl Socket {
     /// With `established`, fails with `ENOTCONN` if the connection is already closing. With
     /// `listening`, only `data_ready` is replaced.
     pub(crate) fn install<T: Callbacks>(&self, owner: Arc<T>, listening: bool) -> Result<Hooks<T>> {
+        type Hook = unsafe extern "C" fn(*mut bindings::sock);
         let ours = b::nvmet_tcp_rs_hooks {
             data_ready: Some(data_ready_callback::<T>),
-            write_space: (!listening).then_some(write_space_callback::<T> as _),
-            state_change: (!listening).then_some(state_change_callback::<T> as _),
+            write_space: (!listening).then_some(write_space_callback::<T> as Hook),
+            state_change: (!listening).then_some(state_change_callback::<T> as Hook),
         };
         let mut saved = b::nvmet_tcp_rs_hooks::default();
         let user = owner.into_foreign();

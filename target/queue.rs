@@ -303,7 +303,7 @@ impl Queue {
         completions.reserve(1, GFP_KERNEL)?;
         let mut sendq = KVec::new();
         sendq.reserve(1, GFP_KERNEL)?;
-        let nport = port.nport() as *const crate::nvmet::Port;
+        let nport = core::ptr::from_ref::<crate::nvmet::Port>(port.nport());
         let queue = Arc::pin_init(
             try_pin_init!(&this in Self {
                 idx: NEXT_IDX.fetch_add(1, Relaxed),

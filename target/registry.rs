@@ -33,6 +33,10 @@ pub(crate) fn remove(queue: &Queue) {
         // Cannot fail: `i` is in bounds. The queue's memory lives on in the caller's `Arc`.
         drop(queues.remove(i));
     }
+    if queues.is_empty() {
+        // Free the array too: a `static` is never dropped, and module unload must not leak.
+        *queues = KVec::new();
+    }
 }
 
 /// Shuts down the connection of every queue for which `pred` holds; their release follows.

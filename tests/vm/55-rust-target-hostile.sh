@@ -1,0 +1,43 @@
+# A hostile host against the Rust target (tools/hostile-host): every
+# malformed or out-of-sequence PDU of its list ends that connection with the
+# right C2HTermReq (or CQE) and nothing else, then random mutations of a
+# valid stream; meanwhile a legitimate C host runs fio with verify on another
+# port of the same target, which must not notice. The runner fails the test
+# on any kernel report.
+set -euo pipefail
+. scripts/guest/lib.sh
+hostile=build/cargo/release/hostile-host
+[ -x "$hostile" ] || { echo "build tools/hostile-host first (scripts/test does)"; exit 1; }
+nqn=nqn.2026-11.io.nvme-tcp-rs:hostile
+modprobe brd rd_nr=1 rd_size=32768
+modprobe nvmet_tcp
+[ "$(scripts/guest/impl which target)" = rust ]
+nvmet_subsys "$nqn" /dev/ram0
+nvmet_port 1 127.0.0.1 4420
+nvmet_link 1 "$nqn"
+nvmet_port 2 127.0.0.1 4421
+nvmet_link 2 "$nqn"
+scripts/guest/impl load c host
+nvme connect -t tcp -a 127.0.0.1 -s 4420 -n "$nqn"
+dev=$(nvme_dev_for "$nqn")
+fio --name=bystander --filename="$dev" --direct=1 --ioengine=libaio --rw=randwrite \
+	--bs=4k --iodepth=8 --size=8m --loops=1000 --time_based --runtime=600 \
+	--verify=crc32c --verify_fatal=1 --do_verify=1 --verify_state_save=0 \
+	--output-format=terse >/tmp/fio.out 2>&1 &
+fio_pid=$!
+rc=0
+"$hostile" --target 127.0.0.1:4421 --subnqn "$nqn" || rc=1
+"$hostile" --target 127.0.0.1:4421 --subnqn "$nqn" --mutate "${HOSTILE_MUTATIONS:-300}" --seed "$RANDOM" || rc=1
+kill -INT $fio_pid
+wait $fio_pid || true
+# The bystander saw no error (terse field 5).
+cat /tmp/fio.out | tail -1 | cut -d';' -f1-9
+[ "$(tail -1 /tmp/fio.out | cut -d';' -f5)" = 0 ] || rc=1
+# Each rejected connection logged at most one line.
+dmesg | grep -c 'nvmet_tcp: queue' || true
+nvme disconnect -n "$nqn"
+nvmet_clear
+scripts/guest/impl unload host
+rmmod nvmet_tcp brd
+rmmod nvme_fabrics nvmet nvme_core 2>/dev/null || true
+exit $rc
