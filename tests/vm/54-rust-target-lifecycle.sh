@@ -1,6 +1,8 @@
 # Repeated life cycles on the Rust target: create port -> connect -> I/O ->
 # disconnect -> remove port, LIFECYCLE_CYCLES times (100 by default);
-# kmemleak (checked by the runner) must stay clean.
+# kmemleak (checked by the runner) must stay clean. About 8 s a cycle in the
+# debug kernel under emulation.
+# timeout: 1500
 set -euo pipefail
 . scripts/guest/lib.sh
 nqn=nqn.2026-11.io.nvme-tcp-rs:cycle

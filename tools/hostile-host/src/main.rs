@@ -23,6 +23,9 @@ use nvme_tcp_pdu::{
 
 const HOSTNQN: &str = "nqn.2026-11.io.nvme-tcp-rs:hostile";
 
+/// SQE flags: PSDT = SGL for data (`NVME_CMD_SGL_METABUF`), which fabrics require.
+const SGL_METABUF: u8 = 0x40;
+
 /// What a case expects from the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Expect {
@@ -220,6 +223,7 @@ impl Conn {
     /// Property Set CC.EN = 1 (with 64-byte SQEs and 16-byte CQEs).
     fn enable(&mut self) -> Result<(), String> {
         let mut sqe = [0u8; 64];
+    sqe[1] = SGL_METABUF;
         sqe[0] = 0x7f;
         sqe[2] = 2;
         sqe[4] = 0x00; // Property Set
@@ -234,6 +238,7 @@ impl Conn {
 
 fn connect_sqe(qid: u16, len: u32, sgl_type: u8) -> [u8; 64] {
     let mut sqe = [0u8; 64];
+    sqe[1] = SGL_METABUF;
     sqe[0] = 0x7f;
     sqe[4] = 0x01; // Connect
     sqe[32..36].copy_from_slice(&len.to_le_bytes());
@@ -247,6 +252,7 @@ fn connect_sqe(qid: u16, len: u32, sgl_type: u8) -> [u8; 64] {
 /// An I/O command on namespace 1: `op` 0x01 write / 0x02 read of `blocks` 512 B blocks.
 fn io_sqe(op: u8, cid: u16, blocks: u16, sgl_type: u8, sgl_len: u32) -> [u8; 64] {
     let mut sqe = [0u8; 64];
+    sqe[1] = SGL_METABUF;
     sqe[0] = op;
     sqe[2..4].copy_from_slice(&cid.to_le_bytes());
     sqe[4..8].copy_from_slice(&1u32.to_le_bytes());
@@ -466,6 +472,8 @@ fn cases() -> Vec<(&'static str, Expect, CaseFn)> {
             // Identify before Connect: the core refuses it with a status, not a TermReq.
             let mut c = x.ic(false, false)?;
             let mut sqe = [0u8; 64];
+            sqe[1] = SGL_METABUF;
+    sqe[1] = SGL_METABUF;
             sqe[0] = 0x06;
             sqe[2] = 3;
             sqe[32..36].copy_from_slice(&4096u32.to_le_bytes());
