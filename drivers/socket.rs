@@ -322,7 +322,7 @@ impl Socket {
                 &mut msg.msg_iter,
                 bindings::ITER_SOURCE,
                 bvecs.as_ptr(),
-                bvecs.len() as usize,
+                bvecs.len(),
                 len,
             )
         };
