@@ -188,6 +188,35 @@ impl Port {
     fn as_raw(&self) -> *mut bindings::nvmet_port {
         self.0.get()
     }
+
+    /// Returns a handle the transport keeps while the port is enabled.
+    pub(crate) fn handle(&self) -> PortHandle {
+        PortHandle(NonNull::from(self))
+    }
+}
+
+/// A port kept by the transport from `add_port` until its last queue is released.
+///
+/// # Invariants
+///
+/// The port is valid while the transport holds the handle: the core keeps an enabled port
+/// alive, deletes its controllers before disabling it, and frees it only after `remove_port`;
+/// the transport drops its handles in `remove_port` and in the release of each queue, which the
+/// core's controller deletion waits for.
+#[derive(Clone, Copy)]
+pub(crate) struct PortHandle(NonNull<Port>);
+
+// SAFETY: The port is shared with the core, which serialises its changes (see `Port`).
+unsafe impl Send for PortHandle {}
+// SAFETY: As above.
+unsafe impl Sync for PortHandle {}
+
+impl PortHandle {
+    /// Returns the port.
+    pub(crate) fn get(&self) -> &Port {
+        // SAFETY: By the type invariant the port is valid while the handle exists.
+        unsafe { self.0.as_ref() }
+    }
 }
 
 /// Returns the bytes of a fixed-size, NUL-padded C string field.

@@ -35,9 +35,8 @@ struct Listener {
 /// An enabled configfs port of type `tcp`.
 #[pin_data]
 pub(crate) struct TcpPort {
-    /// The core's port, which outlives every queue of it (the core deletes a port's controllers
-    /// before disabling it, and keeps the configfs item until then).
-    nport: &'static nvmet::Port,
+    /// The core's port, which outlives every queue of it.
+    nport: nvmet::PortHandle,
     /// The address listened on.
     pub(crate) addr: SockAddr,
     /// In-capsule data size for I/O queues.
@@ -105,10 +104,7 @@ impl TcpPort {
                 e
             );
         })?;
-        // SAFETY: The core keeps the port alive while it is enabled, and every queue of it is
-        // released before the core frees it (controllers are deleted before a port is
-        // disabled); the transport never uses the reference after that.
-        let nport: &'static nvmet::Port = unsafe { &*core::ptr::from_ref(nport) };
+        let nport = nport.handle();
         let port = Arc::pin_init(
             pin_init!(Self {
                 nport,
@@ -127,7 +123,7 @@ impl TcpPort {
         }
         pr_info!(
             "enabling port {} ({})\n",
-            nport.id(),
+            port.nport().id(),
             AddrText::new(&port.addr)
         );
         Ok(port)
@@ -145,12 +141,12 @@ impl TcpPort {
             drop(l);
         }
         crate::registry::shutdown_where(|q| Arc::ptr_eq(q.port(), self));
-        pr_info!("disabling port {}\n", self.nport.id());
+        pr_info!("disabling port {}\n", self.nport().id());
     }
 
     /// Returns the core's port, for the requests of its queues.
     pub(crate) fn nport(&self) -> &nvmet::Port {
-        self.nport
+        self.nport.get()
     }
 
     /// Accepts every pending connection.
