@@ -32,16 +32,18 @@ dev=$(nvme_dev_for "$nqn")
 hostile_pid=$!
 rc=0
 passes=0
+bystander=ok
 while kill -0 $hostile_pid 2>/dev/null; do
 	fio --name=bystander --filename="$dev" --direct=1 --ioengine=libaio --rw=randwrite \
 		--bs=4k --iodepth=8 --size=1m --verify=crc32c --verify_fatal=1 --do_verify=1 \
-		--verify_state_save=0 --output-format=terse >/tmp/fio.out 2>&1 || rc=1
-	[ "$(tail -1 /tmp/fio.out | cut -d';' -f5)" = 0 ] || rc=1
+		--verify_state_save=0 --output-format=terse >/tmp/fio.out 2>&1 || bystander=failed
+	[ "$(tail -1 /tmp/fio.out | cut -d';' -f5)" = 0 ] || bystander=failed
 	passes=$((passes + 1))
 done
 wait $hostile_pid || rc=1
 cat /tmp/hostile.out
-echo "bystander: $passes verified passes, status $rc"
+echo "bystander: $passes verified passes, $bystander"
+[ $bystander = ok ] || { tail -5 /tmp/fio.out; rc=1; }
 # How many error lines the target logged (rate-limited).
 echo "target error lines: $(dmesg | grep -c 'nvmet_tcp: queue' || true)"
 nvme disconnect -n "$nqn"
