@@ -44,6 +44,7 @@ nvmet_clear() {
 	done
 	for s in "$NVMET"/subsystems/*; do
 		[ -d "$s" ] || continue
+		rm -f "$s"/allowed_hosts/* 2>/dev/null || true
 		for n in "$s"/namespaces/*; do
 			[ -d "$n" ] || continue
 			echo 0 >"$n/enable"
@@ -51,6 +52,10 @@ nvmet_clear() {
 		done
 		rmdir "$s"
 	done
+	for h in "$NVMET"/hosts/*; do
+		[ -d "$h" ] && rmdir "$h"
+	done
+	return 0
 }
 
 # nvme_dev_for NQN: the block device of the first namespace of the

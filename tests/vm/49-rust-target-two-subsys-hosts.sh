@@ -21,13 +21,16 @@ nvmet_link 1 "$a"
 nvmet_port 2 127.0.0.1 4421
 nvmet_link 2 "$b"
 scripts/guest/impl load c host
-if nvme connect -t tcp -a 127.0.0.1 -s 4421 -n "$b" --hostnqn "$bad" 2>/tmp/err; then
+# Each host NQN comes with its own host ID (the kernel refuses one ID under two NQNs).
+badid=11111111-2222-3333-4444-555555555555
+goodid=66666666-7777-8888-9999-000000000000
+if nvme connect -t tcp -a 127.0.0.1 -s 4421 -n "$b" --hostnqn "$bad" --hostid "$badid" 2>/tmp/err; then
 	echo "host $bad was let into $b"
 	exit 1
 fi
 echo "refused as expected: $(head -1 /tmp/err)"
-nvme connect -t tcp -a 127.0.0.1 -s 4420 -n "$a" --hostnqn "$bad"
-nvme connect -t tcp -a 127.0.0.1 -s 4421 -n "$b" --hostnqn "$good"
+nvme connect -t tcp -a 127.0.0.1 -s 4420 -n "$a" --hostnqn "$bad" --hostid "$badid"
+nvme connect -t tcp -a 127.0.0.1 -s 4421 -n "$b" --hostnqn "$good" --hostid "$goodid"
 da=$(nvme_dev_for "$a")
 db=$(nvme_dev_for "$b")
 head -c 1048576 /dev/urandom >/tmp/pa
@@ -46,7 +49,6 @@ nvme disconnect -n "$a"
 nvme disconnect -n "$b"
 rm "$NVMET/subsystems/$b/allowed_hosts/$good"
 nvmet_clear
-rmdir "$NVMET/hosts/$good"
 scripts/guest/impl unload host
 rmmod nvmet_tcp brd
 rmmod nvme_fabrics nvmet nvme_core 2>/dev/null || true
