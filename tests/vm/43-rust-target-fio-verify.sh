@@ -40,6 +40,13 @@ for digests in "" "-g" "-G" "-g -G"; do
 		nvme disconnect -n "$nqn"
 	done
 done
+# With SQ flow control disabled the target ends a read with a C2HData that
+# carries SUCCESS and sends no CapsuleResp.
+echo "SQ flow control disabled, data and header digests"
+nvme connect -t tcp -a 127.0.0.1 -s 4420 -n "$nqn" --disable-sqflow -g -G
+dev=$(nvme_dev_for "$nqn")
+run_fio "$dev" 64
+nvme disconnect -n "$nqn"
 nvmet_clear
 scripts/guest/impl unload host
 rmmod nvmet_tcp brd

@@ -17,9 +17,7 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use nvme_tcp_pdu::{
-    CapsuleCmd, DigestOptions, Framing, H2CData, IcReq, Pdu, SoftCrc32c, TermReq,
-};
+use nvme_tcp_pdu::{CapsuleCmd, DigestOptions, Framing, H2CData, IcReq, Pdu, SoftCrc32c, TermReq};
 
 const HOSTNQN: &str = "nqn.2026-11.io.nvme-tcp-rs:hostile";
 
@@ -74,7 +72,10 @@ struct Rx {
 
 impl Conn {
     fn open(target: &str, timeout: Duration) -> std::io::Result<Self> {
-        let addr = target.to_socket_addrs()?.next().ok_or(std::io::ErrorKind::NotFound)?;
+        let addr = target
+            .to_socket_addrs()?
+            .next()
+            .ok_or(std::io::ErrorKind::NotFound)?;
         let s = TcpStream::connect_timeout(&addr, timeout)?;
         s.set_read_timeout(Some(timeout))?;
         s.set_nodelay(true)?;
@@ -94,7 +95,12 @@ impl Conn {
         let mut common = [0u8; 8];
         match self.s.read_exact(&mut common) {
             Ok(()) => {}
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
                 return Err(Got::Timeout)
             }
             Err(_) => return Ok(None),
@@ -116,32 +122,30 @@ impl Conn {
 
     /// Classifies the target's answer: the next PDU and, for a TermReq, that EOF follows.
     fn outcome(&mut self) -> Got {
-        loop {
-            match self.recv() {
-                Err(g) => return g,
-                Ok(None) => return Got::Close,
-                Ok(Some(rx)) => match rx.ty {
-                    // C2HTermReq: FES, FEI; the target must close after it.
-                    0x03 => {
-                        let b = &rx.bytes;
-                        if b.len() < 24 || b.len() > 152 || b[2] != 24 {
-                            return Got::Other(0x03);
-                        }
-                        let fes = u16::from_le_bytes([b[8], b[9]]);
-                        let fei = u32::from_le_bytes([b[10], b[11], b[12], b[13]]);
-                        return match self.recv() {
-                            Ok(None) => Got::Term(fes, fei),
-                            _ => Got::Other(0x03),
-                        };
-                    }
-                    0x05 => {
-                        let b = &rx.bytes;
-                        let status = u16::from_le_bytes([b[22], b[23]]) >> 1;
-                        return Got::Cqe(status);
-                    }
-                    t => return Got::Other(t),
-                },
+        let rx = match self.recv() {
+            Err(g) => return g,
+            Ok(None) => return Got::Close,
+            Ok(Some(rx)) => rx,
+        };
+        match rx.ty {
+            // C2HTermReq: FES, FEI; the target must close after it.
+            0x03 => {
+                let b = &rx.bytes;
+                if b.len() < 24 || b.len() > 152 || b[2] != 24 {
+                    return Got::Other(0x03);
+                }
+                let fes = u16::from_le_bytes([b[8], b[9]]);
+                let fei = u32::from_le_bytes([b[10], b[11], b[12], b[13]]);
+                match self.recv() {
+                    Ok(None) => Got::Term(fes, fei),
+                    _ => Got::Other(0x03),
+                }
             }
+            0x05 => {
+                let b = &rx.bytes;
+                Got::Cqe(u16::from_le_bytes([b[22], b[23]]) >> 1)
+            }
+            t => Got::Other(t),
         }
     }
 
@@ -153,7 +157,10 @@ impl Conn {
             maxr2t: 0,
         };
         self.send(&ic.to_bytes()).map_err(|e| e.to_string())?;
-        let rx = self.recv().map_err(|g| format!("{g:?}"))?.ok_or("no ICResp")?;
+        let rx = self
+            .recv()
+            .map_err(|g| format!("{g:?}"))?
+            .ok_or("no ICResp")?;
         if rx.ty != 0x01 {
             return Err(format!("ICResp expected, got type {}", rx.ty));
         }
@@ -168,7 +175,9 @@ impl Conn {
 
     fn pdu(&self, pdu: &Pdu, data: &[u8]) -> Vec<u8> {
         let mut buf = vec![0u8; 256];
-        let n = pdu.emit_header::<SoftCrc32c>(&self.framing, &mut buf).expect("header");
+        let n = pdu
+            .emit_header::<SoftCrc32c>(&self.framing, &mut buf)
+            .expect("header");
         buf.truncate(n);
         buf.extend_from_slice(data);
         if self.framing.ddgst && !data.is_empty() {
@@ -223,7 +232,7 @@ impl Conn {
     /// Property Set CC.EN = 1 (with 64-byte SQEs and 16-byte CQEs).
     fn enable(&mut self) -> Result<(), String> {
         let mut sqe = [0u8; 64];
-    sqe[1] = SGL_METABUF;
+        sqe[1] = SGL_METABUF;
         sqe[0] = 0x7f;
         sqe[2] = 2;
         sqe[4] = 0x00; // Property Set
@@ -325,25 +334,43 @@ fn cases() -> Vec<(&'static str, Expect, CaseFn)> {
     vec![
         ("capsule-before-icreq", Expect::Term(2, None), |x| {
             let mut c = x.conn()?;
-            c.capsule(connect_sqe(0, 0, 0x5a), &[]).map_err(|e| e.to_string())?;
+            c.capsule(connect_sqe(0, 0, 0x5a), &[])
+                .map_err(|e| e.to_string())?;
             Ok(c.outcome())
         }),
         ("icreq-twice", Expect::Term(2, None), |x| {
             let mut c = x.ic(false, false)?;
-            let ic = IcReq { pfv: 0, hpda: 0, dgst: DigestOptions::new(false, false), maxr2t: 0 };
+            let ic = IcReq {
+                pfv: 0,
+                hpda: 0,
+                dgst: DigestOptions::new(false, false),
+                maxr2t: 0,
+            };
             c.send(&ic.to_bytes()).map_err(|e| e.to_string())?;
             Ok(c.outcome())
         }),
         ("icreq-pfv", Expect::Term(6, Some(8)), |x| {
             let mut c = x.conn()?;
-            let mut b = IcReq { pfv: 0, hpda: 0, dgst: DigestOptions::new(false, false), maxr2t: 0 }.to_bytes();
+            let mut b = IcReq {
+                pfv: 0,
+                hpda: 0,
+                dgst: DigestOptions::new(false, false),
+                maxr2t: 0,
+            }
+            .to_bytes();
             b[8] = 1;
             c.send(&b).map_err(|e| e.to_string())?;
             Ok(c.outcome())
         }),
         ("icreq-hpda", Expect::Term(1, Some(10)), |x| {
             let mut c = x.conn()?;
-            let mut b = IcReq { pfv: 0, hpda: 0, dgst: DigestOptions::new(false, false), maxr2t: 0 }.to_bytes();
+            let mut b = IcReq {
+                pfv: 0,
+                hpda: 0,
+                dgst: DigestOptions::new(false, false),
+                maxr2t: 0,
+            }
+            .to_bytes();
             b[10] = 32;
             c.send(&b).map_err(|e| e.to_string())?;
             Ok(c.outcome())
@@ -359,28 +386,52 @@ fn cases() -> Vec<(&'static str, Expect, CaseFn)> {
         }),
         ("bad-hlen", Expect::Term(1, Some(2)), |x| {
             let mut c = x.ic(false, false)?;
-            let mut b = c.pdu(&Pdu::CapsuleCmd(CapsuleCmd { sqe: connect_sqe(0, 0, 0x5a), data_len: 0 }), &[]);
+            let mut b = c.pdu(
+                &Pdu::CapsuleCmd(CapsuleCmd {
+                    sqe: connect_sqe(0, 0, 0x5a),
+                    data_len: 0,
+                }),
+                &[],
+            );
             b[2] = 64;
             c.send(&b).map_err(|e| e.to_string())?;
             Ok(c.outcome())
         }),
         ("bad-pdo", Expect::Term(1, None), |x| {
             let mut c = x.ic(false, false)?;
-            let mut b = c.pdu(&Pdu::CapsuleCmd(CapsuleCmd { sqe: connect_sqe(0, 1024, 0x01), data_len: 1024 }), &[0; 1024]);
+            let mut b = c.pdu(
+                &Pdu::CapsuleCmd(CapsuleCmd {
+                    sqe: connect_sqe(0, 1024, 0x01),
+                    data_len: 1024,
+                }),
+                &[0; 1024],
+            );
             b[3] = 80;
             c.send(&b).map_err(|e| e.to_string())?;
             Ok(c.outcome())
         }),
         ("plen-short", Expect::Term(1, None), |x| {
             let mut c = x.ic(false, false)?;
-            let mut b = c.pdu(&Pdu::CapsuleCmd(CapsuleCmd { sqe: connect_sqe(0, 0, 0x5a), data_len: 0 }), &[]);
+            let mut b = c.pdu(
+                &Pdu::CapsuleCmd(CapsuleCmd {
+                    sqe: connect_sqe(0, 0, 0x5a),
+                    data_len: 0,
+                }),
+                &[],
+            );
             b[4] = 16;
             c.send(&b).map_err(|e| e.to_string())?;
             Ok(c.outcome())
         }),
         ("hdgst-bad", Expect::Term(3, None), |x| {
             let mut c = x.ic(true, false)?;
-            let mut b = c.pdu(&Pdu::CapsuleCmd(CapsuleCmd { sqe: connect_sqe(0, 0, 0x5a), data_len: 0 }), &[]);
+            let mut b = c.pdu(
+                &Pdu::CapsuleCmd(CapsuleCmd {
+                    sqe: connect_sqe(0, 0, 0x5a),
+                    data_len: 0,
+                }),
+                &[],
+            );
             b[72] ^= 0xff;
             c.send(&b).map_err(|e| e.to_string())?;
             Ok(c.outcome())
@@ -406,10 +457,12 @@ fn cases() -> Vec<(&'static str, Expect, CaseFn)> {
         ("h2c-for-read", Expect::Term(1, Some(10)), |x| {
             let (_a, mut io) = x.io_queue(false, false)?;
             // A write waiting for its R2T's data takes slot t; a read on the next slot.
-            io.capsule(io_sqe(0x01, 7, 8, 0x5a, 4096), &[]).map_err(|e| e.to_string())?;
+            io.capsule(io_sqe(0x01, 7, 8, 0x5a, 4096), &[])
+                .map_err(|e| e.to_string())?;
             let r2t = io.recv().map_err(|g| format!("{g:?}"))?.ok_or("closed")?;
             let ttag = u16::from_le_bytes([r2t.bytes[10], r2t.bytes[11]]);
-            io.capsule(io_sqe(0x02, 8, 8, 0x5a, 4096), &[]).map_err(|e| e.to_string())?;
+            io.capsule(io_sqe(0x02, 8, 8, 0x5a, 4096), &[])
+                .map_err(|e| e.to_string())?;
             std::thread::sleep(Duration::from_millis(50));
             // Slot numbers: the read took the slot after the write's.
             let b = h2c(&io, 8, ttag.wrapping_add(1), 0, &[0; 512], false);
@@ -449,23 +502,27 @@ fn cases() -> Vec<(&'static str, Expect, CaseFn)> {
         }),
         ("sgl-too-long", Expect::Term(5, None), |x| {
             let (_a, mut io) = x.io_queue(false, false)?;
-            io.capsule(io_sqe(0x01, 7, 8, 0x5a, 64 << 20), &[]).map_err(|e| e.to_string())?;
+            io.capsule(io_sqe(0x01, 7, 8, 0x5a, 64 << 20), &[])
+                .map_err(|e| e.to_string())?;
             Ok(io.outcome())
         }),
         ("incapsule-over-limit", Expect::Term(5, None), |x| {
             let (_a, mut io) = x.io_queue(false, false)?;
             let data = vec![0u8; 256 << 10];
-            io.capsule(io_sqe(0x01, 7, 512, 0x01, data.len() as u32), &data).map_err(|e| e.to_string())?;
+            io.capsule(io_sqe(0x01, 7, 512, 0x01, data.len() as u32), &data)
+                .map_err(|e| e.to_string())?;
             Ok(io.outcome())
         }),
         ("sgl-type-mismatch", Expect::Term(1, Some(47)), |x| {
             let (_a, mut io) = x.io_queue(false, false)?;
-            io.capsule(io_sqe(0x01, 7, 1, 0x5a, 512), &[0; 512]).map_err(|e| e.to_string())?;
+            io.capsule(io_sqe(0x01, 7, 1, 0x5a, 512), &[0; 512])
+                .map_err(|e| e.to_string())?;
             Ok(io.outcome())
         }),
         ("sgl-len-mismatch", Expect::Term(1, Some(40)), |x| {
             let (_a, mut io) = x.io_queue(false, false)?;
-            io.capsule(io_sqe(0x01, 7, 2, 0x01, 1024), &[0; 512]).map_err(|e| e.to_string())?;
+            io.capsule(io_sqe(0x01, 7, 2, 0x01, 1024), &[0; 512])
+                .map_err(|e| e.to_string())?;
             Ok(io.outcome())
         }),
         ("cmd-before-connect", Expect::CqeError, |x| {
@@ -473,7 +530,7 @@ fn cases() -> Vec<(&'static str, Expect, CaseFn)> {
             let mut c = x.ic(false, false)?;
             let mut sqe = [0u8; 64];
             sqe[1] = SGL_METABUF;
-    sqe[1] = SGL_METABUF;
+            sqe[1] = SGL_METABUF;
             sqe[0] = 0x06;
             sqe[2] = 3;
             sqe[32..36].copy_from_slice(&4096u32.to_le_bytes());
@@ -487,7 +544,10 @@ fn cases() -> Vec<(&'static str, Expect, CaseFn)> {
         ("ddgst-bad", Expect::Cqe(0x22), |x| {
             let (_a, mut io) = x.io_queue(false, true)?;
             let mut b = io.pdu(
-                &Pdu::CapsuleCmd(CapsuleCmd { sqe: io_sqe(0x01, 7, 1, 0x01, 512), data_len: 512 }),
+                &Pdu::CapsuleCmd(CapsuleCmd {
+                    sqe: io_sqe(0x01, 7, 1, 0x01, 512),
+                    data_len: 512,
+                }),
                 &[0x11; 512],
             );
             let n = b.len();
@@ -495,8 +555,12 @@ fn cases() -> Vec<(&'static str, Expect, CaseFn)> {
             io.send(&b).map_err(|e| e.to_string())?;
             let g = io.outcome();
             // The queue survives a bad data digest: a read still completes.
-            io.capsule(io_sqe(0x02, 8, 1, 0x5a, 512), &[]).map_err(|e| e.to_string())?;
-            let rx = io.recv().map_err(|g| format!("{g:?}"))?.ok_or("closed after ddgst")?;
+            io.capsule(io_sqe(0x02, 8, 1, 0x5a, 512), &[])
+                .map_err(|e| e.to_string())?;
+            let rx = io
+                .recv()
+                .map_err(|g| format!("{g:?}"))?
+                .ok_or("closed after ddgst")?;
             if rx.ty != 0x07 && rx.ty != 0x05 {
                 return Err(format!("read after bad digest: type {}", rx.ty));
             }
@@ -504,7 +568,10 @@ fn cases() -> Vec<(&'static str, Expect, CaseFn)> {
         }),
         ("h2c-termreq", Expect::Close, |x| {
             let (_a, mut io) = x.io_queue(false, false)?;
-            let t = TermReq::new(nvme_tcp_pdu::FatalError::status(nvme_tcp_pdu::Fes::PduSequenceError), 0);
+            let t = TermReq::new(
+                nvme_tcp_pdu::FatalError::status(nvme_tcp_pdu::Fes::PduSequenceError),
+                0,
+            );
             let b = io.pdu(&Pdu::H2CTermReq(t), &[]);
             io.send(&b).map_err(|e| e.to_string())?;
             Ok(io.outcome())
@@ -519,7 +586,12 @@ fn cases() -> Vec<(&'static str, Expect, CaseFn)> {
                     std::thread::spawn(move || {
                         for _ in 0..25 {
                             if let Ok(mut c) = Conn::open(&target, t) {
-                                let ic = IcReq { pfv: 0, hpda: 0, dgst: DigestOptions::new(true, true), maxr2t: 0 };
+                                let ic = IcReq {
+                                    pfv: 0,
+                                    hpda: 0,
+                                    dgst: DigestOptions::new(true, true),
+                                    maxr2t: 0,
+                                };
                                 let _ = c.send(&ic.to_bytes());
                                 let _ = c.s.shutdown(Shutdown::Both);
                             }
@@ -567,8 +639,17 @@ fn mutate(x: &Ctx, n: usize, seed: u64) -> Result<(), String> {
             Ok(c) => c,
             Err(e) => return Err(format!("iteration {i}: target stopped accepting: {e}")),
         };
-        let framing = Framing { hdgst: digests & 1 != 0, ddgst: digests & 2 != 0, pda: 0 };
-        let ic = IcReq { pfv: 0, hpda: 0, dgst: DigestOptions::new(framing.hdgst, framing.ddgst), maxr2t: 0 };
+        let framing = Framing {
+            hdgst: digests & 1 != 0,
+            ddgst: digests & 2 != 0,
+            pda: 0,
+        };
+        let ic = IcReq {
+            pfv: 0,
+            hpda: 0,
+            dgst: DigestOptions::new(framing.hdgst, framing.ddgst),
+            maxr2t: 0,
+        };
         let mut stream = ic.to_bytes().to_vec();
         c.framing = framing;
         let mut data = vec![0u8; 1024];
@@ -577,13 +658,34 @@ fn mutate(x: &Ctx, n: usize, seed: u64) -> Result<(), String> {
         data[512..512 + HOSTNQN.len()].copy_from_slice(HOSTNQN.as_bytes());
         let mut sqe = connect_sqe(1, 1024, 0x01);
         sqe[2] = 1;
-        stream.extend(c.pdu(&Pdu::CapsuleCmd(CapsuleCmd { sqe, data_len: 1024 }), &data));
         stream.extend(c.pdu(
-            &Pdu::CapsuleCmd(CapsuleCmd { sqe: io_sqe(0x01, 2, 1, 0x01, 512), data_len: 512 }),
+            &Pdu::CapsuleCmd(CapsuleCmd {
+                sqe,
+                data_len: 1024,
+            }),
+            &data,
+        ));
+        stream.extend(c.pdu(
+            &Pdu::CapsuleCmd(CapsuleCmd {
+                sqe: io_sqe(0x01, 2, 1, 0x01, 512),
+                data_len: 512,
+            }),
             &[0x42; 512],
         ));
-        stream.extend(c.pdu(&Pdu::CapsuleCmd(CapsuleCmd { sqe: io_sqe(0x02, 3, 1, 0x5a, 512), data_len: 0 }), &[]));
-        stream.extend(c.pdu(&Pdu::CapsuleCmd(CapsuleCmd { sqe: io_sqe(0x01, 4, 8, 0x5a, 4096), data_len: 0 }), &[]));
+        stream.extend(c.pdu(
+            &Pdu::CapsuleCmd(CapsuleCmd {
+                sqe: io_sqe(0x02, 3, 1, 0x5a, 512),
+                data_len: 0,
+            }),
+            &[],
+        ));
+        stream.extend(c.pdu(
+            &Pdu::CapsuleCmd(CapsuleCmd {
+                sqe: io_sqe(0x01, 4, 8, 0x5a, 4096),
+                data_len: 0,
+            }),
+            &[],
+        ));
         stream.extend(h2c(&c, 4, 0, 0, &[0x24; 4096], true));
         // Damage: flip bits, rewrite a length field, truncate, or duplicate a chunk.
         for _ in 0..1 + rng.below(4) {
@@ -656,9 +758,19 @@ fn main() {
             "--subnqn" => subnqn = args.next().expect("--subnqn NQN"),
             "--case" => only.push(args.next().expect("--case NAME")),
             "--list" => list = true,
-            "--mutate" => mutations = args.next().and_then(|v| v.parse().ok()).expect("--mutate N"),
+            "--mutate" => {
+                mutations = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--mutate N")
+            }
             "--seed" => seed = args.next().and_then(|v| v.parse().ok()).expect("--seed S"),
-            "--timeout-ms" => timeout_ms = args.next().and_then(|v| v.parse().ok()).expect("--timeout-ms MS"),
+            "--timeout-ms" => {
+                timeout_ms = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--timeout-ms MS")
+            }
             _ => {
                 eprintln!("usage: hostile-host --target ADDR:PORT --subnqn NQN [--case NAME]... [--mutate N --seed S] [--list]");
                 std::process::exit(2);
@@ -672,7 +784,11 @@ fn main() {
         }
         return;
     }
-    let ctx = Ctx { target, subnqn, timeout: Duration::from_millis(timeout_ms) };
+    let ctx = Ctx {
+        target,
+        subnqn,
+        timeout: Duration::from_millis(timeout_ms),
+    };
     let mut failed = 0;
     if mutations == 0 || !only.is_empty() {
         for (name, want, f) in &all {
