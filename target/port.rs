@@ -10,7 +10,10 @@ use kernel::{
     bindings, new_mutex, new_work,
     prelude::*,
     str::BStr,
-    sync::{Arc, ArcBorrow, Mutex},
+    sync::{
+        atomic::{Acquire, Atomic, Release},
+        Arc, ArcBorrow, Mutex,
+    },
     workqueue::{impl_has_work, Work, WorkItem},
 };
 
@@ -44,6 +47,8 @@ pub(crate) struct TcpPort {
     /// `None` once the port is removed.
     #[pin]
     listener: Mutex<Option<Listener>>,
+    /// Set when `remove_port` starts.
+    removed: Atomic<bool>,
     #[pin]
     accept_work: Work<TcpPort>,
 }
@@ -111,6 +116,7 @@ impl TcpPort {
                 addr,
                 inline_data_size,
                 listener <- new_mutex!(Some(Listener { sock, hooks: None })),
+                removed: Atomic::new(false),
                 accept_work <- new_work!("TcpPort::accept_work"),
             }),
             GFP_KERNEL,
@@ -131,6 +137,7 @@ impl TcpPort {
 
     /// Stops listening and closes every queue that came in through this port.
     pub(crate) fn remove(self: &Arc<Self>) {
+        self.removed.store(true, Release);
         // Closing the listener under its lock waits for a running accept and makes later ones
         // return at once.
         let listener = self.listener.lock().take();
@@ -150,23 +157,33 @@ impl TcpPort {
     }
 
     /// Accepts every pending connection.
+    ///
+    /// Queues are started after the listener's lock is dropped: starting one takes the
+    /// registry's lock, and a queue's `io` lock is held while the core takes
+    /// `nvmet_config_sem`, under which `add_port`/`remove_port` take the listener's lock.
     fn accept_all(self: &Arc<Self>) {
-        let listener = self.listener.lock();
-        let Some(l) = listener.as_ref() else {
-            return;
-        };
         loop {
-            match l.sock.accept() {
-                Ok(Some(sock)) => {
-                    if let Err(e) = Queue::start(self.clone(), sock) {
-                        pr_err!("failed to allocate queue, error {:?}\n", e);
-                    }
-                }
+            let accepted = {
+                let listener = self.listener.lock();
+                let Some(l) = listener.as_ref() else {
+                    return;
+                };
+                l.sock.accept()
+            };
+            let sock = match accepted {
+                Ok(Some(sock)) => sock,
                 Ok(None) => return,
                 Err(e) => {
                     pr_warn!("failed to accept err={:?}\n", e);
                     return;
                 }
+            };
+            match Queue::start(self.clone(), sock) {
+                // `remove` may have looked for this port's queues before this one was
+                // registered: close it here then.
+                Ok(q) if self.removed.load(Acquire) => q.shutdown(),
+                Ok(_) => {}
+                Err(e) => pr_err!("failed to allocate queue, error {:?}\n", e),
             }
         }
     }

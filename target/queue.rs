@@ -288,7 +288,9 @@ impl_has_work! {
 
 impl Queue {
     /// Creates the queue of an accepted connection and starts serving it.
-    pub(crate) fn start(port: Arc<TcpPort>, sock: Socket) -> Result {
+    ///
+    /// Takes no lock of another queue or of the port: the caller may hold the port's.
+    pub(crate) fn start(port: Arc<TcpPort>, sock: Socket) -> Result<Arc<Self>> {
         let local = sock.local_addr();
         let peer = sock.peer_addr();
         sock.set_queue_options(crate::so_priority());
@@ -325,7 +327,7 @@ impl Queue {
                     recv_to: RecvTo::Discard,
                     term: false,
                     completions,
-                    poll_until: None,
+                    poll_until: (crate::idle_poll_usecs() > 0).then(idle_deadline),
                 }),
                 hooks <- new_mutex!(None),
                 done: Atomic::new(NO_LINK),
@@ -344,15 +346,12 @@ impl Queue {
         match queue.sock.install(queue.clone(), false) {
             Ok(hooks) => {
                 *queue.hooks.lock() = Some(hooks);
-                if crate::idle_poll_usecs() > 0 {
-                    queue.io.lock().poll_until = Some(idle_deadline());
-                }
                 Self::kick(queue.as_arc_borrow());
             }
             // Already closing: nothing to serve.
             Err(_) => Self::schedule_release(queue.as_arc_borrow()),
         }
-        Ok(())
+        Ok(queue)
     }
 
     /// Returns the port the connection came in through.
