@@ -34,16 +34,22 @@ rc=0
 passes=0
 bystander=ok
 while kill -0 $hostile_pid 2>/dev/null; do
+	passes=$((passes + 1))
+	frc=0
 	fio --name=bystander --filename="$dev" --direct=1 --ioengine=libaio --rw=randwrite \
 		--bs=4k --iodepth=8 --size=1m --verify=crc32c --verify_fatal=1 --do_verify=1 \
-		--verify_state_save=0 --output-format=terse >/tmp/fio.out 2>&1 || bystander=failed
-	[ "$(tail -1 /tmp/fio.out | cut -d';' -f5)" = 0 ] || bystander=failed
-	passes=$((passes + 1))
+		--verify_state_save=0 --output-format=terse >/tmp/fio.out 2>/tmp/fio.err || frc=$?
+	if [ $frc != 0 ] || [ "$(tail -1 /tmp/fio.out | cut -d';' -f5)" != 0 ]; then
+		bystander=failed
+		echo "bystander pass $passes: fio status $frc"
+		cat /tmp/fio.err
+		tail -1 /tmp/fio.out | cut -d';' -f1-9
+	fi
 done
 wait $hostile_pid || rc=1
 cat /tmp/hostile.out
 echo "bystander: $passes verified passes, $bystander"
-[ $bystander = ok ] || { tail -5 /tmp/fio.out; rc=1; }
+[ $bystander = ok ] || rc=1
 # How many error lines the target logged (rate-limited).
 echo "target error lines: $(dmesg | grep -c 'nvmet_tcp: queue' || true)"
 nvme disconnect -n "$nqn"
