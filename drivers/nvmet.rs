@@ -98,6 +98,30 @@ pub(crate) mod status {
     pub(crate) const CONNECT_CTRL_BUSY: u16 = bindings::NVME_SC_CONNECT_CTRL_BUSY as u16;
 }
 
+/// The module parameters and the log rate limiter, which live in the C helper object.
+pub(crate) mod params {
+    use super::bindings;
+
+    /// Returns the `so_priority` module parameter.
+    pub(crate) fn so_priority() -> i32 {
+        // SAFETY: The accessor reads an `int` parameter with `READ_ONCE`; no preconditions.
+        unsafe { bindings::nvmet_tcp_rs_so_priority() }
+    }
+
+    /// Returns the `idle_poll_period_usecs` module parameter.
+    pub(crate) fn idle_poll_usecs() -> u32 {
+        // SAFETY: As above.
+        let v = unsafe { bindings::nvmet_tcp_rs_idle_poll_usecs() };
+        u32::try_from(v).unwrap_or(0)
+    }
+
+    /// Returns whether a rate-limited error line may be printed now.
+    pub(crate) fn ratelimit() -> bool {
+        // SAFETY: The helper uses its own static limiter, which serialises callers.
+        unsafe { bindings::nvmet_tcp_rs_ratelimit() }
+    }
+}
+
 /// Address family of a port (`addr_adrfam`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum AddrFamily {

@@ -48,24 +48,7 @@ static OPS: nvmet::OpsTable<Tcp> = nvmet::OpsTable::new();
 /// The workqueue every queue's `io_work` runs on.
 static IO_WQ: workqueue::ModuleQueue = workqueue::ModuleQueue::new();
 
-/// Returns the `so_priority` module parameter.
-fn so_priority() -> i32 {
-    // SAFETY: The accessor reads an `int` parameter; no preconditions.
-    unsafe { nvmet::bindings::nvmet_tcp_rs_so_priority() }
-}
-
-/// Returns the `idle_poll_period_usecs` module parameter.
-fn idle_poll_usecs() -> u32 {
-    // SAFETY: As above.
-    let v = unsafe { nvmet::bindings::nvmet_tcp_rs_idle_poll_usecs() };
-    u32::try_from(v).unwrap_or(0)
-}
-
-/// Returns whether a rate-limited error line may be printed now.
-fn ratelimit() -> bool {
-    // SAFETY: The helper uses its own static limiter; no preconditions.
-    unsafe { nvmet::bindings::nvmet_tcp_rs_ratelimit() }
-}
+use nvmet::params::{idle_poll_usecs, ratelimit, so_priority};
 
 /// The TCP target transport.
 struct Tcp;

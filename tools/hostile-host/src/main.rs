@@ -150,12 +150,7 @@ impl Conn {
     }
 
     fn icreq(&mut self, hdgst: bool, ddgst: bool) -> Result<(), String> {
-        let ic = IcReq {
-            pfv: 0,
-            hpda: 0,
-            dgst: DigestOptions::new(hdgst, ddgst),
-            maxr2t: 0,
-        };
+        let ic = icreq(hdgst, ddgst);
         self.send(&ic.to_bytes()).map_err(|e| e.to_string())?;
         let rx = self
             .recv()
@@ -212,11 +207,7 @@ impl Conn {
     fn connect(&mut self, subnqn: &str, qid: u16) -> Result<(), String> {
         let mut sqe = connect_sqe(qid, 1024, 0x01);
         sqe[2] = 1;
-        let mut data = vec![0u8; 1024];
-        data[16..18].copy_from_slice(&self.cntlid.to_le_bytes());
-        data[256..256 + subnqn.len()].copy_from_slice(subnqn.as_bytes());
-        data[512..512 + HOSTNQN.len()].copy_from_slice(HOSTNQN.as_bytes());
-        data[..16].copy_from_slice(&[0x5a; 16]);
+        let data = connect_data(self.cntlid, subnqn);
         self.capsule(sqe, &data).map_err(|e| e.to_string())?;
         let cqe = self.expect_cqe()?;
         let status = u16::from_le_bytes([cqe[14], cqe[15]]) >> 1;
@@ -243,6 +234,26 @@ impl Conn {
         self.capsule(sqe, &[]).map_err(|e| e.to_string())?;
         self.expect_cqe().map(|_| ())
     }
+}
+
+/// A version 1.0 ICReq asking for the given digests.
+fn icreq(hdgst: bool, ddgst: bool) -> IcReq {
+    IcReq {
+        pfv: 0,
+        hpda: 0,
+        dgst: DigestOptions::new(hdgst, ddgst),
+        maxr2t: 0,
+    }
+}
+
+/// The 1024 bytes of Connect data: host ID, controller ID, subsystem and host NQNs.
+fn connect_data(cntlid: u16, subnqn: &str) -> Vec<u8> {
+    let mut data = vec![0u8; 1024];
+    data[..16].copy_from_slice(&[0x5a; 16]);
+    data[16..18].copy_from_slice(&cntlid.to_le_bytes());
+    data[256..256 + subnqn.len()].copy_from_slice(subnqn.as_bytes());
+    data[512..512 + HOSTNQN.len()].copy_from_slice(HOSTNQN.as_bytes());
+    data
 }
 
 fn connect_sqe(qid: u16, len: u32, sgl_type: u8) -> [u8; 64] {
@@ -340,37 +351,20 @@ fn cases() -> Vec<(&'static str, Expect, CaseFn)> {
         }),
         ("icreq-twice", Expect::Term(2, None), |x| {
             let mut c = x.ic(false, false)?;
-            let ic = IcReq {
-                pfv: 0,
-                hpda: 0,
-                dgst: DigestOptions::new(false, false),
-                maxr2t: 0,
-            };
+            let ic = icreq(false, false);
             c.send(&ic.to_bytes()).map_err(|e| e.to_string())?;
             Ok(c.outcome())
         }),
         ("icreq-pfv", Expect::Term(6, Some(8)), |x| {
             let mut c = x.conn()?;
-            let mut b = IcReq {
-                pfv: 0,
-                hpda: 0,
-                dgst: DigestOptions::new(false, false),
-                maxr2t: 0,
-            }
-            .to_bytes();
+            let mut b = icreq(false, false).to_bytes();
             b[8] = 1;
             c.send(&b).map_err(|e| e.to_string())?;
             Ok(c.outcome())
         }),
         ("icreq-hpda", Expect::Term(1, Some(10)), |x| {
             let mut c = x.conn()?;
-            let mut b = IcReq {
-                pfv: 0,
-                hpda: 0,
-                dgst: DigestOptions::new(false, false),
-                maxr2t: 0,
-            }
-            .to_bytes();
+            let mut b = icreq(false, false).to_bytes();
             b[10] = 32;
             c.send(&b).map_err(|e| e.to_string())?;
             Ok(c.outcome())
@@ -586,12 +580,7 @@ fn cases() -> Vec<(&'static str, Expect, CaseFn)> {
                     std::thread::spawn(move || {
                         for _ in 0..25 {
                             if let Ok(mut c) = Conn::open(&target, t) {
-                                let ic = IcReq {
-                                    pfv: 0,
-                                    hpda: 0,
-                                    dgst: DigestOptions::new(true, true),
-                                    maxr2t: 0,
-                                };
+                                let ic = icreq(true, true);
                                 let _ = c.send(&ic.to_bytes());
                                 let _ = c.s.shutdown(Shutdown::Both);
                             }
@@ -644,18 +633,10 @@ fn mutate(x: &Ctx, n: usize, seed: u64) -> Result<(), String> {
             ddgst: digests & 2 != 0,
             pda: 0,
         };
-        let ic = IcReq {
-            pfv: 0,
-            hpda: 0,
-            dgst: DigestOptions::new(framing.hdgst, framing.ddgst),
-            maxr2t: 0,
-        };
+        let ic = icreq(framing.hdgst, framing.ddgst);
         let mut stream = ic.to_bytes().to_vec();
         c.framing = framing;
-        let mut data = vec![0u8; 1024];
-        data[16..18].copy_from_slice(&admin.cntlid.to_le_bytes());
-        data[256..256 + x.subnqn.len()].copy_from_slice(x.subnqn.as_bytes());
-        data[512..512 + HOSTNQN.len()].copy_from_slice(HOSTNQN.as_bytes());
+        let data = connect_data(admin.cntlid, &x.subnqn);
         let mut sqe = connect_sqe(1, 1024, 0x01);
         sqe[2] = 1;
         stream.extend(c.pdu(
