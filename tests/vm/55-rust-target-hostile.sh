@@ -2,21 +2,25 @@
 # malformed or out-of-sequence PDU of its list ends that connection with the
 # right C2HTermReq (or CQE) and nothing else, then random mutations of a
 # valid stream; meanwhile a legitimate C host runs fio with verify on another
-# port of the same target, which must not notice. The runner fails the test
-# on any kernel report.
+# port of the same target, which must not notice. The hostile host has its
+# own subsystem and RAM disk: its (valid or mutated) writes land there, so a
+# verify error on the bystander's disk can only come from the target. The
+# runner fails the test on any kernel report.
 set -euo pipefail
 . scripts/guest/lib.sh
 hostile=build/cargo/release/hostile-host
 [ -x "$hostile" ] || { echo "build tools/hostile-host first (scripts/test does)"; exit 1; }
-nqn=nqn.2026-11.io.nvme-tcp-rs:hostile
-modprobe brd rd_nr=1 rd_size=32768
+nqn=nqn.2026-11.io.nvme-tcp-rs:bystander
+hostile_nqn=nqn.2026-11.io.nvme-tcp-rs:hostile
+modprobe brd rd_nr=2 rd_size=32768
 modprobe nvmet_tcp
 [ "$(scripts/guest/impl which target)" = rust ]
 nvmet_subsys "$nqn" /dev/ram0
+nvmet_subsys "$hostile_nqn" /dev/ram1
 nvmet_port 1 127.0.0.1 4420
 nvmet_link 1 "$nqn"
 nvmet_port 2 127.0.0.1 4421
-nvmet_link 2 "$nqn"
+nvmet_link 2 "$hostile_nqn"
 scripts/guest/impl load c host
 nvme connect -t tcp -a 127.0.0.1 -s 4420 -n "$nqn"
 dev=$(nvme_dev_for "$nqn")
@@ -24,8 +28,8 @@ dev=$(nvme_dev_for "$nqn")
 # write+verify passes until it is done.
 (
 	r=0
-	"$hostile" --target 127.0.0.1:4421 --subnqn "$nqn" || r=1
-	"$hostile" --target 127.0.0.1:4421 --subnqn "$nqn" \
+	"$hostile" --target 127.0.0.1:4421 --subnqn "$hostile_nqn" || r=1
+	"$hostile" --target 127.0.0.1:4421 --subnqn "$hostile_nqn" \
 		--mutate "${HOSTILE_MUTATIONS:-300}" --seed "$RANDOM" || r=1
 	exit $r
 ) >/tmp/hostile.out 2>&1 &
