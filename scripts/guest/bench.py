@@ -2,7 +2,11 @@
 """Guest side of scripts/bench: fio against a null_blk-backed namespace for
 each host/target pairing, nvme-loop and local null_blk as ceilings.
 
-Usage: bench.py OUT.json [--runtime SECONDS] [--reps N]
+Usage: bench.py OUT.json [--runtime SECONDS] [--reps N] [--profile DIR]
+
+--profile DIR: afterwards, record each TCP pairing under 4K randread QD32x2
+with `perf record -a` (cpu-clock sampling: the emulated CPU has no PMU) and
+write DIR/<pairing>.txt, the hottest kernel symbols.
 
 Pairings and ceilings are measured in alternation (rep 1 of each, then rep 2
 of each, ...) so that drift in the emulated machine spreads over all of them;
@@ -137,16 +141,46 @@ def run_fio(dev, args, runtime):
     }
 
 
+def profile(outdir, runtime):
+    """Where the time goes: perf samples of the whole guest under 4K randread QD32x2."""
+    os.makedirs(outdir, exist_ok=True)
+    wargs = dict((w[0], w[1]) for w in WORKLOADS)["randread-4k-qd32x2"]
+    for name, kind, host, target in CONFIGS:
+        if kind != "tcp":
+            continue
+        tag = name.replace(" ", "_").replace("+", "p")
+        try:
+            dev = setup(kind, host, target)
+        except (RuntimeError, OSError, subprocess.CalledProcessError) as e:
+            print(f"profile: skipping {name}: {e}", flush=True)
+            teardown(kind)
+            continue
+        data = f"/tmp/perf-{tag}.data"
+        sh("perf", "record", "-a", "-q", "-e", "cpu-clock", "-F", "4000", "-o", data, "--",
+           "fio", "--name=bench", f"--filename={dev}", "--direct=1", "--ioengine=io_uring",
+           "--time_based", f"--runtime={runtime}", "--size=512m", *wargs)
+        teardown(kind)
+        with open(os.path.join(outdir, f"{tag}.txt"), "w") as f:
+            for sort in ("dso", "sym"):
+                r = sh("perf", "report", "-i", data, "--stdio", "--sort", sort,
+                       "--percent-limit", "0.3", check=False)
+                f.write(r.stdout)
+        print(f"profile: {name} -> {tag}.txt", flush=True)
+
+
 def main():
     out = sys.argv[1]
     runtime = 5
     reps = 3
+    profile_dir = None
     args = sys.argv[2:]
     while args:
         if args[0] == "--runtime":
             runtime = int(args[1])
         elif args[0] == "--reps":
             reps = int(args[1])
+        elif args[0] == "--profile":
+            profile_dir = args[1]
         args = args[2:]
     sh("mount", "-t", "configfs", "none", "/sys/kernel/config", check=False)
     sh("modprobe", "null_blk", "nr_devices=1", "gb=1", "queue_mode=2", "irqmode=0",
@@ -185,6 +219,8 @@ def main():
         json.dump({"kernel": os.uname().release, "runtime_s": runtime, "reps": reps,
                    "workloads": {w[0]: w[2] for w in WORKLOADS},
                    "results": summary, "skipped": skipped, "runs": results}, f, indent=1)
+    if profile_dir:
+        profile(profile_dir, runtime)
 
 
 if __name__ == "__main__":
