@@ -353,13 +353,16 @@ impl<C: Crc32c> Receiver<C> {
     fn fill_header<'a>(&mut self, have: u8, need: u8, input: &'a [u8]) -> (u8, &'a [u8]) {
         let want = usize::from(need.saturating_sub(have)).min(input.len());
         let (src, rest) = input.split_at_checked(want).unwrap_or((&[], input));
-        let dst = self.hdr.get_mut(usize::from(have)..).unwrap_or(&mut []);
-        let mut copied = 0u8;
-        for (d, s) in dst.iter_mut().zip(src) {
-            *d = *s;
-            copied = copied.saturating_add(1);
+        // `need <= MAX_HLEN`, so the range is inside the buffer; one bulk copy.
+        let at = usize::from(have);
+        match self.hdr.get_mut(at..at + src.len()) {
+            Some(dst) => {
+                dst.copy_from_slice(src);
+                // Cannot truncate: `src.len() <= need - have`.
+                (have.saturating_add(src.len() as u8), rest)
+            }
+            None => (have, input),
         }
-        (have.saturating_add(copied), rest)
     }
 
     /// Checks the 8-byte common header and returns the state that reads the rest of the header.
@@ -383,7 +386,11 @@ impl<C: Crc32c> Receiver<C> {
         table: &T,
     ) -> Result<Header, FatalError> {
         let bytes = self.hdr.get(..usize::from(need)).unwrap_or(&[]);
-        let header = match self.validator.validate::<C, T>(bytes, table) {
+        // `start_header` checked the common header and computed `need` from it.
+        let header = match self
+            .validator
+            .validate_checked::<C, T>(bytes, usize::from(need), table)
+        {
             Ok(h) => h,
             Err(DecodeError::Fatal(e)) => return Err(e),
             Err(DecodeError::Truncated) => {

@@ -200,8 +200,25 @@ impl Validator {
         let first = hdr
             .first_chunk::<COMMON_LEN>()
             .ok_or(DecodeError::Truncated)?;
+        let need = self.check_common(&Common::from_bytes(first))?;
+        self.validate_checked::<C, T>(hdr, need, table)
+    }
+
+    /// [`Validator::validate`] for a header whose first 8 bytes already passed
+    /// [`Validator::check_common`], which returned `need`.
+    ///
+    /// The streaming receiver checks the common header as soon as it has it (to know how much
+    /// more to read) and calls this on the complete header.
+    pub(crate) fn validate_checked<C: Crc32c, T: CommandTable + ?Sized>(
+        &self,
+        hdr: &[u8],
+        need: usize,
+        table: &T,
+    ) -> Result<Header, DecodeError> {
+        let first = hdr
+            .first_chunk::<COMMON_LEN>()
+            .ok_or(DecodeError::Truncated)?;
         let common = Common::from_bytes(first);
-        let need = self.check_common(&common)?;
         if hdr.len() < need {
             return Err(DecodeError::Truncated);
         }
