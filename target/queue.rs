@@ -563,11 +563,12 @@ impl Queue {
     /// Receives and handles up to `RECV_BUDGET` PDUs; returns how many were completed.
     fn recv(&self, io: &mut IoState) -> Result<u32, Stop> {
         let mut pdus = 0;
+        // Header bytes, padding and digests land here (at most a header and its digest).
+        let mut hdr = [0u8; HDR_MAX];
         while pdus < RECV_BUDGET {
             let n = match io.rx.want() {
                 Want::Bytes(n) => {
-                    let mut hdr = [0u8; 256];
-                    let buf = hdr.get_mut(..n.min(256)).unwrap_or(&mut []);
+                    let buf = hdr.get_mut(..n.min(HDR_MAX)).unwrap_or(&mut []);
                     match self.sock.recv(buf)? {
                         None => return Ok(pdus),
                         Some(0) => return Err(Stop::Closed),

@@ -33,6 +33,21 @@ nvmet_link() {
 	ln -s "$NVMET/subsystems/$2" "$NVMET/ports/$1/subsystems/$2"
 }
 
+# serve_ram TARGET HOST NQN KIB: a RAM disk of KIB KiB exported as NQN on
+# port 1 (127.0.0.1:4420) by the TARGET implementation (c or rust), and the
+# HOST implementation loaded, not yet connected.
+serve_ram() {
+	local target=$1 host=$2 nqn=$3 kib=$4 impl
+	impl=$(dirname "${BASH_SOURCE[0]}")/impl
+	modprobe brd rd_nr=1 rd_size="$kib"
+	"$impl" load "$target" target
+	modprobe nvmet
+	nvmet_subsys "$nqn" /dev/ram0
+	nvmet_port 1 127.0.0.1 4420
+	nvmet_link 1 "$nqn"
+	"$impl" load "$host" host
+}
+
 # nvmet_clear: remove every port and subsystem.
 nvmet_clear() {
 	local p s

@@ -5,13 +5,7 @@
 set -euo pipefail
 . scripts/guest/lib.sh
 nqn=nqn.2026-11.io.nvme-tcp-rs:fio
-modprobe brd rd_nr=1 rd_size=65536
-modprobe nvmet_tcp
-[ "$(scripts/guest/impl which target)" = rust ]
-nvmet_subsys "$nqn" /dev/ram0
-nvmet_port 1 127.0.0.1 4420
-nvmet_link 1 "$nqn"
-scripts/guest/impl load c host
+serve_ram rust c "$nqn" 65536
 size=${FIO_SIZE:-3m}
 # randwrite with verify: fio writes every block with a crc32c header, then
 # reads them all back (random order) and checks them; any mismatch fails.

@@ -5,13 +5,7 @@
 set -euo pipefail
 . scripts/guest/lib.sh
 nqn=nqn.2026-11.io.nvme-tcp-rs:reset
-modprobe brd rd_nr=1 rd_size=16384
-modprobe nvmet_tcp
-[ "$(scripts/guest/impl which target)" = rust ]
-nvmet_subsys "$nqn" /dev/ram0
-nvmet_port 1 127.0.0.1 4420
-nvmet_link 1 "$nqn"
-scripts/guest/impl load c host
+serve_ram rust c "$nqn" 16384
 nvme connect -t tcp -a 127.0.0.1 -s 4420 -n "$nqn"
 dev=$(nvme_dev_for "$nqn")
 ctrl=/dev/$(basename "$dev" | sed 's/n[0-9]*$//')

@@ -4,13 +4,7 @@
 set -euo pipefail
 . scripts/guest/lib.sh
 nqn=nqn.2026-11.io.nvme-tcp-rs:rmmod
-modprobe brd rd_nr=1 rd_size=16384
-modprobe nvmet_tcp
-[ "$(scripts/guest/impl which target)" = rust ]
-nvmet_subsys "$nqn" /dev/ram0
-nvmet_port 1 127.0.0.1 4420
-nvmet_link 1 "$nqn"
-scripts/guest/impl load c host
+serve_ram rust c "$nqn" 16384
 nvme connect -t tcp -a 127.0.0.1 -s 4420 -n "$nqn" --reconnect-delay 1 --ctrl-loss-tmo 5
 dev=$(nvme_dev_for "$nqn")
 # I/O in flight while the port goes away.
