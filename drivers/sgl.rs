@@ -95,6 +95,21 @@ impl DataBuffer {
         }
     }
 
+    /// Copies `data` into `offset..` of the buffer (clamped to the buffer).
+    ///
+    /// The caller must own the buffer exclusively (the core does not hold the command).
+    pub(crate) fn copy_in(&mut self, offset: u32, data: &[u8]) {
+        let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
+        let mut rest = data;
+        self.for_each_piece(offset, len, |piece| {
+            let (src, tail) = rest.split_at_checked(piece.len()).unwrap_or((rest, &[]));
+            if let Some(dst) = piece.get_mut(..src.len()) {
+                dst.copy_from_slice(src);
+            }
+            rest = tail;
+        });
+    }
+
     /// Receives at most `len` bytes from `sock` straight into `offset..` of the buffer.
     ///
     /// The caller must own the buffer exclusively (the core does not hold the command).

@@ -14,6 +14,8 @@ cols = [
     ("read-128k-qd16", "mb_s", "seq read MB/s"),
     ("write-128k-qd16", "mb_s", "seq write MB/s"),
     ("randread-4k-qd32x2", "sys_us_per_io", "sys µs/IO (randread)"),
+    ("randread-4k-qd32x2", "segs_per_io", "TCP segs/IO (randread)"),
+    ("randread-4k-qd32x2", "ctxt_per_io", "ctxt/IO (randread)"),
 ]
 print(f"kernel {data['kernel']}, {data['reps']} alternating reps of {data['runtime_s']} s, medians; "
       "ratio to C+C in brackets (for latency and CPU, lower is better)\n")
@@ -28,7 +30,7 @@ for name, wl in res.items():
             continue
         b = base.get(w, {}).get(k) if base else None
         ratio = f" ({v / b:.2f})" if b else ""
-        cells.append(f"{v:.1f}{ratio}" if v < 100 else f"{v:.0f}{ratio}")
+        cells.append(f"{v:.2f}{ratio}" if v < 10 else f"{v:.1f}{ratio}" if v < 100 else f"{v:.0f}{ratio}")
     print(f"| {name} | " + " | ".join(cells) + " |")
 for name, why in data["skipped"].items():
     print(f"\nskipped {name}: {why}")

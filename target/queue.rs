@@ -43,8 +43,14 @@ const CONNECT: u16 = u16::MAX;
 const NO_LINK: u32 = u32::MAX;
 /// In-capsule data limit on the admin queue (the host's fixed admin capsule size).
 const ADMIN_INCAPSULE: u32 = 8192;
-/// Largest header section: a C2HData/R2T/CapsuleResp header, its digest and padding up to HPDA.
-const HDR_MAX: usize = 24 + 4 + 128;
+/// Largest header section the target sends: a C2HData/R2T/CapsuleResp header and its digest.
+const HDR_MAX: usize = 24 + 4;
+/// Bytes read at once while the receiver is between data sections (headers, padding, digests):
+/// one call takes in a burst of command capsules; data that comes along is copied into place.
+const RX_STAGE: usize = 1024;
+/// Bytes of headers gathered before one send: responses and R2Ts that are ready together leave
+/// in one call.
+const TX_STAGE: usize = 1024;
 
 static NEXT_IDX: Atomic<u32> = Atomic::new(0);
 
@@ -142,35 +148,126 @@ enum RecvTo {
     Discard,
 }
 
-/// What is being sent for a slot.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    R2t,
-    /// C2HData, then a CapsuleResp unless the C2HData carried SUCCESS.
-    Data {
-        resp: bool,
-    },
-    Resp,
-}
-
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Stage {
-    Header,
     Data,
     Digest,
 }
 
-/// A PDU being sent, possibly over several `io_work` runs.
+/// The data section of a C2HData PDU being sent, possibly over several `io_work` runs; its
+/// header went out with the staged headers before it.
 struct Cursor {
     id: u16,
-    kind: Kind,
+    /// A CapsuleResp follows the data (the host did not disable SQ flow control).
+    resp: bool,
     stage: Stage,
     /// Bytes of the current stage already sent.
     sent: u32,
-    hdr: [u8; HDR_MAX],
-    hdr_len: u32,
     data_len: u32,
     ddgst: Option<[u8; 4]>,
+}
+
+/// Headers waiting to be sent, in order; `sent..fill` of `buf` is still to go.
+struct TxStage {
+    buf: KVec<u8>,
+    fill: usize,
+    sent: usize,
+}
+
+impl TxStage {
+    fn new() -> Result<Self> {
+        Ok(Self {
+            buf: KVec::from_elem(0u8, TX_STAGE, GFP_KERNEL)?,
+            fill: 0,
+            sent: 0,
+        })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.sent == self.fill
+    }
+
+    /// Whether another header fits.
+    fn has_room(&self) -> bool {
+        self.buf.len() - self.fill >= HDR_MAX
+    }
+
+    /// Emits `pdu`'s header after the staged ones.
+    fn push(&mut self, pdu: &Pdu, framing: &Framing) -> Result<(), Stop> {
+        let room = self.buf.get_mut(self.fill..).unwrap_or(&mut []);
+        let n = pdu
+            .emit_header::<KernelCrc32c>(framing, room)
+            .map_err(|_| Stop::Error(EINVAL))?;
+        self.fill += n;
+        Ok(())
+    }
+
+    /// Whether part of a PDU went out and the rest has not.
+    fn mid_pdu(&self) -> bool {
+        self.sent > 0 && !self.is_empty()
+    }
+}
+
+/// A first-in first-out queue of slot ids, with room for every slot: a slot is queued at most
+/// once at a time, so it never overflows.
+struct IdFifo {
+    ids: KVec<u16>,
+    head: usize,
+    len: usize,
+}
+
+impl IdFifo {
+    fn new() -> Self {
+        Self {
+            ids: KVec::new(),
+            head: 0,
+            len: 0,
+        }
+    }
+
+    /// Makes room for `n` ids, keeping the queued ones in order.
+    fn grow(&mut self, n: usize) -> Result {
+        if n <= self.ids.len() {
+            return Ok(());
+        }
+        let mut ids = KVec::from_elem(0u16, n, GFP_KERNEL)?;
+        let mut len = 0;
+        while let Some(id) = self.pop() {
+            if let Some(slot) = ids.get_mut(len) {
+                *slot = id;
+                len += 1;
+            }
+        }
+        *self = Self { ids, head: 0, len };
+        Ok(())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Queues `id`; `false` if there is no room (cannot happen while ids are unique).
+    fn push(&mut self, id: u16) -> bool {
+        let cap = self.ids.len();
+        if self.len == cap {
+            return false;
+        }
+        if let Some(slot) = self.ids.get_mut((self.head + self.len) % cap) {
+            *slot = id;
+            self.len += 1;
+        }
+        true
+    }
+
+    fn pop(&mut self) -> Option<u16> {
+        if self.len == 0 {
+            return None;
+        }
+        let id = self.ids.get(self.head).copied();
+        self.head = (self.head + 1) % self.ids.len();
+        self.len -= 1;
+        id
+    }
 }
 
 /// Everything `io_work` owns; under `Queue::io`.
@@ -182,8 +279,12 @@ struct IoState {
     connect: Slot,
     slots: KVec<Slot>,
     free: KVec<u16>,
-    sendq: KVec<u16>,
+    sendq: IdFifo,
+    /// Headers staged for sending; they go out before `cur`'s data.
+    tx: TxStage,
     cur: Option<Cursor>,
+    /// Where bytes are read while no data section is being received.
+    rx_stage: KVec<u8>,
     recv_to: RecvTo,
     /// The PDU being received is an H2CTermReq.
     term: bool,
@@ -303,8 +404,10 @@ impl Queue {
         };
         let mut completions = KVec::new();
         completions.reserve(1, GFP_KERNEL)?;
-        let mut sendq = KVec::new();
-        sendq.reserve(1, GFP_KERNEL)?;
+        let mut sendq = IdFifo::new();
+        sendq.grow(1)?;
+        let tx = TxStage::new()?;
+        let rx_stage = KVec::from_elem(0u8, RX_STAGE, GFP_KERNEL)?;
         let nport = core::ptr::from_ref::<crate::nvmet::Port>(port.nport());
         let queue = Arc::pin_init(
             try_pin_init!(&this in Self {
@@ -323,7 +426,9 @@ impl Queue {
                     slots: KVec::new(),
                     free: KVec::new(),
                     sendq,
+                    tx,
                     cur: None,
+                    rx_stage,
                     recv_to: RecvTo::Discard,
                     term: false,
                     completions,
@@ -462,11 +567,9 @@ impl Queue {
                         e.fei
                     );
                 }
-                // A TermReq cannot follow a PDU sent in part, nor answer a TermReq.
-                let mid_pdu = io
-                    .cur
-                    .as_ref()
-                    .is_some_and(|c| c.stage != Stage::Header || c.sent > 0);
+                // A TermReq cannot follow a PDU sent in part, nor answer a TermReq. (A cursor
+                // means its header went out.)
+                let mid_pdu = io.cur.is_some() || io.tx.mid_pdu();
                 if !mid_pdu && io.rx.may_send_term_req() {
                     let offending = io.rx.offending_header();
                     let mut buf = [0u8; 24 + 128];
@@ -501,7 +604,7 @@ impl Queue {
             slots.push(Slot::new(), GFP_KERNEL)?;
             free.push((n - 1 - i) as u16, GFP_KERNEL)?;
         }
-        io.sendq.reserve(n + 1, GFP_KERNEL)?;
+        io.sendq.grow(n + 1)?;
         io.completions.reserve(n + 1, GFP_KERNEL)?;
         io.slots = slots;
         io.free = free;
@@ -544,7 +647,7 @@ impl Queue {
                 }
                 SlotState::Executing => {
                     slot.state = SlotState::Completed;
-                    let _ = io.sendq.push_within_capacity(id);
+                    let _ = io.sendq.push(id);
                 }
                 other => {
                     pr_warn!(
@@ -560,22 +663,22 @@ impl Queue {
 
     // ---- receive ----
 
-    /// Receives and handles up to `RECV_BUDGET` PDUs; returns how many were completed.
+    /// Receives and handles up to `RECV_BUDGET` PDUs (more when a burst of them arrives in one
+    /// read); returns how many were completed.
     fn recv(&self, io: &mut IoState) -> Result<u32, Stop> {
         let mut pdus = 0;
-        // Header bytes, padding and digests land here (at most a header and its digest).
-        let mut hdr = [0u8; HDR_MAX];
         while pdus < RECV_BUDGET {
             let n = match io.rx.want() {
-                Want::Bytes(n) => {
-                    let buf = hdr.get_mut(..n.min(HDR_MAX)).unwrap_or(&mut []);
-                    match self.sock.recv(buf)? {
+                Want::Bytes(_) => {
+                    let mut stage = core::mem::take(&mut io.rx_stage);
+                    let staged = self.recv_staged(io, &mut stage);
+                    io.rx_stage = stage;
+                    match staged? {
                         None => return Ok(pdus),
-                        Some(0) => return Err(Stop::Closed),
-                        Some(k) => self.feed(io, buf.get(..k).unwrap_or(&[]))?,
+                        Some(n) => n,
                     }
                 }
-                Want::Data { len: 0, .. } | Want::Nothing => self.feed(io, &[])?,
+                Want::Data { len: 0, .. } | Want::Nothing => self.feed(io, &[], false)?,
                 Want::Data { offset, len } => match self.recv_data(io, offset, len)? {
                     None => return Ok(pdus),
                     Some(n) => n,
@@ -584,6 +687,15 @@ impl Queue {
             pdus += n;
         }
         Ok(pdus)
+    }
+
+    /// Reads what is there, up to the size of `stage`, and feeds it; `None` if nothing was.
+    fn recv_staged(&self, io: &mut IoState, stage: &mut [u8]) -> Result<Option<u32>, Stop> {
+        match self.sock.recv(stage)? {
+            None => Ok(None),
+            Some(0) => Err(Stop::Closed),
+            Some(k) => Ok(Some(self.feed(io, stage.get(..k).unwrap_or(&[]), true)?)),
+        }
     }
 
     /// Receives data of the current PDU where it belongs; `None` if none is available.
@@ -597,7 +709,7 @@ impl Queue {
                 return match self.sock.recv(buf)? {
                     None => Ok(None),
                     Some(0) => Err(Stop::Closed),
-                    Some(k) => Ok(Some(self.feed(io, buf.get(..k).unwrap_or(&[]))?)),
+                    Some(k) => Ok(Some(self.feed(io, buf.get(..k).unwrap_or(&[]), false)?)),
                 };
             }
         };
@@ -614,7 +726,7 @@ impl Queue {
                 let mut err = None;
                 buf.for_each_piece(offset, k as u32, |piece| {
                     if err.is_none() {
-                        match self.feed(io, piece) {
+                        match self.feed(io, piece, false) {
                             Ok(n) => pdus += n,
                             Err(e) => err = Some(e),
                         }
@@ -636,7 +748,10 @@ impl Queue {
     }
 
     /// Feeds received bytes to the receiver and handles its events; returns PDUs completed.
-    fn feed(&self, io: &mut IoState, input: &[u8]) -> Result<u32, Stop> {
+    ///
+    /// Data in `input` is copied into its command's buffer if `staged`; otherwise it was
+    /// received there already.
+    fn feed(&self, io: &mut IoState, input: &[u8], staged: bool) -> Result<u32, Stop> {
         let mut input = input;
         let mut pdus = 0;
         loop {
@@ -655,9 +770,16 @@ impl Queue {
                     }
                     self.on_header(io, &h)?;
                 }
-                Event::Data { data, .. } => {
+                Event::Data { offset, data } => {
                     if let RecvTo::Slot(id) = io.recv_to {
                         if let Some(slot) = io.slot_mut(id) {
+                            if staged {
+                                // The receiver checked that the data lies within the command's
+                                // buffer.
+                                if let Some(buf) = slot.buf.as_mut() {
+                                    buf.copy_in(offset, data);
+                                }
+                            }
                             if slot.state == SlotState::AwaitingH2C {
                                 slot.next = slot.next.saturating_add(data.len() as u32);
                             }
@@ -801,7 +923,7 @@ impl Queue {
         } else if slot.write && len > 0 {
             slot.state = SlotState::R2tQueued;
             slot.end = len;
-            let _ = io.sendq.push_within_capacity(id);
+            let _ = io.sendq.push(id);
         } else {
             slot.state = SlotState::Executing;
             req.execute();
@@ -859,7 +981,7 @@ impl Queue {
         };
         if slot.state == (SlotState::Draining { done: true }) {
             slot.state = SlotState::Completed;
-            let _ = io.sendq.push_within_capacity(id);
+            let _ = io.sendq.push(id);
         } else {
             slot.state = SlotState::Executing;
         }
@@ -867,107 +989,119 @@ impl Queue {
 
     // ---- send ----
 
-    /// Builds the cursor for what slot `id` sends next.
-    fn start_send(&self, io: &IoState, id: u16) -> Result<Cursor, Stop> {
+    /// Stages the header of what slot `id` sends next; for read data, also starts the cursor
+    /// that sends the data after it. Returns whether the slot's PDUs are all staged.
+    fn stage_send(&self, io: &mut IoState, id: u16) -> Result<bool, Stop> {
         let slot = io.slot(id).ok_or(Stop::Error(EINVAL))?;
         let req = self.request(id).ok_or(Stop::Error(EINVAL))?;
-        let mut cur = Cursor {
+        if slot.state == SlotState::R2tQueued {
+            let r2t = Pdu::R2t(R2t {
+                cccid: slot.cid,
+                ttag: ttag_of(id),
+                r2to: slot.next,
+                r2tl: slot.end - slot.next,
+            });
+            io.tx.push(&r2t, &io.framing)?;
+            return Ok(true);
+        }
+        let cqe = req.cqe();
+        let ok = cqe[14] == 0 && cqe[15] == 0;
+        let (cid, data) = match &slot.buf {
+            Some(buf) if !slot.write && ok => {
+                let ddgst = io.framing.ddgst.then(|| {
+                    let mut d = crate::pdu::Digest::<KernelCrc32c>::new();
+                    buf.for_each_piece(0, buf.len(), |p| d.update(p));
+                    d.finish().to_le_bytes()
+                });
+                (slot.cid, Some((buf.len(), ddgst)))
+            }
+            _ => (slot.cid, None),
+        };
+        let Some((len, ddgst)) = data else {
+            io.tx.push(&Pdu::CapsuleResp(CapsuleResp { cqe }), &io.framing)?;
+            return Ok(true);
+        };
+        let success = self.sq.sqhd_disabled();
+        let hdr = Pdu::C2HData(C2HData {
+            cccid: cid,
+            datao: 0,
+            datal: len,
+            last: true,
+            success,
+        });
+        io.tx.push(&hdr, &io.framing)?;
+        io.cur = Some(Cursor {
             id,
-            kind: Kind::Resp,
-            stage: Stage::Header,
+            resp: !success,
+            stage: Stage::Data,
             sent: 0,
-            hdr: [0; HDR_MAX],
-            hdr_len: 0,
-            data_len: 0,
-            ddgst: None,
-        };
-        let pdu = match slot.state {
-            SlotState::R2tQueued => {
-                cur.kind = Kind::R2t;
-                Pdu::R2t(R2t {
-                    cccid: slot.cid,
-                    ttag: ttag_of(id),
-                    r2to: slot.next,
-                    r2tl: slot.end - slot.next,
-                })
-            }
-            _ => {
-                let cqe = req.cqe();
-                let ok = cqe[14] == 0 && cqe[15] == 0;
-                match &slot.buf {
-                    Some(buf) if !slot.write && ok => {
-                        let success = self.sq.sqhd_disabled();
-                        cur.kind = Kind::Data { resp: !success };
-                        cur.data_len = buf.len();
-                        if io.framing.ddgst {
-                            let mut d = crate::pdu::Digest::<KernelCrc32c>::new();
-                            buf.for_each_piece(0, buf.len(), |p| d.update(p));
-                            cur.ddgst = Some(d.finish().to_le_bytes());
-                        }
-                        Pdu::C2HData(C2HData {
-                            cccid: slot.cid,
-                            datao: 0,
-                            datal: buf.len(),
-                            last: true,
-                            success,
-                        })
-                    }
-                    _ => Pdu::CapsuleResp(CapsuleResp { cqe }),
-                }
-            }
-        };
-        let n = pdu
-            .emit_header::<KernelCrc32c>(&io.framing, &mut cur.hdr)
-            .map_err(|_| Stop::Error(EINVAL))?;
-        cur.hdr_len = n as u32;
-        Ok(cur)
+            data_len: len,
+            ddgst,
+        });
+        Ok(false)
     }
 
-    /// Sends up to `SEND_BUDGET` PDUs; returns how many were completed.
+    /// Sends the staged headers; `false` if the socket took only part of them.
+    fn flush(&self, io: &mut IoState) -> Result<bool, Stop> {
+        if io.tx.is_empty() {
+            return Ok(true);
+        }
+        let more = io.cur.is_some() || !io.sendq.is_empty();
+        let bytes = io.tx.buf.get(io.tx.sent..io.tx.fill).unwrap_or(&[]);
+        let Some(k) = self.sock.send(bytes, more)? else {
+            return Ok(false);
+        };
+        io.tx.sent += k;
+        if !io.tx.is_empty() {
+            return Ok(false);
+        }
+        io.tx.sent = 0;
+        io.tx.fill = 0;
+        Ok(true)
+    }
+
+    /// Sends what is queued: headers of ready PDUs are staged and leave together, read data
+    /// zero-copy after its header. Handles up to `SEND_BUDGET` PDUs; returns how many.
     fn send(&self, io: &mut IoState) -> Result<u32, Stop> {
         let mut pdus = 0;
-        while pdus < SEND_BUDGET {
-            if io.cur.is_none() {
-                if io.sendq.is_empty() {
+        loop {
+            // Stage the headers of what is queued, up to the first one with data to follow.
+            while io.cur.is_none() && pdus < SEND_BUDGET && io.tx.has_room() {
+                let Some(id) = io.sendq.pop() else {
                     break;
+                };
+                if self.stage_send(io, id)? {
+                    pdus += 1;
+                    self.finish(io, id);
                 }
-                let id = io.sendq.remove(0).map_err(|_| Stop::Error(EINVAL))?;
-                io.cur = Some(self.start_send(io, id)?);
             }
-            let queued = !io.sendq.is_empty();
-            let IoState {
-                cur,
-                slots,
-                connect,
-                framing,
-                ..
-            } = &mut *io;
-            let Some(c) = cur.as_mut() else {
-                break;
-            };
-            let slot = if c.id == CONNECT {
-                &*connect
-            } else {
-                slots.get(usize::from(c.id)).ok_or(Stop::Error(EINVAL))?
-            };
-            let _ = framing;
-            let sent = match c.stage {
-                Stage::Header => {
-                    let more = matches!(c.kind, Kind::Data { .. }) || queued;
-                    let bytes = c
-                        .hdr
-                        .get(c.sent as usize..c.hdr_len as usize)
-                        .unwrap_or(&[]);
-                    self.sock.send(bytes, more)?
+            // Nothing may pass bytes staged before it.
+            if !self.flush(io)? {
+                return Ok(pdus);
+            }
+            let Some(c) = io.cur.as_mut() else {
+                if pdus >= SEND_BUDGET || io.sendq.is_empty() {
+                    return Ok(pdus);
                 }
+                continue;
+            };
+            let queued = !io.sendq.is_empty();
+            let slot = if c.id == CONNECT {
+                &io.connect
+            } else {
+                io.slots
+                    .get(usize::from(c.id))
+                    .ok_or(Stop::Error(EINVAL))?
+            };
+            let sent = match c.stage {
                 Stage::Data => {
                     let buf = slot.buf.as_ref().ok_or(Stop::Error(EINVAL))?;
-                    let more = c.ddgst.is_some() || c.kind == (Kind::Data { resp: true }) || queued;
+                    let more = c.ddgst.is_some() || c.resp || queued;
                     buf.send(&self.sock, c.sent, c.data_len - c.sent, more)?
                 }
                 Stage::Digest => {
                     let d = c.ddgst.unwrap_or_default();
-                    let more = c.kind == (Kind::Data { resp: true }) || queued;
+                    let more = c.resp || queued;
                     self.sock
                         .send(d.get(c.sent as usize..).unwrap_or(&[]), more)?
                 }
@@ -978,50 +1112,36 @@ impl Queue {
             };
             c.sent += sent as u32;
             let stage_len = match c.stage {
-                Stage::Header => c.hdr_len,
                 Stage::Data => c.data_len,
                 Stage::Digest => 4,
             };
             if c.sent < stage_len {
                 continue;
             }
-            c.sent = 0;
-            match (c.stage, c.kind) {
-                (Stage::Header, Kind::Data { .. }) => c.stage = Stage::Data,
-                (Stage::Data, Kind::Data { .. }) if c.ddgst.is_some() => c.stage = Stage::Digest,
-                (Stage::Data | Stage::Digest, Kind::Data { resp: true }) => {
-                    pdus += 1;
-                    // The response follows the data.
-                    let id = c.id;
-                    let req = self.request(id).ok_or(Stop::Error(EINVAL))?;
-                    let framing = io.framing;
-                    let Some(c) = io.cur.as_mut() else {
-                        break;
-                    };
-                    c.kind = Kind::Resp;
-                    c.stage = Stage::Header;
-                    c.ddgst = None;
-                    c.hdr_len = Pdu::CapsuleResp(CapsuleResp { cqe: req.cqe() })
-                        .emit_header::<KernelCrc32c>(&framing, &mut c.hdr)
-                        .map_err(|_| Stop::Error(EINVAL))? as u32;
-                }
-                _ => {
-                    pdus += 1;
-                    if let Some(c) = io.cur.take() {
-                        self.finish(io, c.id, c.kind);
-                    }
-                }
+            if c.stage == Stage::Data && c.ddgst.is_some() {
+                c.stage = Stage::Digest;
+                c.sent = 0;
+                continue;
             }
+            let (id, resp) = (c.id, c.resp);
+            io.cur = None;
+            pdus += 1;
+            if resp {
+                // The response follows the data, staged with whatever comes next.
+                let req = self.request(id).ok_or(Stop::Error(EINVAL))?;
+                let pdu = Pdu::CapsuleResp(CapsuleResp { cqe: req.cqe() });
+                io.tx.push(&pdu, &io.framing)?;
+            }
+            self.finish(io, id);
         }
-        Ok(pdus)
     }
 
-    /// A slot's PDUs were all sent.
-    fn finish(&self, io: &mut IoState, id: u16, kind: Kind) {
+    /// A slot's PDUs were all sent (or staged for sending).
+    fn finish(&self, io: &mut IoState, id: u16) {
         let Some(slot) = io.slot_mut(id) else {
             return;
         };
-        if kind == Kind::R2t {
+        if slot.state == SlotState::R2tQueued {
             slot.state = SlotState::AwaitingH2C;
             return;
         }
@@ -1045,6 +1165,8 @@ impl Queue {
             let mut io = this.io.lock();
             io.phase = Phase::Releasing;
             io.cur = None;
+            io.tx.fill = 0;
+            io.tx.sent = 0;
             let ids = Iterator::chain(core::iter::once(CONNECT), 0..io.slots.len() as u16);
             for id in ids {
                 let parsed = io.slot(id).is_some_and(|s| {

@@ -2,11 +2,15 @@
 """Guest side of scripts/bench: fio against a null_blk-backed namespace for
 each host/target pairing, nvme-loop and local null_blk as ceilings.
 
-Usage: bench.py OUT.json [--runtime SECONDS] [--reps N] [--profile DIR]
+Usage: bench.py OUT.json [--runtime SECONDS] [--reps N] [--only TAGS] [--profile DIR]
+
+--only TAGS: only these configurations, comma-separated tags (cc, c-rust,
+rust-c, rust-rust, loop, local); C+C always runs, since it is the baseline.
 
 --profile DIR: afterwards, record each TCP pairing under 4K randread QD32x2
 with `perf record -a` (cpu-clock sampling: the emulated CPU has no PMU) and
-write DIR/<pairing>.txt, the hottest kernel symbols.
+write DIR/<pairing>.txt, the hottest symbols (DIR/<pairing>.data is the
+recording, for `perf report -i` or `perf script` in the guest).
 
 Pairings and ceilings are measured in alternation (rep 1 of each, then rep 2
 of each, ...) so that drift in the emulated machine spreads over all of them;
@@ -15,6 +19,7 @@ is skipped and the reason recorded.
 """
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -35,13 +40,13 @@ WORKLOADS = [
 ]
 
 CONFIGS = [
-    # name, kind, host impl, target impl
-    ("C+C", "tcp", "c", "c"),
-    ("C host + Rust target", "tcp", "c", "rust"),
-    ("Rust host + C target", "tcp", "rust", "c"),
-    ("Rust+Rust", "tcp", "rust", "rust"),
-    ("nvme-loop", "loop", None, None),
-    ("local null_blk", "local", None, None),
+    # name, tag, kind, host impl, target impl
+    ("C+C", "cc", "tcp", "c", "c"),
+    ("C host + Rust target", "c-rust", "tcp", "c", "rust"),
+    ("Rust host + C target", "rust-c", "tcp", "rust", "c"),
+    ("Rust+Rust", "rust-rust", "tcp", "rust", "rust"),
+    ("nvme-loop", "loop", "loop", None, None),
+    ("local null_blk", "local", "local", None, None),
 ]
 
 
@@ -67,6 +72,21 @@ def sys_jiffies():
     with open("/proc/stat") as f:
         cpu = f.readline().split()
     return int(cpu[3]) + int(cpu[6]) + int(cpu[7])
+
+
+def tcp_out_segs():
+    """TCP segments sent by the guest (both ends of the loopback connections)."""
+    with open("/proc/net/snmp") as f:
+        rows = [line.split() for line in f if line.startswith("Tcp:")]
+    return int(rows[1][rows[0].index("OutSegs")])
+
+
+def context_switches():
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("ctxt "):
+                return int(line.split()[1])
+    return 0
 
 
 def setup(kind, host, target):
@@ -121,10 +141,12 @@ def teardown(kind):
 
 def run_fio(dev, args, runtime):
     before = sys_jiffies()
+    segs, ctxt = tcp_out_segs(), context_switches()
     r = sh("fio", "--name=bench", f"--filename={dev}", "--direct=1", "--ioengine=io_uring",
            "--time_based", f"--runtime={runtime}", "--ramp_time=1", "--group_reporting",
            "--size=512m", "--lat_percentiles=1", "--output-format=json", *args)
     after = sys_jiffies()
+    segs, ctxt = tcp_out_segs() - segs, context_switches() - ctxt
     job = json.loads(r.stdout)["jobs"][0]
     ios = job["read"]["total_ios"] + job["write"]["total_ios"]
     side = job["read"] if job["read"]["total_ios"] else job["write"]
@@ -138,15 +160,18 @@ def run_fio(dev, args, runtime):
         "lat_p99_us": lat["99.000000"] / 1000,
         # Whole-guest system time (includes the transports' work items).
         "sys_us_per_io": (after - before) * 1e6 / USER_HZ / ios if ios else None,
+        # Counted over the ramp time too, so slightly high; compare between configurations.
+        "segs_per_io": segs / ios if ios else None,
+        "ctxt_per_io": ctxt / ios if ios else None,
     }
 
 
-def profile(outdir, runtime):
+def profile(outdir, runtime, chosen):
     """Where the time goes: perf samples of the whole guest under 4K randread QD32x2."""
     os.makedirs(outdir, exist_ok=True)
     wargs = dict((w[0], w[1]) for w in WORKLOADS)["randread-4k-qd32x2"]
-    for name, kind, host, target in CONFIGS:
-        if kind != "tcp":
+    for name, _tag, kind, host, target in CONFIGS:
+        if kind != "tcp" or name not in chosen:
             continue
         tag = name.replace(" ", "_").replace("+", "p")
         try:
@@ -155,6 +180,7 @@ def profile(outdir, runtime):
             print(f"profile: skipping {name}: {e}", flush=True)
             teardown(kind)
             continue
+        # perf cannot record onto the shared directory: record in the guest, copy after.
         data = f"/tmp/perf-{tag}.data"
         sh("perf", "record", "-a", "-q", "-e", "cpu-clock", "-F", "4000", "-o", data, "--",
            "fio", "--name=bench", f"--filename={dev}", "--direct=1", "--ioengine=io_uring",
@@ -163,8 +189,9 @@ def profile(outdir, runtime):
         with open(os.path.join(outdir, f"{tag}.txt"), "w") as f:
             for sort in ("dso", "sym"):
                 r = sh("perf", "report", "-i", data, "--stdio", "--sort", sort,
-                       "--percent-limit", "0.3", check=False)
+                       "--percent-limit", "0.1", check=False)
                 f.write(r.stdout)
+        shutil.copy(data, os.path.join(outdir, f"{tag}.data"))
         print(f"profile: {name} -> {tag}.txt", flush=True)
 
 
@@ -173,12 +200,15 @@ def main():
     runtime = 5
     reps = 3
     profile_dir = None
+    only = None
     args = sys.argv[2:]
     while args:
         if args[0] == "--runtime":
             runtime = int(args[1])
         elif args[0] == "--reps":
             reps = int(args[1])
+        elif args[0] == "--only":
+            only = set(args[1].split(",")) | {"cc"}
         elif args[0] == "--profile":
             profile_dir = args[1]
         args = args[2:]
@@ -186,10 +216,12 @@ def main():
     sh("modprobe", "null_blk", "nr_devices=1", "gb=1", "queue_mode=2", "irqmode=0",
        f"submit_queues={os.cpu_count()}")
     sh("modprobe", "nvmet")
-    results = {name: {w[0]: [] for w in WORKLOADS} for name, *_ in CONFIGS}
+    configs = [c for c in CONFIGS if only is None or c[1] in only]
+    chosen = {c[0] for c in configs}
+    results = {name: {w[0]: [] for w in WORKLOADS} for name, *_ in configs}
     skipped = {}
     for rep in range(reps):
-        for name, kind, host, target in CONFIGS:
+        for name, _tag, kind, host, target in configs:
             if name in skipped:
                 continue
             try:
@@ -206,7 +238,7 @@ def main():
                       f"{res['mb_s']:8.1f} MB/s p50 {res['lat_p50_us']:8.1f} us", flush=True)
             teardown(kind)
     summary = {}
-    for name, *_ in CONFIGS:
+    for name, *_ in configs:
         if name in skipped:
             continue
         summary[name] = {}
@@ -220,7 +252,7 @@ def main():
                    "workloads": {w[0]: w[2] for w in WORKLOADS},
                    "results": summary, "skipped": skipped, "runs": results}, f, indent=1)
     if profile_dir:
-        profile(profile_dir, runtime)
+        profile(profile_dir, runtime, chosen)
 
 
 if __name__ == "__main__":
