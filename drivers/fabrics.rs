@@ -157,7 +157,10 @@ impl Options {
 
     /// Returns the type of service for the connections (`tos=`), if one was given.
     pub(crate) fn tos(&self) -> Option<i32> {
-        self.field(|o| o.tos).try_into().ok().map(|t: u8| i32::from(t))
+        self.field(|o| o.tos)
+            .try_into()
+            .ok()
+            .map(|t: u8| i32::from(t))
     }
 
     /// Returns whether header (`hdr_digest`) and data (`data_digest`) digests were asked for.

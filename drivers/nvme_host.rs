@@ -134,7 +134,7 @@ impl<T: Driver> CtrlOpsTable<T> {
     pub(crate) const fn new() -> Self {
         Self {
             ops: Opaque::new(b::nvme_ctrl_ops {
-                name: c"tcp".as_ptr().cast(),
+                name: c"tcp".to_bytes_with_nul().as_ptr(),
                 module: core::ptr::null_mut(),
                 flags: b::NVME_F_FABRICS | b::NVME_F_BLOCKING,
                 reg_read32: Some(b::nvmf_reg_read32),
@@ -652,8 +652,14 @@ unsafe extern "C" fn init_hctx_callback<T: Driver, const ADMIN: bool>(
     // SAFETY: `data` is the tag set's `driver_data`, the controller, alive while its tag sets
     // exist.
     let ctrl = unsafe { ctrl_from_raw::<T>(data.cast()) };
-    let qid = if ADMIN { Some(0) } else { hctx_idx.checked_add(1) };
-    let Some(queue) = qid.and_then(|q| u16::try_from(q).ok()).and_then(|q| T::queue(ctrl, q))
+    let qid = if ADMIN {
+        Some(0)
+    } else {
+        hctx_idx.checked_add(1)
+    };
+    let Some(queue) = qid
+        .and_then(|q| u16::try_from(q).ok())
+        .and_then(|q| T::queue(ctrl, q))
     else {
         return EINVAL.to_errno();
     };
@@ -718,7 +724,12 @@ unsafe extern "C" fn queue_rq_callback<T: Driver>(
         (
             queue_of::<T>(hctx),
             (*bd).rq,
-            ctrl_of_set::<T>((*hctx).queue.as_ref().map_or(core::ptr::null_mut(), |q| q.tag_set)),
+            ctrl_of_set::<T>(
+                (*hctx)
+                    .queue
+                    .as_ref()
+                    .map_or(core::ptr::null_mut(), |q| q.tag_set),
+            ),
         )
     };
     let Some(rq) = NonNull::new(rq) else {
@@ -855,7 +866,8 @@ impl Request {
             for v in iovs.iter().take(n) {
                 // SAFETY: The piece is mapped memory of the request's data (direct map, no
                 // highmem), which the driver owns while the request is in flight.
-                let piece = unsafe { core::slice::from_raw_parts(v.iov_base.cast::<u8>(), v.iov_len) };
+                let piece =
+                    unsafe { core::slice::from_raw_parts(v.iov_base.cast::<u8>(), v.iov_len) };
                 f(piece);
                 at = at.saturating_add(u32::try_from(v.iov_len).unwrap_or(u32::MAX));
             }

@@ -23,7 +23,7 @@ pub(crate) static CTRL_OPS: CtrlOpsTable<Host> = CtrlOpsTable::new();
 const ADMIN_INCAPSULE: u32 = 8192;
 
 /// Command slots of the admin queue: the blk-mq tags and the asynchronous event request.
-const ADMIN_DEPTH: usize = nvme_host::AQ_DEPTH as usize;
+const ADMIN_DEPTH: usize = nvme_host::AQ_DEPTH;
 
 /// Size of an SQE, the part of an I/O command capsule (IOCCSZ) that is not data.
 const SQE_LEN: u32 = 64;
@@ -87,9 +87,10 @@ pub(crate) fn create(dev: &FabricsDevice, opts: &Options) -> Result<CtrlHandle> 
         )
     })?;
     let src = match opts.host_traddr() {
-        Some(a) => Some(SockAddr::parse(0, a.to_bytes(), b"").inspect_err(|_| {
-            pr_err!("malformed src address passed: {}\n", text(Some(a)))
-        })?),
+        Some(a) => Some(
+            SockAddr::parse(0, a.to_bytes(), b"")
+                .inspect_err(|_| pr_err!("malformed src address passed: {}\n", text(Some(a))))?,
+        ),
         None => None,
     };
     let queue_size = opts.queue_size();

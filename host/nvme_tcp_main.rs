@@ -25,9 +25,9 @@ mod socket;
 mod ctrl;
 mod queue;
 
-use fabrics::{opt, CtrlHandle, FabricsDevice, Options};
 /// The socket functions and helpers `socket` uses.
 use fabrics::bindings as sock_bindings;
+use fabrics::{opt, CtrlHandle, FabricsDevice, Options};
 use kernel::prelude::*;
 
 module! {

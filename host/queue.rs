@@ -14,11 +14,13 @@
 
 use crate::crc32c::KernelCrc32c;
 use crate::ctrl::Host;
-use crate::nvme_host::{status, BlkStatus, Ctrl, CtrlRef, CtrlState, Request, TimeoutAction, AER_CID};
+use crate::nvme_host::{
+    status, BlkStatus, Ctrl, CtrlRef, CtrlState, Request, TimeoutAction, AER_CID,
+};
 use crate::pdu::{
     capsule::{OPC_FABRICS, SGL_IN_CAPSULE, SGL_TRANSPORT},
-    CapsuleCmd, CommandState, CommandTable, DataDigest, Digest, Event, FatalError, Framing, H2CData,
-    HostConfig, IcResp, Limits, Params, Pdu, Receiver, Role, TermReq, Validator, Want,
+    CapsuleCmd, CommandState, CommandTable, DataDigest, Digest, Event, FatalError, Framing,
+    H2CData, HostConfig, IcResp, Limits, Params, Pdu, Receiver, Role, TermReq, Validator, Want,
 };
 use crate::socket::{Callbacks, Hooks, SockAddr, Socket};
 use kernel::{
@@ -231,9 +233,11 @@ impl Queue {
             ddgst: digests.1,
             maxr2t: 0,
         };
-        let negotiated: Params = Self::negotiate(&sock, &config).map_err(|e| {
-            pr_err!("nvme{}: queue {qid}: ICReq/ICResp failed\n", ctrl.instance());
-            e
+        let negotiated: Params = Self::negotiate(&sock, &config).inspect_err(|_| {
+            pr_err!(
+                "nvme{}: queue {qid}: ICReq/ICResp failed\n",
+                ctrl.instance()
+            );
         })?;
         let mut slots = KVec::with_capacity(depth, GFP_KERNEL)?;
         for _ in 0..depth {
@@ -313,14 +317,12 @@ impl Queue {
     fn fail(&self) {
         self.live.store(false, Release);
         self.sock.shutdown();
-        loop {
-            let Some(cmd) = ({
-                let mut state = self.state.lock();
-                state.dead = true;
-                state.take_any()
-            }) else {
-                break;
-            };
+        let take = || {
+            let mut state = self.state.lock();
+            state.dead = true;
+            state.take_any()
+        };
+        while let Some(cmd) = take() {
             cmd.rq.complete(status::HOST_PATH_ERROR << 1, 0);
         }
         if self.ctrl.state() == CtrlState::Live {
@@ -347,7 +349,8 @@ impl Queue {
             .emit_header::<KernelCrc32c>(&self.framing, &mut hdr)
             .map_err(|_| EINVAL)?;
         let data = rq.filter(|_| incapsule > 0);
-        self.sock.send_all(hdr.get(..n).ok_or(EINVAL)?, data.is_some())?;
+        self.sock
+            .send_all(hdr.get(..n).ok_or(EINVAL)?, data.is_some())?;
         if let Some(rq) = data {
             self.send_data(rq, 0, incapsule, false)?;
         }
@@ -403,7 +406,10 @@ impl Queue {
             return Err(BlkStatus::IOERR);
         };
         if !matches!(slot, Slot::Free) {
-            pr_err!("queue {}: command id {cid:#x} already in flight\n", this.qid);
+            pr_err!(
+                "queue {}: command id {cid:#x} already in flight\n",
+                this.qid
+            );
             return Err(BlkStatus::IOERR);
         }
         rq.start();
@@ -420,7 +426,7 @@ impl Queue {
         if sent.is_err() {
             // Nothing else takes a command while the lock is held: it is still in its slot.
             // blk-mq ends the request with the error returned.
-            drop(state.take(cid));
+            let _ = state.take(cid);
             state.dead = true;
             drop(state);
             pr_err!("queue {}: send failed; failing the queue\n", this.qid);
@@ -535,11 +541,7 @@ impl Queue {
             ),
             RxError::Closed(e) => {
                 if self.live.load(Acquire) {
-                    pr_err!(
-                        "nvme{n}: queue {}: connection closed ({:?})\n",
-                        self.qid,
-                        e
-                    );
+                    pr_err!("nvme{n}: queue {}: connection closed ({:?})\n", self.qid, e);
                 }
             }
         }
@@ -548,9 +550,11 @@ impl Queue {
     /// Receives and handles what the receiver wants next; `Ok(false)` when nothing arrived.
     fn rx_step(&self, rx: &mut Rx) -> Result<bool, RxError> {
         match rx.receiver.want() {
-            Want::Nothing => Err(RxError::Fatal(
-                rx.receiver.error().unwrap_or(FatalError::status(crate::pdu::Fes::PduSequenceError)),
-            )),
+            Want::Nothing => {
+                Err(RxError::Fatal(rx.receiver.error().unwrap_or(
+                    FatalError::status(crate::pdu::Fes::PduSequenceError),
+                )))
+            }
             Want::Bytes(n) => {
                 let mut buf = [0u8; 128];
                 let n = n.min(buf.len());
@@ -697,7 +701,10 @@ impl Queue {
             *received = received.saturating_add(datal);
         }
         if let DataDigest::Bad { .. } = digest {
-            pr_err!("queue {}: data digest error on command {cid:#x}\n", self.qid);
+            pr_err!(
+                "queue {}: data digest error on command {cid:#x}\n",
+                self.qid
+            );
             cmd.data_error = true;
         }
         if success {
