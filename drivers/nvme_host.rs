@@ -926,6 +926,12 @@ pub(crate) fn nvme_wq() -> &'static kernel::workqueue::Queue {
     unsafe { kernel::workqueue::Queue::from_raw(b::nvme_wq) }
 }
 
+/// Waits until everything queued on `nvme_wq` so far (the queues' receive work) has run.
+pub(crate) fn flush_nvme_wq() {
+    // SAFETY: As for `nvme_wq`.
+    unsafe { kb::__flush_workqueue(b::nvme_wq) };
+}
+
 /// Waits until every controller deletion queued so far has run.
 pub(crate) fn flush_delete_wq() {
     // SAFETY: As for `nvme_wq`, `nvme_delete_wq` lives as long as `nvme-core`.

@@ -47,6 +47,8 @@ pub(crate) fn delete_all() {
     }
     drop(ctrls);
     nvme_host::flush_delete_wq();
+    // Receive work still queued for stopped queues runs this module's code: let it finish.
+    nvme_host::flush_nvme_wq();
 }
 
 /// Which parts of the controller are set up (for teardown after a partial setup).
