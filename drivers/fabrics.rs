@@ -183,6 +183,11 @@ impl Options {
         self.field(|o| o.kato)
     }
 
+    /// Returns whether the options given include `bits` (`NVMF_OPT_*`, see [`opt`]).
+    pub(crate) fn has(&self, bits: u32) -> bool {
+        self.field(|o| o.mask) & bits != 0
+    }
+
     /// Returns the raw options, for the controller (`ctrl->opts`).
     pub(crate) fn as_raw(&self) -> *mut bindings::nvmf_ctrl_options {
         self.0.get()

@@ -3,7 +3,7 @@
 //! The host's controller: creation (admin queue, I/O queues, start), teardown on delete, and
 //! the registry of live controllers for module unload.
 
-use crate::fabrics::{CtrlHandle, FabricsDevice, Options};
+use crate::fabrics::{opt, CtrlHandle, FabricsDevice, Options};
 use crate::nvme_host::{
     self, BlkStatus, Ctrl, CtrlOpsTable, CtrlRef, CtrlState, Driver, Request, TimeoutAction,
 };
@@ -80,6 +80,16 @@ fn text(s: Option<&CStr>) -> &BStr {
 /// Creates and connects a controller (`create_ctrl`).
 pub(crate) fn create(dev: &FabricsDevice, opts: &Options) -> Result<CtrlHandle> {
     let traddr = opts.traddr().ok_or(EINVAL)?;
+    if opts.has(opt::TLS | opt::TLS_KEY | opt::KEYRING | opt::CONCAT) {
+        pr_err!(
+            "connect to {}: TLS and secure concatenation are not implemented yet\n",
+            text(Some(traddr))
+        );
+        return Err(EOPNOTSUPP);
+    }
+    if opts.has(opt::NR_WRITE_QUEUES | opt::NR_POLL_QUEUES | opt::HOST_IFACE) {
+        pr_warn!("nr_write_queues, nr_poll_queues and host_iface are ignored for now\n");
+    }
     let trsvcid = opts.trsvcid().map_or(&b"4420"[..], |s| s.to_bytes());
     let addr = SockAddr::parse(0, traddr.to_bytes(), trsvcid).inspect_err(|_| {
         pr_err!(
