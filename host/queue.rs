@@ -460,26 +460,22 @@ impl Queue {
         }
     }
 
-    /// A request timed out: complete it as aborted and fail the queue of a live controller
-    /// (error recovery is not implemented: the controller is removed).
+    /// A request timed out: the connection is closed (which also frees a sender blocked on
+    /// it), the request completes as aborted, the others fail with a path error and a live
+    /// controller is removed (error recovery is not implemented yet).
     pub(crate) fn timeout(&self, cid: u16) -> TimeoutAction {
-        let cmd = self.state.lock().take(cid);
         pr_warn!(
-            "nvme{}: queue {}: command {cid:#x} timed out\n",
+            "nvme{}: queue {}: command {cid:#x} timed out; closing the queue\n",
             self.ctrl.instance(),
             self.qid
         );
+        self.sock.shutdown();
+        let cmd = self.state.lock().take(cid);
         if let Some(cmd) = cmd {
-            let opcode = cmd.rq.sqe()[0];
-            if opcode == OPC_FABRICS {
-                pr_warn!("queue {}: fabrics command timed out\n", self.qid);
-            }
             cmd.rq
                 .complete((status::HOST_ABORTED_CMD | status::DNR) << 1, 0);
         }
-        if self.ctrl.state() == CtrlState::Live {
-            self.fail();
-        }
+        self.fail();
         TimeoutAction::Done
     }
 
