@@ -864,10 +864,10 @@ impl Request {
                 return;
             }
             for v in iovs.iter().take(n) {
+                let (base, len) = (v.iov_base.cast::<u8>(), v.iov_len);
                 // SAFETY: The piece is mapped memory of the request's data (direct map, no
                 // highmem), which the driver owns while the request is in flight.
-                let piece =
-                    unsafe { core::slice::from_raw_parts(v.iov_base.cast::<u8>(), v.iov_len) };
+                let piece = unsafe { core::slice::from_raw_parts(base, len) };
                 f(piece);
                 at = at.saturating_add(u32::try_from(v.iov_len).unwrap_or(u32::MAX));
             }

@@ -18,7 +18,7 @@ use crate::nvme_host::{
     status, BlkStatus, Ctrl, CtrlRef, CtrlState, Request, TimeoutAction, AER_CID,
 };
 use crate::pdu::{
-    capsule::{OPC_FABRICS, SGL_IN_CAPSULE, SGL_TRANSPORT},
+    capsule::{SGL_IN_CAPSULE, SGL_TRANSPORT},
     CapsuleCmd, CommandState, CommandTable, DataDigest, Digest, Event, FatalError, Framing,
     H2CData, HostConfig, IcResp, Limits, Params, Pdu, Receiver, Role, TermReq, Validator, Want,
 };

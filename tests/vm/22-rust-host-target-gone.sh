@@ -55,9 +55,12 @@ if kill -0 "$fio_pid" 2>/dev/null; then
 fi
 fio_rc=0
 wait "$fio_pid" || fio_rc=$?
-echo "fio ended (status $fio_rc): $(grep -m1 -o 'err=[^,]*,' /tmp/fio.out || echo 'no error line')"
+echo "fio ended (status $fio_rc): $(grep -m1 -o 'err= *[0-9]*' /tmp/fio.out || echo 'no error line')"
 ctrl_gone "$ctrl"
 dmesg | grep "nvme_tcp" | tail -4
+# What the core has left of the removed controller's subsystem (diagnostics).
+ls /sys/class/nvme-subsystem/ /sys/block/ | tr '\n' ' '
+echo
 nvmet_clear
 scripts/guest/impl unload host
 scripts/guest/impl unload target
