@@ -66,3 +66,26 @@ scripts/guest/impl unload host
 scripts/guest/impl unload target
 rmmod brd
 rmmod nvme_fabrics nvmet nvme_core 2>/dev/null || true
+
+# A new controller after all that must see its namespace as usual.
+echo "connect again"
+serve_ram c rust "$nqn" 65536
+nvme connect -t tcp -a 127.0.0.1 -s 4420 -n "$nqn"
+if ! dev=$(nvme_dev_for "$nqn"); then
+	echo "no namespace 10 s after connecting; tasks in D state:"
+	for p in /proc/[0-9]*; do
+		if grep -q '^State:.*D' "$p/status" 2>/dev/null; then
+			echo "$(cat "$p/comm") ($(basename "$p")):"
+			cat "$p/stack" 2>/dev/null || true
+		fi
+	done
+	ls /sys/class/nvme-subsystem/ /sys/block/ | tr '\n' ' '
+	exit 1
+fi
+echo "namespace: $dev"
+nvme disconnect -n "$nqn"
+nvmet_clear
+scripts/guest/impl unload host
+scripts/guest/impl unload target
+rmmod brd
+rmmod nvme_fabrics nvmet nvme_core 2>/dev/null || true
