@@ -143,7 +143,63 @@ impl Options {
     pub(crate) fn subsysnqn(&self) -> Option<&CStr> {
         self.string(|o| o.subsysnqn)
     }
+
+    /// Returns the local address to connect from (`host_traddr=`), if one was given.
+    pub(crate) fn host_traddr(&self) -> Option<&CStr> {
+        self.string(|o| o.host_traddr)
+    }
+
+    /// Reads a plain field of the options.
+    fn field<R>(&self, f: impl FnOnce(&bindings::nvmf_ctrl_options) -> R) -> R {
+        // SAFETY: By the type invariant the struct is valid for as long as `self` is borrowed.
+        f(unsafe { &*self.0.get() })
+    }
+
+    /// Returns the type of service for the connections (`tos=`), if one was given.
+    pub(crate) fn tos(&self) -> Option<i32> {
+        self.field(|o| o.tos)
+            .try_into()
+            .ok()
+            .map(|t: u8| i32::from(t))
+    }
+
+    /// Returns whether header (`hdr_digest`) and data (`data_digest`) digests were asked for.
+    pub(crate) fn digests(&self) -> (bool, bool) {
+        self.field(|o| (o.hdr_digest, o.data_digest))
+    }
+
+    /// Returns the number of I/O queues asked for (`nr_io_queues=`, default one per CPU).
+    pub(crate) fn nr_io_queues(&self) -> u32 {
+        self.field(|o| o.nr_io_queues)
+    }
+
+    /// Returns the queue size asked for (`queue_size=`).
+    pub(crate) fn queue_size(&self) -> usize {
+        self.field(|o| o.queue_size)
+    }
+
+    /// Returns the keep-alive timeout in seconds (`keep_alive_tmo=`).
+    pub(crate) fn kato(&self) -> u32 {
+        self.field(|o| o.kato)
+    }
+
+    /// Returns whether the options given include `bits` (`NVMF_OPT_*`, see [`opt`]).
+    pub(crate) fn has(&self, bits: u32) -> bool {
+        self.field(|o| o.mask) & bits != 0
+    }
+
+    /// Returns the raw options, for the controller (`ctrl->opts`).
+    pub(crate) fn as_raw(&self) -> *mut bindings::nvmf_ctrl_options {
+        self.0.get()
+    }
 }
+
+/// The `nvme-fabrics` device controllers are created under.
+///
+/// # Invariants
+///
+/// `0` is the valid fabrics device `create_ctrl` was called with.
+pub(crate) struct FabricsDevice(pub(crate) NonNull<kernel::bindings::device>);
 
 /// An NVMe controller created by a transport, handed to `nvme-fabrics`.
 ///
@@ -151,6 +207,18 @@ impl Options {
 ///
 /// Points to a live `struct nvme_ctrl` initialized with `nvme_init_ctrl`.
 pub(crate) struct CtrlHandle(NonNull<bindings::nvme_ctrl>);
+
+impl CtrlHandle {
+    /// Wraps a controller for `nvme-fabrics`.
+    ///
+    /// # Safety
+    ///
+    /// `ctrl` must be a live controller initialised with `nvme_init_ctrl`, whose reference the
+    /// caller gives to `nvme-fabrics`.
+    pub(crate) unsafe fn from_raw(ctrl: NonNull<bindings::nvme_ctrl>) -> Self {
+        Self(ctrl)
+    }
+}
 
 /// A fabrics transport, as `struct nvmf_transport_ops` describes it to `nvme-fabrics`.
 pub(crate) trait Transport {
@@ -161,8 +229,8 @@ pub(crate) trait Transport {
     /// Options the transport accepts besides the fabrics-wide ones.
     const ALLOWED_OPTS: u32;
 
-    /// Creates and connects a controller for `opts`.
-    fn create_ctrl(opts: &Options) -> Result<CtrlHandle>;
+    /// Creates and connects a controller for `opts` under `dev`.
+    fn create_ctrl(dev: &FabricsDevice, opts: &Options) -> Result<CtrlHandle>;
 }
 
 /// Registration of a [`Transport`] with `nvme-fabrics`; unregistered when dropped.
@@ -223,12 +291,16 @@ impl<T: Transport> PinnedDrop for Registration<T> {
 ///
 /// Called by `nvme-fabrics` with a valid `opts` that outlives the call.
 unsafe extern "C" fn create_ctrl_callback<T: Transport>(
-    _dev: *mut kernel::bindings::device,
+    dev: *mut kernel::bindings::device,
     opts: *mut bindings::nvmf_ctrl_options,
 ) -> *mut bindings::nvme_ctrl {
     // SAFETY: The caller passes valid options that outlive this call.
     let opts = unsafe { Options::from_raw(opts) };
-    match T::create_ctrl(opts) {
+    let Some(dev) = NonNull::new(dev) else {
+        return EINVAL.to_ptr::<c_void>().cast();
+    };
+    // INVARIANT: `nvme-fabrics` passes its valid device.
+    match T::create_ctrl(&FabricsDevice(dev), opts) {
         Ok(ctrl) => ctrl.0.as_ptr(),
         Err(e) => e.to_ptr::<c_void>().cast(),
     }

@@ -1,11 +1,53 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Input of bindgen for the host module: the private nvme-core and
- * nvme-fabrics headers, which are not part of `kernel::bindings`.
+ * nvme-fabrics headers, which are not part of `kernel::bindings`, the socket
+ * functions the kernel crate does not bind (socket_helpers.h), and the
+ * helpers of host_helpers.c.
  */
+#include <linux/blk-mq.h>
+#include "socket_helpers.h"
 #include "drivers/nvme/host/nvme.h"
 #include "drivers/nvme/host/fabrics.h"
+
+/*
+ * The blk-mq request PDU of the host: the core's nvme_request first (as
+ * nvme_req() requires), then the command it points to.
+ */
+struct nvme_tcp_rs_pdu {
+	struct nvme_request req;
+	struct nvme_command cmd;
+};
 
 /* Helpers of host_helpers.c. */
 size_t nvme_tcp_rs_sizeof_transport_ops(void);
 size_t nvme_tcp_rs_sizeof_ctrl_options(void);
+size_t nvme_tcp_rs_sizeof_ctrl_ops(void);
+size_t nvme_tcp_rs_sizeof_ctrl(void);
+size_t nvme_tcp_rs_sizeof_tag_set(void);
+size_t nvme_tcp_rs_sizeof_pdu(void);
+int nvme_tcp_rs_init_request(struct blk_mq_tag_set *set, struct request *rq,
+			     unsigned int hctx_idx, unsigned int numa_node);
+unsigned long nvme_tcp_rs_get_virt_boundary(struct nvme_ctrl *ctrl,
+					    bool is_admin);
+void nvme_tcp_rs_init_reset_work(struct nvme_ctrl *ctrl,
+				 void (*fn)(struct work_struct *work));
+struct nvme_ctrl *nvme_tcp_rs_reset_work_ctrl(struct work_struct *work);
+int nvme_tcp_rs_ctrl_state(struct nvme_ctrl *ctrl);
+void nvme_tcp_rs_ctrl_get(struct nvme_ctrl *ctrl);
+void nvme_tcp_rs_ctrl_put(struct nvme_ctrl *ctrl);
+struct nvme_command *nvme_tcp_rs_rq_cmd(struct request *rq);
+struct nvme_ns *nvme_tcp_rs_rq_ns(struct request *rq);
+bool nvme_tcp_rs_check_ready(struct nvme_ctrl *ctrl, struct request *rq,
+			     bool queue_live);
+void nvme_tcp_rs_start_request(struct request *rq);
+u32 nvme_tcp_rs_rq_data_len(struct request *rq);
+bool nvme_tcp_rs_rq_is_write(struct request *rq);
+int nvme_tcp_rs_rq_map(struct request *rq, u32 offset, u32 len,
+		       struct kvec *out, int max);
+struct request *nvme_tcp_rs_find_rq(struct blk_mq_tag_set *set,
+				    unsigned int hctx_idx, u16 command_id);
+void nvme_tcp_rs_complete_rq(struct request *rq, u16 status, u64 result);
+u16 nvme_tcp_rs_rq_cid(struct request *rq);
+void nvme_tcp_rs_complete_async_event(struct nvme_ctrl *ctrl, u16 status,
+				      u64 result);

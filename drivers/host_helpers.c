@@ -1,9 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * C side of the host module's FFI layer: what Rust cannot reach through
- * bindgen (static inlines, sizes as the C compiler sees them).
+ * bindgen (static inlines and macros, sizes as the C compiler sees them).
+ *
+ * Nothing here makes a decision: each helper is one C construct.
  */
+#include <linux/blk-mq.h>
 #include "host_bindings.h"
+#include "socket_helpers.c"
+
+/*
+ * Request data is reached through the kernel's direct map (bvec_virt), which
+ * covers every page only without highmem.
+ */
+#ifdef CONFIG_HIGHMEM
+#error "nvme_tcp (Rust) needs a kernel without CONFIG_HIGHMEM"
+#endif
 
 /*
  * Layout of the structures the Rust side fills in, as compiled by C; the
@@ -18,4 +30,173 @@ size_t nvme_tcp_rs_sizeof_transport_ops(void)
 size_t nvme_tcp_rs_sizeof_ctrl_options(void)
 {
 	return sizeof(struct nvmf_ctrl_options);
+}
+
+size_t nvme_tcp_rs_sizeof_ctrl_ops(void)
+{
+	return sizeof(struct nvme_ctrl_ops);
+}
+
+size_t nvme_tcp_rs_sizeof_ctrl(void)
+{
+	return sizeof(struct nvme_ctrl);
+}
+
+size_t nvme_tcp_rs_sizeof_tag_set(void)
+{
+	return sizeof(struct blk_mq_tag_set);
+}
+
+size_t nvme_tcp_rs_sizeof_pdu(void)
+{
+	return sizeof(struct nvme_tcp_rs_pdu);
+}
+
+/* blk_mq_ops.init_request: the core's request points at its command. */
+int nvme_tcp_rs_init_request(struct blk_mq_tag_set *set, struct request *rq,
+			     unsigned int hctx_idx, unsigned int numa_node)
+{
+	struct nvme_tcp_rs_pdu *pdu = blk_mq_rq_to_pdu(rq);
+
+	nvme_req(rq)->ctrl = set->driver_data;
+	nvme_req(rq)->cmd = &pdu->cmd;
+	return 0;
+}
+
+unsigned long nvme_tcp_rs_get_virt_boundary(struct nvme_ctrl *ctrl,
+					    bool is_admin)
+{
+	return nvmf_get_virt_boundary(ctrl, is_admin);
+}
+
+void nvme_tcp_rs_init_reset_work(struct nvme_ctrl *ctrl,
+				 void (*fn)(struct work_struct *work))
+{
+	INIT_WORK(&ctrl->reset_work, fn);
+}
+
+struct nvme_ctrl *nvme_tcp_rs_reset_work_ctrl(struct work_struct *work)
+{
+	return container_of(work, struct nvme_ctrl, reset_work);
+}
+
+int nvme_tcp_rs_ctrl_state(struct nvme_ctrl *ctrl)
+{
+	return nvme_ctrl_state(ctrl);
+}
+
+void nvme_tcp_rs_ctrl_get(struct nvme_ctrl *ctrl)
+{
+	nvme_get_ctrl(ctrl);
+}
+
+void nvme_tcp_rs_ctrl_put(struct nvme_ctrl *ctrl)
+{
+	nvme_put_ctrl(ctrl);
+}
+
+struct nvme_command *nvme_tcp_rs_rq_cmd(struct request *rq)
+{
+	return nvme_req(rq)->cmd;
+}
+
+struct nvme_ns *nvme_tcp_rs_rq_ns(struct request *rq)
+{
+	return rq->q->queuedata;
+}
+
+bool nvme_tcp_rs_check_ready(struct nvme_ctrl *ctrl, struct request *rq,
+			     bool queue_live)
+{
+	return nvme_check_ready(ctrl, rq, queue_live);
+}
+
+void nvme_tcp_rs_start_request(struct request *rq)
+{
+	nvme_start_request(rq);
+}
+
+u32 nvme_tcp_rs_rq_data_len(struct request *rq)
+{
+	return blk_rq_nr_phys_segments(rq) ? blk_rq_payload_bytes(rq) : 0;
+}
+
+bool nvme_tcp_rs_rq_is_write(struct request *rq)
+{
+	return rq_data_dir(rq) == WRITE;
+}
+
+/* Adds the part of [pos, pos + bv->bv_len) inside [offset, end) to out. */
+static bool nvme_tcp_rs_map_bvec(struct bio_vec *bv, u32 *pos,
+				 u32 offset, u32 end, struct kvec *out,
+				 int max, int *n)
+{
+	u32 start = *pos, stop = *pos + bv->bv_len, from, to;
+
+	*pos = stop;
+	if (stop <= offset)
+		return true;
+	if (start >= end || *n == max)
+		return false;
+	from = max(start, offset);
+	to = min(stop, end);
+	out[*n].iov_base = bvec_virt(bv) + (from - start);
+	out[*n].iov_len = to - from;
+	(*n)++;
+	return true;
+}
+
+/*
+ * The pieces of bytes [offset, offset + len) of the request's data (its
+ * special payload or its bios' segments), at most max of them.
+ */
+int nvme_tcp_rs_rq_map(struct request *rq, u32 offset, u32 len,
+		       struct kvec *out, int max)
+{
+	struct req_iterator iter;
+	struct bio_vec bv;
+	u32 pos = 0, end = offset + len;
+	int n = 0;
+
+	if (rq->rq_flags & RQF_SPECIAL_PAYLOAD) {
+		nvme_tcp_rs_map_bvec(&rq->special_vec, &pos, offset, end, out,
+				     max, &n);
+		return n;
+	}
+	rq_for_each_segment(bv, rq, iter) {
+		if (!nvme_tcp_rs_map_bvec(&bv, &pos, offset, end, out, max, &n))
+			return n;
+	}
+	return n;
+}
+
+struct request *nvme_tcp_rs_find_rq(struct blk_mq_tag_set *set,
+				    unsigned int hctx_idx, u16 command_id)
+{
+	if (hctx_idx >= set->nr_hw_queues || !set->tags)
+		return NULL;
+	return nvme_find_rq(set->tags[hctx_idx], command_id);
+}
+
+/* status is the CQE's status field (phase bit included), in CPU order. */
+void nvme_tcp_rs_complete_rq(struct request *rq, u16 status, u64 result)
+{
+	union nvme_result res = { .u64 = cpu_to_le64(result) };
+
+	if (!nvme_try_complete_req(rq, cpu_to_le16(status), res))
+		nvme_complete_rq(rq);
+}
+
+u16 nvme_tcp_rs_rq_cid(struct request *rq)
+{
+	return nvme_cid(rq);
+}
+
+/* status is the CQE's status field (phase bit included), in CPU order. */
+void nvme_tcp_rs_complete_async_event(struct nvme_ctrl *ctrl, u16 status,
+				      u64 result)
+{
+	union nvme_result res = { .u64 = cpu_to_le64(result) };
+
+	nvme_complete_async_event(ctrl, cpu_to_le16(status), &res);
 }

@@ -5,7 +5,7 @@
 //!
 //! The kernel crate has no socket abstraction; this one covers what an NVMe/TCP transport needs.
 
-use crate::nvmet::bindings as b;
+use crate::sock_bindings as b;
 use core::{marker::PhantomData, ptr::NonNull};
 use kernel::{
     bindings,
@@ -26,7 +26,8 @@ unsafe impl Send for SockAddr {}
 unsafe impl Sync for SockAddr {}
 
 impl SockAddr {
-    /// Parses `addr` and `port` (as configfs has them) for the family `af` (`AF_INET[6]`).
+    /// Parses `addr` and `port` (as configfs has them) for the family `af` (`AF_INET[6]`, or
+    /// `AF_UNSPEC` for either); an empty `port` leaves the port 0.
     pub(crate) fn parse(af: u32, addr: &[u8], port: &[u8]) -> Result<Self> {
         let mut a = [0u8; 64];
         let mut p = [0u8; 8];
@@ -41,7 +42,11 @@ impl SockAddr {
                 &raw mut bindings::init_net,
                 af as u16,
                 a.as_ptr().cast(),
-                p.as_ptr().cast(),
+                if port.is_empty() {
+                    core::ptr::null()
+                } else {
+                    p.as_ptr().cast()
+                },
                 &raw mut ss,
             )
         })?;
@@ -183,6 +188,170 @@ impl Socket {
         // SAFETY: The socket is valid and bound.
         to_result(unsafe { bindings::kernel_listen(sock.sock.as_ptr(), backlog) })?;
         Ok(sock)
+    }
+
+    // The client side (`connect`, blocking transfers) is used by the host module only.
+
+    /// Connects a TCP socket to `addr`, from `src` if given, waiting for the connection; the
+    /// options of a host connection: `TCP_NODELAY`, no linger, one SYN retry, `tos` when
+    /// given, receive timeout `rcvtimeo` (jiffies) for [`Socket::recv_exact`], and atomic
+    /// allocations that may dip into reserves (the socket writes back memory under pressure).
+    #[allow(dead_code)] // Host module only.
+    pub(crate) fn connect(
+        addr: &SockAddr,
+        src: Option<&SockAddr>,
+        tos: Option<i32>,
+        rcvtimeo: isize,
+    ) -> Result<Self> {
+        let mut sock = core::ptr::null_mut();
+        // SAFETY: `init_net` is the initial network namespace; `sock` receives the new socket.
+        to_result(unsafe {
+            bindings::sock_create_kern(
+                &raw mut bindings::init_net,
+                addr.family() as i32,
+                bindings::sock_type_SOCK_STREAM as i32,
+                bindings::IPPROTO_TCP as i32,
+                &mut sock,
+            )
+        })?;
+        let sock = Self {
+            sock: NonNull::new(sock).ok_or(ENOMEM)?,
+        };
+        let sk = sock.sk();
+        // SAFETY: `sk` is the valid sock of the new, not yet connected socket.
+        unsafe {
+            b::tcp_sock_set_nodelay(sk);
+            b::sock_no_linger(sk);
+            if let Some(tos) = tos {
+                b::ip_sock_set_tos(sk, tos);
+            }
+            b::nvmet_tcp_rs_sk_client_opts(sk, rcvtimeo);
+        }
+        if let Some(src) = src {
+            // SAFETY: The socket is valid; `src` is a valid address of its length.
+            to_result(unsafe {
+                bindings::kernel_bind(
+                    sock.sock.as_ptr(),
+                    (&raw const src.0).cast_mut().cast(),
+                    size_of::<bindings::__kernel_sockaddr_storage>() as i32,
+                )
+            })?;
+        }
+        // SAFETY: The socket is valid; `addr` is a valid address of its length.
+        to_result(unsafe {
+            bindings::kernel_connect(
+                sock.sock.as_ptr(),
+                (&raw const addr.0).cast_mut().cast(),
+                size_of::<bindings::__kernel_sockaddr_storage>() as i32,
+                0,
+            )
+        })?;
+        Ok(sock)
+    }
+
+    /// Sends all of `buf`, waiting for send space; `more` sets `MSG_MORE`.
+    ///
+    /// # Errors
+    ///
+    /// The socket's error; some of `buf` may have been sent then.
+    #[allow(dead_code)] // Host module only.
+    pub(crate) fn send_all(&self, buf: &[u8], more: bool) -> Result {
+        let mut iov = bindings::kvec {
+            iov_base: buf.as_ptr().cast_mut().cast(),
+            iov_len: buf.len(),
+        };
+        // SAFETY: `iov` describes `buf`, which the stack only reads.
+        unsafe { self.send_kvecs_all(core::slice::from_mut(&mut iov), more) }
+    }
+
+    /// Sends all the bytes `iovs` describe, waiting for send space; `more` sets `MSG_MORE`.
+    ///
+    /// # Safety
+    ///
+    /// Every `kvec` must describe memory valid for reads for the duration of the call.
+    #[allow(dead_code)] // Host module only.
+    pub(crate) unsafe fn send_kvecs_all(&self, iovs: &mut [bindings::kvec], more: bool) -> Result {
+        let total: usize = iovs.iter().map(|v| v.iov_len).sum();
+        let mut sent = 0usize;
+        let flags = bindings::MSG_NOSIGNAL | if more { bindings::MSG_MORE } else { 0 };
+        while sent < total {
+            // Skip what was sent: whole vectors, then part of the next.
+            let mut skip = sent;
+            let mut first = 0;
+            while let Some(v) = iovs.get(first) {
+                if skip < v.iov_len {
+                    break;
+                }
+                skip -= v.iov_len;
+                first += 1;
+            }
+            let rest = iovs.get_mut(first..).ok_or(EINVAL)?;
+            let mut head = None;
+            if let Some(v) = rest.first_mut() {
+                head = Some(*v);
+                // SAFETY: `skip < v.iov_len`, so the pointer stays inside the vector's memory.
+                v.iov_base = unsafe { v.iov_base.cast::<u8>().add(skip).cast() };
+                v.iov_len -= skip;
+            }
+            // SAFETY: all-zero is a valid `msghdr`.
+            let mut msg: bindings::msghdr = unsafe { core::mem::zeroed() };
+            msg.msg_flags = flags;
+            // SAFETY: The socket is valid; the caller guarantees the memory of `rest`.
+            let ret = unsafe {
+                bindings::kernel_sendmsg(
+                    self.sock.as_ptr(),
+                    &mut msg,
+                    rest.as_mut_ptr(),
+                    rest.len(),
+                    total - sent,
+                )
+            };
+            if let (Some(h), Some(v)) = (head, rest.first_mut()) {
+                *v = h;
+            }
+            match io_result(ret)? {
+                Some(0) | None => return Err(EPIPE),
+                Some(n) => sent += n,
+            }
+        }
+        Ok(())
+    }
+
+    /// Receives exactly `buf.len()` bytes, waiting at most the receive timeout.
+    ///
+    /// # Errors
+    ///
+    /// `ECONNRESET` if the peer closed the connection first, `EAGAIN` on timeout, or the
+    /// socket's error.
+    #[allow(dead_code)] // Host module only.
+    pub(crate) fn recv_exact(&self, buf: &mut [u8]) -> Result {
+        let mut got = 0usize;
+        while got < buf.len() {
+            let rest = buf.get_mut(got..).ok_or(EINVAL)?;
+            let mut iov = bindings::kvec {
+                iov_base: rest.as_mut_ptr().cast(),
+                iov_len: rest.len(),
+            };
+            // SAFETY: all-zero is a valid `msghdr`.
+            let mut msg: bindings::msghdr = unsafe { core::mem::zeroed() };
+            // SAFETY: The socket is valid; `iov` describes `rest`, valid for writes.
+            let ret = unsafe {
+                bindings::kernel_recvmsg(
+                    self.sock.as_ptr(),
+                    &mut msg,
+                    &mut iov,
+                    1,
+                    rest.len(),
+                    (bindings::MSG_WAITALL | bindings::MSG_NOSIGNAL) as i32,
+                )
+            };
+            match io_result(ret)? {
+                None => return Err(EAGAIN),
+                Some(0) => return Err(ECONNRESET),
+                Some(n) => got += n,
+            }
+        }
+        Ok(())
     }
 
     /// Accepts a pending connection without blocking; `None` if there is none.

@@ -4,6 +4,7 @@
 //!
 //! Registers the `tcp` fabrics transport with `nvme-fabrics`, with the options the C driver
 //! (`drivers/nvme/host/tcp.c`) accepts, so that `nvme connect -t tcp` reaches this module.
+//! A connect creates a [`ctrl`] with an admin [`queue`] and I/O queues over TCP.
 
 #[path = "../common/src/lib.rs"]
 #[expect(unused_attributes)] // The PDU crate's `#![no_std]`, for its cargo build.
@@ -15,9 +16,19 @@ mod crc32c;
 mod fabrics;
 #[path = "../drivers/layout.rs"]
 mod layout;
+#[path = "../drivers/nvme_host.rs"]
+mod nvme_host;
+#[path = "../drivers/socket.rs"]
+#[allow(dead_code)] // Listening and accepting are the target's.
+mod socket;
 
-use fabrics::{opt, CtrlHandle, Options};
-use kernel::{prelude::*, str::BStr};
+mod ctrl;
+mod queue;
+
+/// The socket functions and helpers `socket` uses.
+use fabrics::bindings as sock_bindings;
+use fabrics::{opt, CtrlHandle, FabricsDevice, Options};
+use kernel::prelude::*;
 
 module! {
     type: HostModule,
@@ -49,18 +60,12 @@ impl fabrics::Transport for Tcp {
         | opt::TLS_KEY
         | opt::CONCAT;
 
-    fn create_ctrl(opts: &Options) -> Result<CtrlHandle> {
-        pr_err!(
-            "connect to {}:{} ({}): controllers are not implemented yet\n",
-            BStr::from_bytes(opts.traddr().unwrap_or(c"?").to_bytes()),
-            BStr::from_bytes(opts.trsvcid().unwrap_or(c"4420").to_bytes()),
-            BStr::from_bytes(opts.subsysnqn().unwrap_or(c"?").to_bytes()),
-        );
-        Err(EOPNOTSUPP)
+    fn create_ctrl(dev: &FabricsDevice, opts: &Options) -> Result<CtrlHandle> {
+        ctrl::create(dev, opts)
     }
 }
 
-#[pin_data]
+#[pin_data(PinnedDrop)]
 struct HostModule {
     #[pin]
     transport: fabrics::Registration<Tcp>,
@@ -71,8 +76,18 @@ impl kernel::InPlaceModule for HostModule {
         try_pin_init!(Self {
             _: {
                 crc32c::self_test()?;
+                ctrl::CTRL_OPS.set_module(module)?;
+                ctrl::init();
             },
             transport <- fabrics::Registration::new(module),
         })
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for HostModule {
+    fn drop(self: Pin<&mut Self>) {
+        // Controllers hold no reference on the module: remove them before it goes.
+        ctrl::delete_all();
     }
 }

@@ -28,6 +28,8 @@ mod queue;
 mod registry;
 
 use kernel::{prelude::*, sync::Arc, sync::ArcBorrow};
+/// The socket functions and helpers `socket` uses.
+use nvmet::bindings as sock_bindings;
 use nvmet::{CtrlId, Port, Request, Sq, TRADDR_SIZE};
 use port::TcpPort;
 use queue::Queue;

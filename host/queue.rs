@@ -1,0 +1,792 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! One NVMe/TCP connection of the host: the admin queue (qid 0) or an I/O queue.
+//!
+//! Sending happens in the caller's context (`queue_rq` may sleep: the tag sets are blocking, as
+//! the C host's) under the queue's state lock, which also owns the commands in flight; the
+//! socket's callbacks only queue the receive work, which reads PDUs through the PDU crate's
+//! [`Receiver`], places C2H data straight into the requests' pages, answers R2Ts and completes
+//! commands.
+//!
+//! A command is in exactly one slot from `queue_rq` to its completion; whoever takes it out of
+//! the slot (response, timeout, failure of the queue) completes it, so no request is completed
+//! twice and none is left behind.
+
+use crate::crc32c::KernelCrc32c;
+use crate::ctrl::Host;
+use crate::nvme_host::{
+    status, BlkStatus, Ctrl, CtrlRef, CtrlState, Request, TimeoutAction, AER_CID,
+};
+use crate::pdu::{
+    capsule::{SGL_IN_CAPSULE, SGL_TRANSPORT},
+    CapsuleCmd, CommandState, CommandTable, DataDigest, Digest, Event, FatalError, Framing,
+    H2CData, HostConfig, IcResp, Limits, Params, Pdu, Receiver, Role, TermReq, Validator, Want,
+};
+use crate::socket::{Callbacks, Hooks, SockAddr, Socket};
+use kernel::{
+    new_mutex, new_work,
+    prelude::*,
+    sync::{
+        atomic::{Acquire, Atomic, Release},
+        Arc, ArcBorrow, Mutex,
+    },
+    workqueue::{impl_has_work, Work, WorkItem},
+};
+
+/// Receive timeout of the ICResp, in jiffies (10 s, as the C host).
+const ICRESP_TIMEOUT: isize = 10 * kernel::bindings::HZ as isize;
+
+/// Admin opcode of Asynchronous Event Request.
+const OPC_ASYNC_EVENT: u8 = 0x0c;
+
+/// PSDT bits of the SQE flags byte: SGLs for data and metadata (`NVME_CMD_SGL_METABUF`).
+const SGL_METABUF: u8 = 1 << 6;
+
+/// Largest PDU header section the host emits: a CapsuleCmd (72), its digest and padding up to
+/// the largest PDO (CPDA 31: 128-byte alignment).
+const MAX_HEADER: usize = 256;
+
+/// How many PDUs one pass of the receive work handles before it requeues itself.
+const RX_BUDGET: u32 = 64;
+
+/// Where a command's data goes.
+#[derive(Clone, Copy)]
+enum Transfer {
+    /// No data.
+    None,
+    /// A read of `len` bytes, `received` of which have arrived in C2HData PDUs.
+    Read { len: u32, received: u32 },
+    /// A write of `len` bytes; the controller has asked for data up to `requested`.
+    Write { len: u32, requested: u32 },
+}
+
+/// A command in flight.
+struct Command {
+    cid: u16,
+    rq: Request,
+    transfer: Transfer,
+    /// A data digest did not match: the command fails whatever its response says.
+    data_error: bool,
+}
+
+/// A command slot, indexed by the tag in the command identifier.
+enum Slot {
+    Free,
+    Busy(Command),
+    /// The asynchronous event request (admin queue, [`AER_CID`]).
+    Aer,
+}
+
+/// The queue's state under its lock: the command slots and whether the queue still takes
+/// commands.
+struct State {
+    slots: KVec<Slot>,
+    /// Set when the queue failed or is stopped; no command enters a slot after that.
+    dead: bool,
+}
+
+/// The slot of command identifier `cid` (its tag is the low 12 bits).
+fn tag(cid: u16) -> usize {
+    usize::from(cid & 0xfff)
+}
+
+impl State {
+    fn command(&self, cid: u16) -> Option<&Command> {
+        match self.slots.get(tag(cid))? {
+            Slot::Busy(c) if c.cid == cid => Some(c),
+            _ => None,
+        }
+    }
+
+    fn command_mut(&mut self, cid: u16) -> Option<&mut Command> {
+        match self.slots.get_mut(tag(cid))? {
+            Slot::Busy(c) if c.cid == cid => Some(c),
+            _ => None,
+        }
+    }
+
+    /// Takes command `cid` out of its slot: the caller completes it.
+    fn take(&mut self, cid: u16) -> Option<Command> {
+        let slot = self.slots.get_mut(tag(cid))?;
+        match slot {
+            Slot::Busy(c) if c.cid == cid => match core::mem::replace(slot, Slot::Free) {
+                Slot::Busy(c) => Some(c),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// Takes any command out of its slot.
+    fn take_any(&mut self) -> Option<Command> {
+        let slot = self.slots.iter_mut().find(|s| matches!(s, Slot::Busy(_)))?;
+        match core::mem::replace(slot, Slot::Free) {
+            Slot::Busy(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+impl CommandTable for State {
+    fn command(&self, cccid: u16) -> Option<CommandState> {
+        if let Some(Slot::Aer) = self.slots.get(tag(cccid)) {
+            return (cccid == AER_CID).then_some(CommandState::NoData);
+        }
+        let c = State::command(self, cccid)?;
+        Some(match c.transfer {
+            Transfer::None => CommandState::NoData,
+            Transfer::Read { len, received } => CommandState::Read { len, received },
+            Transfer::Write { len, requested } => CommandState::Write {
+                len,
+                requested,
+                // R2Ts are answered as they arrive: none is outstanding when the next comes.
+                r2ts: 0,
+            },
+        })
+    }
+}
+
+/// What the data of the PDU being received belongs to.
+#[derive(Clone, Copy)]
+enum RxData {
+    /// Nothing is being received.
+    Idle,
+    /// A C2HData PDU of command `cid`: placed in its pages.
+    C2H { cid: u16, datal: u32, success: bool },
+}
+
+/// The receive side, used only by the receive work.
+struct Rx {
+    receiver: Receiver<KernelCrc32c>,
+    data: RxData,
+    /// Set once the queue failed or stopped: the work does nothing more.
+    stopped: bool,
+}
+
+/// Why the receive work stops.
+enum RxError {
+    /// A protocol error of the controller (reported with a TermReq when allowed).
+    Fatal(FatalError),
+    /// The controller sent a C2HTermReq.
+    TermReq(FatalError),
+    /// The connection closed or failed.
+    Closed(Error),
+}
+
+impl From<Error> for RxError {
+    fn from(e: Error) -> Self {
+        Self::Closed(e)
+    }
+}
+
+/// One NVMe/TCP connection.
+#[pin_data]
+pub(crate) struct Queue {
+    qid: u16,
+    ctrl: CtrlRef<Host>,
+    sock: Socket,
+    params: Params,
+    /// How the host frames what it sends.
+    framing: Framing,
+    /// The most write data a command carries in its capsule.
+    max_incapsule: u32,
+    /// Connect succeeded and the queue has not failed or stopped.
+    live: Atomic<bool>,
+    #[pin]
+    state: Mutex<State>,
+    #[pin]
+    rx: Mutex<Rx>,
+    #[pin]
+    hooks: Mutex<Option<Hooks<Queue>>>,
+    #[pin]
+    rx_work: Work<Queue, 0>,
+}
+
+impl_has_work! {
+    impl HasWork<Self, 0> for Queue { self.rx_work }
+}
+
+impl Queue {
+    /// Connects queue `qid` of `ctrl` to `addr`, exchanges ICReq/ICResp and starts receiving.
+    ///
+    /// `depth` is the number of command slots; `max_incapsule` the in-capsule data limit.
+    #[expect(clippy::too_many_arguments)]
+    pub(crate) fn connect(
+        ctrl: &Ctrl<Host>,
+        qid: u16,
+        addr: &SockAddr,
+        src: Option<&SockAddr>,
+        tos: Option<i32>,
+        digests: (bool, bool),
+        depth: usize,
+        max_incapsule: u32,
+    ) -> Result<Arc<Self>> {
+        let sock = Socket::connect(addr, src, tos, ICRESP_TIMEOUT).inspect_err(|e| {
+            pr_err!(
+                "nvme{}: queue {qid}: connect failed: {:?}\n",
+                ctrl.instance(),
+                e
+            )
+        })?;
+        let config = HostConfig {
+            hdgst: digests.0,
+            ddgst: digests.1,
+            maxr2t: 0,
+        };
+        let negotiated: Params = Self::negotiate(&sock, &config).inspect_err(|_| {
+            pr_err!(
+                "nvme{}: queue {qid}: ICReq/ICResp failed\n",
+                ctrl.instance()
+            );
+        })?;
+        let mut slots = KVec::with_capacity(depth, GFP_KERNEL)?;
+        for _ in 0..depth {
+            slots.push(Slot::Free, GFP_KERNEL)?;
+        }
+        let queue = Arc::pin_init(
+            try_pin_init!(Self {
+                qid,
+                ctrl: ctrl.get_ref(),
+                sock,
+                params: negotiated,
+                framing: negotiated.framing(Role::Host),
+                max_incapsule,
+                live: Atomic::new(false),
+                state <- new_mutex!(State { slots, dead: false }),
+                rx <- new_mutex!(Rx {
+                    receiver: Receiver::with_params(Role::Host, Limits::default(), negotiated),
+                    data: RxData::Idle,
+                    stopped: false,
+                }),
+                hooks <- new_mutex!(None),
+                rx_work <- new_work!("Queue::rx_work"),
+            }),
+            GFP_KERNEL,
+        )?;
+        let hooks = queue.sock.install(queue.clone(), false)?;
+        *queue.hooks.lock() = Some(hooks);
+        // Bytes may have arrived before the callbacks were in place.
+        Self::kick(queue.as_arc_borrow());
+        Ok(queue)
+    }
+
+    /// Sends the ICReq and checks the ICResp (blocking, before the callbacks are installed).
+    fn negotiate(sock: &Socket, config: &HostConfig) -> Result<Params> {
+        sock.send_all(&config.icreq().to_bytes(), false)?;
+        let mut buf = [0u8; crate::pdu::ic::IC_LEN];
+        sock.recv_exact(&mut buf)?;
+        let validator = Validator::new(Role::Host, Limits::default());
+        let header = validator
+            .validate::<KernelCrc32c, _>(&buf, &crate::pdu::NoCommands)
+            .map_err(|_| EPROTO)?;
+        let icresp: IcResp = match header.pdu {
+            Pdu::IcResp(r) => r,
+            _ => return Err(EPROTO),
+        };
+        config.accept_icresp(&icresp).map_err(|e| {
+            pr_err!("ICResp refused: {:?} (FEI {})\n", e.fes, e.fei);
+            EPROTO
+        })
+    }
+
+    /// Marks the queue connected (after Connect succeeded).
+    pub(crate) fn set_live(&self) {
+        self.live.store(true, Release);
+    }
+
+    /// Stops the queue for teardown: no more receiving, and every command still in a slot is
+    /// given up (the core cancels the requests of the tag set afterwards).
+    pub(crate) fn stop(&self) {
+        self.live.store(false, Release);
+        self.sock.shutdown();
+        if let Some(hooks) = self.hooks.lock().take() {
+            drop(hooks.restore(&self.sock));
+        }
+        // Waits for a receive pass in progress; later passes see `stopped`.
+        self.rx.lock().stopped = true;
+        let mut state = self.state.lock();
+        state.dead = true;
+        for slot in state.slots.iter_mut() {
+            // Dropping the command gives the request back to blk-mq, which cancels it.
+            *slot = Slot::Free;
+        }
+    }
+
+    /// Fails the queue after an error: closes the connection, completes every command in
+    /// flight with a path error, and has the core reset (here: remove) a live controller.
+    fn fail(&self) {
+        self.live.store(false, Release);
+        self.sock.shutdown();
+        let take = || {
+            let mut state = self.state.lock();
+            state.dead = true;
+            state.take_any()
+        };
+        while let Some(cmd) = take() {
+            cmd.rq.complete(status::HOST_PATH_ERROR << 1, 0);
+        }
+        if self.ctrl.state() == CtrlState::Live {
+            let _ = self.ctrl.schedule_reset();
+        }
+    }
+
+    /// Queues the receive work.
+    fn kick(this: ArcBorrow<'_, Self>) {
+        // Already queued: that run will see what this one was for.
+        let _ = crate::nvme_host::nvme_wq().enqueue::<_, 0>(Arc::from(this));
+    }
+
+    // ---- sending ----
+
+    /// Sends a CapsuleCmd with `sqe` and `incapsule` bytes of `rq`'s data.
+    fn send_capsule(&self, sqe: [u8; 64], rq: Option<&Request>, incapsule: u32) -> Result {
+        let pdu = Pdu::CapsuleCmd(CapsuleCmd {
+            sqe,
+            data_len: incapsule,
+        });
+        let mut hdr = [0u8; MAX_HEADER];
+        let n = pdu
+            .emit_header::<KernelCrc32c>(&self.framing, &mut hdr)
+            .map_err(|_| EINVAL)?;
+        let data = rq.filter(|_| incapsule > 0);
+        self.sock
+            .send_all(hdr.get(..n).ok_or(EINVAL)?, data.is_some())?;
+        if let Some(rq) = data {
+            self.send_data(rq, 0, incapsule, false)?;
+        }
+        Ok(())
+    }
+
+    /// Sends `len` bytes of `rq`'s data from `offset`, and their digest if negotiated.
+    fn send_data(&self, rq: &Request, offset: u32, len: u32, more: bool) -> Result {
+        let ddgst = self.framing.ddgst;
+        rq.send(&self.sock, offset, len, more || ddgst)?;
+        if ddgst {
+            let mut d = Digest::<KernelCrc32c>::new();
+            rq.for_each_piece(offset, len, |p| d.update(p));
+            self.sock.send_all(&d.finish().to_le_bytes(), more)?;
+        }
+        Ok(())
+    }
+
+    /// Sends the command of `rq` (blk-mq `queue_rq`).
+    pub(crate) fn queue_rq(
+        this: ArcBorrow<'_, Self>,
+        ctrl: &Ctrl<Host>,
+        rq: Request,
+    ) -> Result<(), BlkStatus> {
+        if !rq.check_ready(ctrl, this.live.load(Acquire)) {
+            return Err(rq.fail_nonready(ctrl));
+        }
+        rq.setup_cmd()?;
+        let len = rq.data_len();
+        let write = rq.is_write();
+        let incapsule = if write && len > 0 && len <= this.max_incapsule {
+            len
+        } else {
+            0
+        };
+        let mut sqe = rq.sqe();
+        set_sgl(&mut sqe, len, incapsule > 0);
+        let cid = rq.cid();
+        let transfer = match (len, write) {
+            (0, _) => Transfer::None,
+            (len, true) => Transfer::Write {
+                len,
+                requested: incapsule,
+            },
+            (len, false) => Transfer::Read { len, received: 0 },
+        };
+        let mut state = this.state.lock();
+        if state.dead {
+            return Err(BlkStatus::IOERR);
+        }
+        let Some(slot) = state.slots.get_mut(tag(cid)) else {
+            pr_err!("queue {}: command id {cid:#x} beyond the queue\n", this.qid);
+            return Err(BlkStatus::IOERR);
+        };
+        if !matches!(slot, Slot::Free) {
+            pr_err!(
+                "queue {}: command id {cid:#x} already in flight\n",
+                this.qid
+            );
+            return Err(BlkStatus::IOERR);
+        }
+        rq.start();
+        *slot = Slot::Busy(Command {
+            cid,
+            rq,
+            transfer,
+            data_error: false,
+        });
+        let sent = match state.command(cid) {
+            Some(cmd) => this.send_capsule(sqe, Some(&cmd.rq), incapsule),
+            None => Err(EINVAL),
+        };
+        if sent.is_err() {
+            // Nothing else takes a command while the lock is held: it is still in its slot.
+            // blk-mq ends the request with the error returned.
+            let _ = state.take(cid);
+            state.dead = true;
+            drop(state);
+            pr_err!("queue {}: send failed; failing the queue\n", this.qid);
+            this.fail();
+            return Err(BlkStatus::IOERR);
+        }
+        Ok(())
+    }
+
+    /// Sends an Asynchronous Event Request on the admin queue, unless one is outstanding.
+    pub(crate) fn submit_aer(&self) {
+        let mut state = self.state.lock();
+        if state.dead || !self.live.load(Acquire) {
+            return;
+        }
+        let Some(slot) = state.slots.get_mut(tag(AER_CID)) else {
+            return;
+        };
+        if !matches!(slot, Slot::Free) {
+            return;
+        }
+        *slot = Slot::Aer;
+        let mut sqe = [0u8; 64];
+        sqe[0] = OPC_ASYNC_EVENT;
+        [sqe[2], sqe[3]] = AER_CID.to_le_bytes();
+        set_sgl(&mut sqe, 0, false);
+        if self.send_capsule(sqe, None, 0).is_err() {
+            state.dead = true;
+            drop(state);
+            self.fail();
+        }
+    }
+
+    /// A request timed out: the connection is closed (which also frees a sender blocked on
+    /// it), the request completes as aborted, the others fail with a path error and a live
+    /// controller is removed (error recovery is not implemented yet).
+    pub(crate) fn timeout(&self, cid: u16) -> TimeoutAction {
+        pr_warn!(
+            "nvme{}: queue {}: command {cid:#x} timed out; closing the queue\n",
+            self.ctrl.instance(),
+            self.qid
+        );
+        self.sock.shutdown();
+        let cmd = self.state.lock().take(cid);
+        if let Some(cmd) = cmd {
+            cmd.rq
+                .complete((status::HOST_ABORTED_CMD | status::DNR) << 1, 0);
+        }
+        self.fail();
+        TimeoutAction::Done
+    }
+
+    // ---- receiving ----
+
+    /// The receive work: handles what arrived, up to a budget.
+    fn rx_work(this: Arc<Self>) {
+        let mut rx = this.rx.lock();
+        if rx.stopped {
+            return;
+        }
+        let mut budget = RX_BUDGET;
+        loop {
+            match this.rx_step(&mut rx) {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => {
+                    this.report(&rx, e);
+                    rx.stopped = true;
+                    drop(rx);
+                    this.fail();
+                    return;
+                }
+            }
+            budget -= 1;
+            if budget == 0 {
+                drop(rx);
+                Self::kick(this.as_arc_borrow());
+                return;
+            }
+        }
+    }
+
+    /// Logs why receiving stopped, and sends a TermReq for a protocol error.
+    fn report(&self, rx: &Rx, e: RxError) {
+        let n = self.ctrl.instance();
+        match e {
+            RxError::Fatal(f) => {
+                pr_err!(
+                    "nvme{n}: queue {}: protocol error from the controller: {:?} (FEI {}); closing\n",
+                    self.qid,
+                    f.fes,
+                    f.fei
+                );
+                if rx.receiver.may_send_term_req() {
+                    let offending = rx.receiver.offending_header();
+                    let mut buf = [0u8; 24 + 128];
+                    let term = TermReq::new(f, offending.len());
+                    if let Ok(len) = term.emit_pdu(Role::Host, offending, &mut buf) {
+                        let _ = self.sock.send_all(buf.get(..len).unwrap_or(&[]), false);
+                    }
+                }
+            }
+            RxError::TermReq(f) => pr_err!(
+                "nvme{n}: queue {}: controller terminated the connection: {:?} (FEI {})\n",
+                self.qid,
+                f.fes,
+                f.fei
+            ),
+            RxError::Closed(e) => {
+                if self.live.load(Acquire) {
+                    pr_err!("nvme{n}: queue {}: connection closed ({:?})\n", self.qid, e);
+                }
+            }
+        }
+    }
+
+    /// Receives and handles what the receiver wants next; `Ok(false)` when nothing arrived.
+    fn rx_step(&self, rx: &mut Rx) -> Result<bool, RxError> {
+        match rx.receiver.want() {
+            Want::Nothing => {
+                Err(RxError::Fatal(rx.receiver.error().unwrap_or(
+                    FatalError::status(crate::pdu::Fes::PduSequenceError),
+                )))
+            }
+            Want::Bytes(n) => {
+                let mut buf = [0u8; 128];
+                let n = n.min(buf.len());
+                let got = match self.sock.recv(buf.get_mut(..n).unwrap_or(&mut []))? {
+                    None => return Ok(false),
+                    Some(0) => return Err(RxError::Closed(ECONNRESET)),
+                    Some(got) => got,
+                };
+                let mut input = buf.get(..got).unwrap_or(&[]);
+                while !input.is_empty() {
+                    let (event, rest) = {
+                        let state = self.state.lock();
+                        let (e, r) = rx.receiver.feed(input, &*state);
+                        (e, r)
+                    };
+                    input = rest;
+                    self.handle(rx, event)?;
+                }
+                Ok(true)
+            }
+            Want::Data { len: 0, .. } => {
+                let (event, _) = {
+                    let state = self.state.lock();
+                    rx.receiver.feed(&[], &*state)
+                };
+                self.handle(rx, event)?;
+                Ok(true)
+            }
+            Want::Data { offset, len } => self.rx_data(rx, offset, len),
+        }
+    }
+
+    /// Receives data of the current PDU straight into its command's pages.
+    fn rx_data(&self, rx: &mut Rx, offset: u32, len: u32) -> Result<bool, RxError> {
+        let RxData::C2H { cid, .. } = rx.data else {
+            // Only C2HData carries data the host keeps (a C2HTermReq stops before its data).
+            return Err(RxError::Fatal(FatalError::status(
+                crate::pdu::Fes::PduSequenceError,
+            )));
+        };
+        let state = self.state.lock();
+        let Some(cmd) = state.command(cid) else {
+            return Err(RxError::Fatal(FatalError::status(
+                crate::pdu::Fes::PduSequenceError,
+            )));
+        };
+        let got = match cmd.rq.recv(&self.sock, offset, len)? {
+            None => return Ok(false),
+            Some(0) => return Err(RxError::Closed(ECONNRESET)),
+            Some(got) => u32::try_from(got).map_err(|_| RxError::Closed(EINVAL))?,
+        };
+        // The bytes are in place: the receiver only advances over them (and digests them).
+        let mut fatal = None;
+        cmd.rq.for_each_piece(offset, got, |piece| {
+            if let (Event::Fatal(f), _) = rx.receiver.feed(piece, &*state) {
+                fatal = Some(f);
+            }
+        });
+        drop(state);
+        match fatal {
+            Some(f) => Err(RxError::Fatal(f)),
+            None => Ok(true),
+        }
+    }
+
+    /// Handles one event of the receiver.
+    fn handle(&self, rx: &mut Rx, event: Event<'_>) -> Result<(), RxError> {
+        match event {
+            Event::NeedMore | Event::Data { .. } => Ok(()),
+            Event::Fatal(f) => Err(RxError::Fatal(f)),
+            Event::AwaitParams => Err(RxError::Fatal(FatalError::status(
+                crate::pdu::Fes::PduSequenceError,
+            ))),
+            Event::DataEnd(digest) => {
+                self.c2h_end(rx, digest);
+                Ok(())
+            }
+            Event::Header(h) => match h.pdu {
+                Pdu::CapsuleResp(r) => {
+                    let cqe = r.cqe;
+                    let result = u64::from_le_bytes([
+                        cqe[0], cqe[1], cqe[2], cqe[3], cqe[4], cqe[5], cqe[6], cqe[7],
+                    ]);
+                    self.respond(r.cid(), r.status(), result);
+                    Ok(())
+                }
+                Pdu::C2HData(d) => {
+                    rx.data = RxData::C2H {
+                        cid: d.cccid,
+                        datal: d.datal,
+                        success: d.success,
+                    };
+                    Ok(())
+                }
+                Pdu::R2t(r) => self.r2t(r.cccid, r.ttag, r.r2to, r.r2tl),
+                Pdu::C2HTermReq(t) => Err(RxError::TermReq(t.error())),
+                _ => Err(RxError::Fatal(FatalError::status(
+                    crate::pdu::Fes::PduSequenceError,
+                ))),
+            },
+        }
+    }
+
+    /// Completes command `cid` (or the asynchronous event request) with a response.
+    fn respond(&self, cid: u16, status_field: u16, result: u64) {
+        let mut state = self.state.lock();
+        if self.qid == 0 && cid == AER_CID {
+            if let Some(slot) = state.slots.get_mut(tag(AER_CID)) {
+                *slot = Slot::Free;
+            }
+            drop(state);
+            self.ctrl.complete_async_event(status_field, result);
+            return;
+        }
+        // The receiver checked that `cid` is in flight.
+        let Some(cmd) = state.take(cid) else {
+            return;
+        };
+        drop(state);
+        let st = if cmd.data_error && status_field >> 1 == 0 {
+            status::DATA_XFER_ERROR << 1
+        } else {
+            status_field
+        };
+        cmd.rq.complete(st, result);
+    }
+
+    /// The data of a C2HData PDU is complete.
+    fn c2h_end(&self, rx: &mut Rx, digest: DataDigest) {
+        let RxData::C2H {
+            cid,
+            datal,
+            success,
+        } = core::mem::replace(&mut rx.data, RxData::Idle)
+        else {
+            return;
+        };
+        let mut state = self.state.lock();
+        let Some(cmd) = state.command_mut(cid) else {
+            return;
+        };
+        if let Transfer::Read { received, .. } = &mut cmd.transfer {
+            // The receiver checked that the data ends within the command's length.
+            *received = received.saturating_add(datal);
+        }
+        if let DataDigest::Bad { .. } = digest {
+            pr_err!(
+                "queue {}: data digest error on command {cid:#x}\n",
+                self.qid
+            );
+            cmd.data_error = true;
+        }
+        if success {
+            let cmd = state.take(cid);
+            drop(state);
+            if let Some(cmd) = cmd {
+                let st = if cmd.data_error {
+                    status::DATA_XFER_ERROR << 1
+                } else {
+                    0
+                };
+                cmd.rq.complete(st, 0);
+            }
+        }
+    }
+
+    /// Answers an R2T with H2CData PDUs of at most MAXH2CDATA bytes each.
+    fn r2t(&self, cid: u16, ttag: u16, r2to: u32, r2tl: u32) -> Result<(), RxError> {
+        let mut state = self.state.lock();
+        let end = r2to.checked_add(r2tl).ok_or(RxError::Closed(EOVERFLOW))?;
+        let Some(cmd) = state.command_mut(cid) else {
+            return Ok(());
+        };
+        if let Transfer::Write { requested, .. } = &mut cmd.transfer {
+            *requested = end;
+        }
+        let Some(cmd) = state.command(cid) else {
+            return Ok(());
+        };
+        let max = self.params.maxh2cdata.max(4096);
+        let mut datao = r2to;
+        while datao < end {
+            let datal = (end - datao).min(max);
+            let last = datao + datal == end;
+            let pdu = Pdu::H2CData(H2CData {
+                cccid: cid,
+                ttag,
+                datao,
+                datal,
+                last,
+            });
+            let mut hdr = [0u8; MAX_HEADER];
+            let n = pdu
+                .emit_header::<KernelCrc32c>(&self.framing, &mut hdr)
+                .map_err(|_| RxError::Closed(EINVAL))?;
+            self.sock.send_all(hdr.get(..n).unwrap_or(&[]), true)?;
+            self.send_data(&cmd.rq, datao, datal, !last)?;
+            datao += datal;
+        }
+        Ok(())
+    }
+}
+
+/// Sets the SGL data block descriptor of `sqe` for `len` bytes: in-capsule (offset 0) or moved
+/// by the transport (C2HData, R2T/H2CData).
+fn set_sgl(sqe: &mut [u8; 64], len: u32, incapsule: bool) {
+    sqe[1] |= SGL_METABUF;
+    sqe[24..32].fill(0);
+    [sqe[32], sqe[33], sqe[34], sqe[35]] = len.to_le_bytes();
+    sqe[36..39].fill(0);
+    sqe[39] = if incapsule {
+        SGL_IN_CAPSULE
+    } else {
+        SGL_TRANSPORT
+    };
+}
+
+impl WorkItem<0> for Queue {
+    type Pointer = Arc<Queue>;
+
+    fn run(this: Arc<Queue>) {
+        Self::rx_work(this);
+    }
+}
+
+impl Callbacks for Queue {
+    fn data_ready(this: ArcBorrow<'_, Self>, _listening: bool) {
+        Self::kick(this);
+    }
+
+    fn write_space(_this: ArcBorrow<'_, Self>) {
+        // Senders block for send space in the socket itself.
+    }
+
+    fn closing(this: ArcBorrow<'_, Self>) {
+        // The receive work finds the connection closed.
+        Self::kick(this);
+    }
+}
