@@ -252,7 +252,10 @@ impl IdFifo {
         if self.len == cap {
             return false;
         }
-        if let Some(slot) = self.ids.get_mut((self.head + self.len) % cap) {
+        // Both are below `cap`: wrap by one subtraction (no division, no panic path).
+        let at = self.head + self.len;
+        let at = if at >= cap { at - cap } else { at };
+        if let Some(slot) = self.ids.get_mut(at) {
             *slot = id;
             self.len += 1;
         }
@@ -264,7 +267,10 @@ impl IdFifo {
             return None;
         }
         let id = self.ids.get(self.head).copied();
-        self.head = (self.head + 1) % self.ids.len();
+        self.head += 1;
+        if self.head == self.ids.len() {
+            self.head = 0;
+        }
         self.len -= 1;
         id
     }
