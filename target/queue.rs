@@ -1024,7 +1024,8 @@ impl Queue {
             _ => (slot.cid, None),
         };
         let Some((len, ddgst)) = data else {
-            io.tx.push(&Pdu::CapsuleResp(CapsuleResp { cqe }), &io.framing)?;
+            io.tx
+                .push(&Pdu::CapsuleResp(CapsuleResp { cqe }), &io.framing)?;
             return Ok(true);
         };
         let success = self.sq.sqhd_disabled();
@@ -1095,9 +1096,7 @@ impl Queue {
             let slot = if c.id == CONNECT {
                 &io.connect
             } else {
-                io.slots
-                    .get(usize::from(c.id))
-                    .ok_or(Stop::Error(EINVAL))?
+                io.slots.get(usize::from(c.id)).ok_or(Stop::Error(EINVAL))?
             };
             let sent = match c.stage {
                 Stage::Data => {
