@@ -48,6 +48,62 @@ serve_ram() {
 	"$impl" load "$host" host
 }
 
+# unserve_ram: undo serve_ram (and whatever else configfs holds): ports,
+# subsystems, both implementations, the RAM disks and the cores.
+unserve_ram() {
+	local impl
+	impl=$(dirname "${BASH_SOURCE[0]}")/impl
+	nvmet_clear
+	"$impl" unload host
+	"$impl" unload target
+	rmmod brd
+	rmmod nvme_fabrics nvmet nvme_core 2>/dev/null || true
+}
+
+# fio_verify DEV DEPTH: randwrite with crc32c verify of blocks from 512 B to
+# 1 MiB (FIO_SIZE bytes, default 3m): fio writes every block with a checksum
+# header, then reads them all back (random order) and checks them; any
+# mismatch or I/O error fails.
+fio_verify() {
+	local dev=$1 depth=$2
+	fio --name=verify --filename="$dev" --direct=1 --ioengine=libaio \
+		--rw=randwrite --bssplit=512/15:4k/25:16k/15:20k/15:128k/15:1m/15 \
+		--iodepth="$depth" --size="${FIO_SIZE:-3m}" --verify=crc32c --verify_fatal=1 \
+		--do_verify=1 --verify_state_save=0 --output-format=terse >/tmp/fio.out
+	# Terse v3: field 5 is the error, 6 KiB read (the verify pass), 47 KiB
+	# written.
+	echo "  qd $depth: error $(cut -d';' -f5 /tmp/fio.out), read $(cut -d';' -f6 /tmp/fio.out) KiB, wrote $(cut -d';' -f47 /tmp/fio.out) KiB"
+	[ "$(cut -d';' -f5 /tmp/fio.out)" = 0 ]
+	[ "$(cut -d';' -f6 /tmp/fio.out)" -gt 0 ]
+}
+
+# fio_verify_matrix NQN: fio_verify at queue depth 1 and 64 over the
+# subsystem NQN on 127.0.0.1:4420, for each digest mode (none, -g, -G, both)
+# and two queue layouts (1 I/O queue of 16, 2 of 1024); then once more with
+# SQ flow control disabled (reads end with a C2HData carrying SUCCESS and no
+# CapsuleResp) and both digests.
+fio_verify_matrix() {
+	local nqn=$1 digests layout dev depth
+	for digests in "" "-g" "-G" "-g -G"; do
+		for layout in "1 16" "2 1024"; do
+			set -- $layout
+			echo "digests '${digests}', nr_io_queues $1, queue_size $2"
+			# shellcheck disable=SC2086
+			nvme connect -t tcp -a 127.0.0.1 -s 4420 -n "$nqn" -i "$1" -Q "$2" $digests
+			dev=$(nvme_dev_for "$nqn")
+			for depth in 1 64; do
+				fio_verify "$dev" "$depth"
+			done
+			nvme disconnect -n "$nqn"
+		done
+	done
+	echo "SQ flow control disabled, data and header digests"
+	nvme connect -t tcp -a 127.0.0.1 -s 4420 -n "$nqn" --disable-sqflow -g -G
+	dev=$(nvme_dev_for "$nqn")
+	fio_verify "$dev" 64
+	nvme disconnect -n "$nqn"
+}
+
 # nvmet_clear: remove every port and subsystem.
 nvmet_clear() {
 	local p s

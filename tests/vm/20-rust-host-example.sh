@@ -21,9 +21,5 @@ for target in c rust; do
 		echo "bs $bs: 4 MiB written and read back"
 	done
 	nvme disconnect -n "$nqn"
-	nvmet_clear
-	scripts/guest/impl unload host
-	scripts/guest/impl unload target
-	rmmod brd
-	rmmod nvme_fabrics nvmet nvme_core 2>/dev/null || true
+	unserve_ram
 done

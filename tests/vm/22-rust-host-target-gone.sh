@@ -61,11 +61,7 @@ dmesg | grep "nvme_tcp" | tail -4
 # What the core has left of the removed controller's subsystem (diagnostics).
 ls /sys/class/nvme-subsystem/ /sys/block/ | tr '\n' ' '
 echo
-nvmet_clear
-scripts/guest/impl unload host
-scripts/guest/impl unload target
-rmmod brd
-rmmod nvme_fabrics nvmet nvme_core 2>/dev/null || true
+unserve_ram
 
 # A new controller after all that must see its namespace as usual.
 echo "connect again"
@@ -84,8 +80,4 @@ if ! dev=$(nvme_dev_for "$nqn"); then
 fi
 echo "namespace: $dev"
 nvme disconnect -n "$nqn"
-nvmet_clear
-scripts/guest/impl unload host
-scripts/guest/impl unload target
-rmmod brd
-rmmod nvme_fabrics nvmet nvme_core 2>/dev/null || true
+unserve_ram

@@ -15,8 +15,4 @@ cmp /tmp/pattern /tmp/readback
 [ "$(scripts/guest/impl which host)" = c ]
 [ "$(scripts/guest/impl which target)" = c ]
 nvme disconnect -n "$nqn"
-nvmet_clear
-scripts/guest/impl unload host
-scripts/guest/impl unload target
-rmmod brd
-rmmod nvme_fabrics nvmet nvme_core 2>/dev/null || true
+unserve_ram
