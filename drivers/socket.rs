@@ -603,6 +603,8 @@ unsafe fn with_owner<T: Callbacks>(sk: *mut bindings::sock, f: impl FnOnce(ArcBo
 ///
 /// Called by the network stack with a valid `sk` whose callbacks `Socket::install::<T>` set.
 unsafe extern "C" fn data_ready_callback<T: Callbacks>(sk: *mut bindings::sock) {
+    // Asked at run time, not fixed at install: a connection accepted on a listening socket
+    // inherits its callbacks and `sk_user_data` until its queue installs its own.
     // SAFETY: `sk` is valid in its callback.
     let listening = unsafe { b::nvmet_tcp_rs_sk_listening(sk) };
     // SAFETY: Installed by `Socket::install::<T>`.
