@@ -32,6 +32,11 @@ unsigned long nvme_tcp_rs_get_virt_boundary(struct nvme_ctrl *ctrl,
 					    bool is_admin);
 void nvme_tcp_rs_init_reset_work(struct nvme_ctrl *ctrl,
 				 void (*fn)(struct work_struct *work));
+void nvme_tcp_rs_init_work(struct work_struct *work,
+			   void (*fn)(struct work_struct *work));
+void nvme_tcp_rs_init_delayed_work(struct delayed_work *dwork,
+				   void (*fn)(struct work_struct *work));
+void nvme_tcp_rs_reconnected(struct nvme_ctrl *ctrl);
 struct nvme_ctrl *nvme_tcp_rs_reset_work_ctrl(struct work_struct *work);
 int nvme_tcp_rs_ctrl_state(struct nvme_ctrl *ctrl);
 void nvme_tcp_rs_ctrl_get(struct nvme_ctrl *ctrl);

@@ -75,6 +75,25 @@ void nvme_tcp_rs_init_reset_work(struct nvme_ctrl *ctrl,
 	INIT_WORK(&ctrl->reset_work, fn);
 }
 
+void nvme_tcp_rs_init_work(struct work_struct *work,
+			   void (*fn)(struct work_struct *work))
+{
+	INIT_WORK(work, fn);
+}
+
+void nvme_tcp_rs_init_delayed_work(struct delayed_work *dwork,
+				   void (*fn)(struct work_struct *work))
+{
+	INIT_DELAYED_WORK(dwork, fn);
+}
+
+/* A reconnect succeeded: add the attempts to the total, count again from 0. */
+void nvme_tcp_rs_reconnected(struct nvme_ctrl *ctrl)
+{
+	atomic_long_add(ctrl->nr_reconnects, &ctrl->acc_reconnects);
+	ctrl->nr_reconnects = 0;
+}
+
 struct nvme_ctrl *nvme_tcp_rs_reset_work_ctrl(struct work_struct *work)
 {
 	return container_of(work, struct nvme_ctrl, reset_work);

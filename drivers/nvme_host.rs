@@ -51,25 +51,83 @@ pub(crate) mod status {
     pub(crate) const HOST_ABORTED_CMD: u16 = b::NVME_SC_HOST_ABORTED_CMD as u16;
     /// Data transfer error (bad data digest).
     pub(crate) const DATA_XFER_ERROR: u16 = b::NVME_SC_DATA_XFER_ERROR as u16;
-    /// Do Not Retry.
-    pub(crate) const DNR: u16 = b::NVME_STATUS_DNR as u16;
 }
 
 /// What the timeout handler decided.
 pub(crate) enum TimeoutAction {
-    /// The driver completed the request (or will).
+    /// The driver completed the request.
     Done,
+    /// Error recovery will complete the request: restart its timer meanwhile.
+    ResetTimer,
+}
+
+/// Why a step of controller setup failed: a negative errno, or a positive NVMe status of a
+/// command (as the core's functions return them; `nvmf_should_reconnect` looks at its DNR
+/// bit).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SetupError(i32);
+
+impl SetupError {
+    /// No status: the failure was the connection's, not a command's.
+    pub(crate) const NONE: Self = Self(0);
+
+    /// The value as the core passes it around (negative errno or positive NVMe status).
+    pub(crate) fn raw(self) -> i32 {
+        self.0
+    }
+
+    /// The error for user space: an NVMe status becomes `EIO`, as in the C host.
+    pub(crate) fn to_error(self) -> Error {
+        if self.0 < 0 {
+            Error::from_errno(self.0)
+        } else {
+            EIO
+        }
+    }
+}
+
+impl From<Error> for SetupError {
+    fn from(e: Error) -> Self {
+        Self(e.to_errno())
+    }
+}
+
+impl From<kernel::alloc::AllocError> for SetupError {
+    fn from(_: kernel::alloc::AllocError) -> Self {
+        Self(ENOMEM.to_errno())
+    }
+}
+
+impl From<core::num::TryFromIntError> for SetupError {
+    fn from(_: core::num::TryFromIntError) -> Self {
+        Self(EINVAL.to_errno())
+    }
+}
+
+/// Maps the result of a core function that returns a negative errno or a positive NVMe status.
+fn check_status(ret: i32) -> Result<(), SetupError> {
+    if ret == 0 {
+        Ok(())
+    } else {
+        Err(SetupError(ret))
+    }
 }
 
 /// Controller states (`enum nvme_ctrl_state`) the transport asks for or checks.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum CtrlState {
+    /// `NVME_CTRL_NEW`.
+    New,
     /// `NVME_CTRL_LIVE`.
     Live,
+    /// `NVME_CTRL_RESETTING`.
+    Resetting,
     /// `NVME_CTRL_CONNECTING`.
     Connecting,
-    /// Any other state.
-    Other,
+    /// `NVME_CTRL_DELETING` or `NVME_CTRL_DELETING_NOIO`.
+    Deleting,
+    /// `NVME_CTRL_DEAD`.
+    Dead,
 }
 
 /// The transport's controller logic, called from the core's and blk-mq's tables.
@@ -95,6 +153,10 @@ pub(crate) trait Driver: Send + Sync + Sized + 'static {
     fn stop_ctrl(ctrl: &Ctrl<Self>);
     /// The core asked for a reset (`reset_work`).
     fn reset(ctrl: &Ctrl<Self>);
+    /// The error recovery work, queued by [`Ctrl::queue_error_work`].
+    fn error_recovery(ctrl: &Ctrl<Self>);
+    /// The reconnect work, queued by [`Ctrl::queue_connect_work`].
+    fn reconnect(ctrl: &Ctrl<Self>);
     /// The last reference is gone; the controller is freed after this returns.
     fn free(ctrl: &Ctrl<Self>);
 }
@@ -210,6 +272,12 @@ pub(crate) struct Ctrl<T: Driver> {
     admin_set: Opaque<kb::blk_mq_tag_set>,
     #[pin]
     io_set: Opaque<kb::blk_mq_tag_set>,
+    /// Runs [`Driver::error_recovery`]; flushed by `stop_ctrl` before the controller goes.
+    #[pin]
+    err_work: Opaque<kb::work_struct>,
+    /// Runs [`Driver::reconnect`]; cancelled by `stop_ctrl` before the controller goes.
+    #[pin]
+    connect_work: Opaque<kb::delayed_work>,
     /// Whether `free_ctrl` frees the options (only a controller whose creation succeeded owns
     /// them; `nvme-fabrics` frees them when creation fails).
     owns_opts: Atomic<bool>,
@@ -295,6 +363,8 @@ impl<T: Driver> Ctrl<T> {
                 ctrl: Opaque::zeroed(),
                 admin_set: Opaque::zeroed(),
                 io_set: Opaque::zeroed(),
+                err_work: Opaque::zeroed(),
+                connect_work: Opaque::zeroed(),
                 owns_opts: Atomic::new(false),
                 data <- data,
             }),
@@ -312,6 +382,15 @@ impl<T: Driver> Ctrl<T> {
         check(unsafe { b::nvme_init_ctrl(c, dev.as_raw(), ops.ops.get(), 0) })?;
         // SAFETY: `c` was initialised above; `reset_work` belongs to it.
         unsafe { b::nvme_tcp_rs_init_reset_work(c, Some(reset_work_callback::<T>)) };
+        // SAFETY: The works are fields of the pinned controller, not yet queued; the callbacks
+        // are this controller type's.
+        unsafe {
+            b::nvme_tcp_rs_init_work(boxed.err_work.get(), Some(err_work_callback::<T>));
+            b::nvme_tcp_rs_init_delayed_work(
+                boxed.connect_work.get(),
+                Some(connect_work_callback::<T>),
+            );
+        }
         // SAFETY: From here the core counts references; `free_ctrl` turns the pointer back into
         // the box. The value stays pinned: it is never moved out of the allocation.
         let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(boxed) });
@@ -358,8 +437,10 @@ impl<T: Driver> Ctrl<T> {
     pub(crate) fn change_state(&self, state: CtrlState) -> bool {
         let s = match state {
             CtrlState::Live => b::nvme_ctrl_state_NVME_CTRL_LIVE,
+            CtrlState::Resetting => b::nvme_ctrl_state_NVME_CTRL_RESETTING,
             CtrlState::Connecting => b::nvme_ctrl_state_NVME_CTRL_CONNECTING,
-            CtrlState::Other => return false,
+            // The core enters these itself (delete, failure).
+            CtrlState::New | CtrlState::Deleting | CtrlState::Dead => return false,
         };
         // SAFETY: The controller is initialised.
         unsafe { b::nvme_change_ctrl_state(self.raw(), s) }
@@ -370,16 +451,14 @@ impl<T: Driver> Ctrl<T> {
         // SAFETY: The controller is initialised.
         let s = unsafe { b::nvme_tcp_rs_ctrl_state(self.raw()) };
         match u32::try_from(s) {
+            Ok(b::nvme_ctrl_state_NVME_CTRL_NEW) => CtrlState::New,
             Ok(b::nvme_ctrl_state_NVME_CTRL_LIVE) => CtrlState::Live,
+            Ok(b::nvme_ctrl_state_NVME_CTRL_RESETTING) => CtrlState::Resetting,
             Ok(b::nvme_ctrl_state_NVME_CTRL_CONNECTING) => CtrlState::Connecting,
-            _ => CtrlState::Other,
+            Ok(b::nvme_ctrl_state_NVME_CTRL_DELETING)
+            | Ok(b::nvme_ctrl_state_NVME_CTRL_DELETING_NOIO) => CtrlState::Deleting,
+            _ => CtrlState::Dead,
         }
-    }
-
-    /// `nvme_reset_ctrl`: schedules the reset work if the controller is live.
-    pub(crate) fn schedule_reset(&self) -> Result {
-        // SAFETY: The controller is initialised.
-        check(unsafe { b::nvme_reset_ctrl(self.raw()) })
     }
 
     /// `nvme_delete_ctrl`: schedules the deletion of the controller.
@@ -428,21 +507,21 @@ impl<T: Driver> Ctrl<T> {
     }
 
     /// Sends Connect on the admin queue.
-    pub(crate) fn connect_admin_queue(&self) -> Result {
+    pub(crate) fn connect_admin_queue(&self) -> Result<(), SetupError> {
         // SAFETY: The admin tag set is allocated.
-        check(unsafe { b::nvmf_connect_admin_queue(self.raw()) })
+        check_status(unsafe { b::nvmf_connect_admin_queue(self.raw()) })
     }
 
     /// Sends Connect on I/O queue `qid`.
-    pub(crate) fn connect_io_queue(&self, qid: u16) -> Result {
+    pub(crate) fn connect_io_queue(&self, qid: u16) -> Result<(), SetupError> {
         // SAFETY: The I/O tag set is allocated.
-        check(unsafe { b::nvmf_connect_io_queue(self.raw(), qid) })
+        check_status(unsafe { b::nvmf_connect_io_queue(self.raw(), qid) })
     }
 
     /// `nvme_enable_ctrl`: sets CC.EN and waits for CSTS.RDY.
-    pub(crate) fn enable(&self) -> Result {
+    pub(crate) fn enable(&self) -> Result<(), SetupError> {
         // SAFETY: The admin queue is connected.
-        check(unsafe { b::nvme_enable_ctrl(self.raw()) })
+        check_status(unsafe { b::nvme_enable_ctrl(self.raw()) })
     }
 
     /// `nvme_disable_ctrl`, with a shutdown notification if `shutdown`.
@@ -452,16 +531,16 @@ impl<T: Driver> Ctrl<T> {
     }
 
     /// `nvme_init_ctrl_finish`: identifies the controller.
-    pub(crate) fn init_finish(&self) -> Result {
+    pub(crate) fn init_finish(&self) -> Result<(), SetupError> {
         // SAFETY: The admin queue is live.
-        check(unsafe { b::nvme_init_ctrl_finish(self.raw(), false) })
+        check_status(unsafe { b::nvme_init_ctrl_finish(self.raw(), false) })
     }
 
     /// `nvme_set_queue_count`: asks for `count` I/O queues; returns how many were granted.
-    pub(crate) fn set_queue_count(&self, count: u32) -> Result<u32> {
+    pub(crate) fn set_queue_count(&self, count: u32) -> Result<u32, SetupError> {
         let mut n = i32::try_from(count)?;
         // SAFETY: The admin queue is live; `n` is valid for writes.
-        check(unsafe { b::nvme_set_queue_count(self.raw(), &mut n) })?;
+        check_status(unsafe { b::nvme_set_queue_count(self.raw(), &mut n) })?;
         Ok(u32::try_from(n).unwrap_or(0))
     }
 
@@ -523,6 +602,126 @@ impl<T: Driver> Ctrl<T> {
                 b::nvme_unquiesce_io_queues(self.raw())
             }
         };
+    }
+
+    /// Waits until no dispatch or timeout handling runs on the admin request queue.
+    pub(crate) fn sync_admin_queue(&self) {
+        // SAFETY: The admin tag set, and with it `admin_q`, is allocated.
+        unsafe { kb::blk_sync_queue(self.read(|c| c.admin_q)) };
+    }
+
+    /// `nvme_start_freeze`: new I/O waits until [`Ctrl::unfreeze`].
+    pub(crate) fn start_freeze(&self) {
+        // SAFETY: The I/O tag set is allocated.
+        unsafe { b::nvme_start_freeze(self.raw()) };
+    }
+
+    /// `nvme_wait_freeze_timeout`: waits (at most an I/O timeout) for the I/O in flight;
+    /// returns whether it all completed.
+    pub(crate) fn wait_freeze_timeout(&self) -> bool {
+        // SAFETY: A freeze was started.
+        unsafe { b::nvme_wait_freeze_timeout(self.raw()) > 0 }
+    }
+
+    /// `nvme_unfreeze`.
+    pub(crate) fn unfreeze(&self) {
+        // SAFETY: A freeze was started.
+        unsafe { b::nvme_unfreeze(self.raw()) };
+    }
+
+    /// Gives the I/O tag set `count` hardware queues (the request queues must be frozen).
+    pub(crate) fn update_nr_hw_queues(&self, count: u32) {
+        // SAFETY: The I/O tag set is allocated; the caller froze its queues.
+        unsafe { kb::blk_mq_update_nr_hw_queues(self.io_set.get(), count as i32) };
+    }
+
+    /// Queues the error recovery work ([`Driver::error_recovery`]) on `nvme_reset_wq`.
+    pub(crate) fn queue_error_work(&self) {
+        // SAFETY: `err_work` was initialised in `create`; `nvme_reset_wq` lives as long as
+        // `nvme-core`. `stop_ctrl` flushes the work before the controller can go.
+        unsafe {
+            kb::queue_work_on(
+                kb::wq_misc_consts_WORK_CPU_UNBOUND as i32,
+                b::nvme_reset_wq,
+                self.err_work.get(),
+            )
+        };
+    }
+
+    /// Queues the reconnect work ([`Driver::reconnect`]) on `nvme_wq`, `secs` seconds from now.
+    pub(crate) fn queue_connect_work(&self, secs: u32) {
+        let delay = kernel::time::msecs_to_jiffies(secs.saturating_mul(1000));
+        // SAFETY: As for `queue_error_work`; `stop_ctrl` cancels the work.
+        unsafe {
+            kb::queue_delayed_work_on(
+                kb::wq_misc_consts_WORK_CPU_UNBOUND as i32,
+                b::nvme_wq,
+                self.connect_work.get(),
+                delay,
+            )
+        };
+    }
+
+    /// Waits for the error recovery work to finish.
+    pub(crate) fn flush_error_work(&self) {
+        // SAFETY: `err_work` was initialised in `create`.
+        unsafe { kb::flush_work(self.err_work.get()) };
+    }
+
+    /// Cancels the reconnect work and waits for it if it runs.
+    pub(crate) fn cancel_connect_work(&self) {
+        // SAFETY: `connect_work` was initialised in `create`.
+        unsafe { kb::cancel_delayed_work_sync(self.connect_work.get()) };
+    }
+
+    /// Waits for the core's asynchronous event work to finish.
+    pub(crate) fn flush_async_event_work(&self) {
+        // SAFETY: The core initialised the work in `nvme_init_ctrl`.
+        unsafe { kb::flush_work(&raw mut (*self.raw()).async_event_work) };
+    }
+
+    /// `nvme_stop_ctrl`: stops keep-alive, the core's works and the transport's
+    /// ([`Driver::stop_ctrl`]).
+    pub(crate) fn stop(&self) {
+        // SAFETY: The controller is initialised.
+        unsafe { b::nvme_stop_ctrl(self.raw()) };
+    }
+
+    /// `nvmf_should_reconnect`: whether to try again after a setup that failed with `status`.
+    pub(crate) fn should_reconnect(&self, status: SetupError) -> bool {
+        // SAFETY: The controller is initialised and has its options.
+        unsafe { b::nvmf_should_reconnect(self.raw(), status.0) }
+    }
+
+    /// The `reconnect_delay` option, in seconds.
+    pub(crate) fn reconnect_delay(&self) -> u32 {
+        // SAFETY: A fabrics controller has its options for its whole life.
+        self.read(|c| unsafe { (*c.opts).reconnect_delay })
+    }
+
+    /// Reconnect attempts so far and the most allowed (`-1`: unlimited).
+    pub(crate) fn reconnects(&self) -> (i32, i32) {
+        // SAFETY: As for `reconnect_delay`.
+        self.read(|c| (c.nr_reconnects, unsafe { (*c.opts).max_reconnects }))
+    }
+
+    /// Counts one more reconnect attempt.
+    pub(crate) fn count_reconnect(&self) {
+        // SAFETY: Only the transport's works (reset, error recovery, reconnect), which the
+        // controller state machine runs one at a time, write the count.
+        unsafe { (*self.raw()).nr_reconnects += 1 };
+    }
+
+    /// Adds the attempts to the controller's total and starts counting again.
+    pub(crate) fn reconnected(&self) {
+        // SAFETY: As for `count_reconnect`.
+        unsafe { b::nvme_tcp_rs_reconnected(self.raw()) };
+    }
+
+    /// The controller's device, for log lines as the core prints them (`nvme nvmeN: ...`).
+    pub(crate) fn device(&self) -> &kernel::device::Device {
+        // SAFETY: `nvme_init_ctrl` set `device`, which lives as long as the controller.
+        unsafe { kernel::device::Device::from_raw(self.read(|c| c.device)) }
     }
 
     /// Completes every request of the admin (`admin`) or I/O tag set still in flight with
@@ -626,6 +825,36 @@ unsafe extern "C" fn reset_work_callback<T: Driver>(work: *mut kb::work_struct) 
     let ctrl = unsafe { b::nvme_tcp_rs_reset_work_ctrl(work) };
     // SAFETY: As above, the controller is alive for the call.
     T::reset(unsafe { ctrl_from_raw::<T>(ctrl) });
+}
+
+/// The controller's `err_work`.
+///
+/// # Safety
+///
+/// Called by the workqueue with the `err_work` of a `Ctrl<T>`, which `stop_ctrl` flushes
+/// before the controller can be freed.
+unsafe extern "C" fn err_work_callback<T: Driver>(work: *mut kb::work_struct) {
+    // SAFETY: `work` is the `err_work` field of a live `Ctrl<T>` (`Opaque` is transparent).
+    let ctrl = unsafe {
+        &*work
+            .byte_sub(core::mem::offset_of!(Ctrl<T>, err_work))
+            .cast::<Ctrl<T>>()
+    };
+    T::error_recovery(ctrl);
+}
+
+/// The controller's `connect_work`.
+///
+/// # Safety
+///
+/// Called by the workqueue with the work of the `connect_work` of a `Ctrl<T>`, which
+/// `stop_ctrl` cancels before the controller can be freed.
+unsafe extern "C" fn connect_work_callback<T: Driver>(work: *mut kb::work_struct) {
+    let offset = core::mem::offset_of!(Ctrl<T>, connect_work)
+        + core::mem::offset_of!(kb::delayed_work, work);
+    // SAFETY: `work` is the work of the `connect_work` field of a live `Ctrl<T>`.
+    let ctrl = unsafe { &*work.byte_sub(offset).cast::<Ctrl<T>>() };
+    T::reconnect(ctrl);
 }
 
 /// Returns the controller of a tag set's hardware context or request.
@@ -759,6 +988,7 @@ unsafe extern "C" fn timeout_callback<T: Driver>(rq: *mut kb::request) -> kb::bl
     };
     match T::timeout(ctrl, queue, cid) {
         TimeoutAction::Done => kb::blk_eh_timer_return_BLK_EH_DONE,
+        TimeoutAction::ResetTimer => kb::blk_eh_timer_return_BLK_EH_RESET_TIMER,
     }
 }
 

@@ -1,16 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The host's controller: creation (admin queue, I/O queues, start), teardown on delete, and
-//! the registry of live controllers for module unload.
+//! The host's controller: setup (admin queue, I/O queues, start), teardown, and the recovery
+//! from failures, as the C host does it: a failed connection or a timeout starts error recovery
+//! (queues torn down, their requests cancelled for retry or failover), then a reconnect every
+//! `reconnect_delay` seconds until it succeeds or `ctrl_loss_tmo` runs out; `nvme reset` tears
+//! down and sets up again. Also the registry of live controllers for module unload.
 
 use crate::fabrics::{opt, CtrlHandle, FabricsDevice, Options};
 use crate::nvme_host::{
-    self, BlkStatus, Ctrl, CtrlOpsTable, CtrlRef, CtrlState, Driver, Request, TimeoutAction,
+    self, BlkStatus, Ctrl, CtrlOpsTable, CtrlRef, CtrlState, Driver, Request, SetupError,
+    TimeoutAction,
 };
 use crate::queue::Queue;
 use crate::socket::SockAddr;
 use kernel::{
-    new_mutex,
+    dev_err, dev_info, dev_warn, new_mutex,
     prelude::*,
     str::BStr,
     sync::{global_lock, Arc, ArcBorrow, Mutex},
@@ -65,11 +69,21 @@ pub(crate) struct Host {
     src: Option<SockAddr>,
     tos: Option<i32>,
     digests: (bool, bool),
-    /// Queue `qid` at index `qid`.
+    /// I/O queues asked for (`nr_io_queues`).
+    nr_io: u32,
+    /// Queue `qid` at index `qid`. A queue keeps its object (which blk-mq's hardware context
+    /// points to) across reconnects; only its connection is replaced.
     #[pin]
     queues: Mutex<KVec<Arc<Queue>>>,
     #[pin]
     setup: Mutex<Setup>,
+}
+
+impl Host {
+    /// Where queues connect: target address, source address, TOS and digests.
+    pub(crate) fn target(&self) -> (&SockAddr, Option<&SockAddr>, Option<i32>, (bool, bool)) {
+        (&self.addr, self.src.as_ref(), self.tos, self.digests)
+    }
 }
 
 /// A log line's text of a C string option.
@@ -119,6 +133,7 @@ pub(crate) fn create(dev: &FabricsDevice, opts: &Options) -> Result<CtrlHandle> 
             src,
             tos: opts.tos(),
             digests: opts.digests(),
+            nr_io,
             queues <- new_mutex!(KVec::new()),
             setup <- new_mutex!(Setup::default()),
         }),
@@ -129,9 +144,9 @@ pub(crate) fn create(dev: &FabricsDevice, opts: &Options) -> Result<CtrlHandle> 
         ctrl.uninit();
         return Err(EINTR);
     }
-    if let Err(e) = setup(&ctrl, nr_io) {
+    if let Err(e) = setup(&ctrl, true) {
         ctrl.uninit();
-        return Err(e);
+        return Err(e.to_error());
     }
     CTRLS.lock().push(ctrl.clone(), GFP_KERNEL)?;
     pr_info!(
@@ -144,156 +159,261 @@ pub(crate) fn create(dev: &FabricsDevice, opts: &Options) -> Result<CtrlHandle> 
     Ok(ctrl.into_handle())
 }
 
-/// Connects queue `qid`.
-fn connect_queue(ctrl: &Ctrl<Host>, qid: u16, depth: usize, incapsule: u32) -> Result {
-    let h = ctrl.data();
-    let queue = Queue::connect(
-        ctrl,
-        qid,
-        &h.addr,
-        h.src.as_ref(),
-        h.tos,
-        h.digests,
-        depth,
-        incapsule,
-    )?;
-    if let Err(e) = h.queues.lock().push(queue.clone(), GFP_KERNEL) {
-        queue.stop();
-        return Err(e.into());
-    }
-    Ok(())
-}
-
 /// Returns queue `qid`.
 fn queue(ctrl: &Ctrl<Host>, qid: u16) -> Option<Arc<Queue>> {
     ctrl.data().queues.lock().get(usize::from(qid)).cloned()
 }
 
-/// Sets the controller up: admin queue, identification, I/O queues, live.
-fn setup(ctrl: &Ctrl<Host>, nr_io: u32) -> Result {
-    let r = setup_admin(ctrl);
-    if r.is_err() {
-        teardown_admin(ctrl);
-        return r;
+/// Returns the I/O queues.
+fn io_queues(ctrl: &Ctrl<Host>) -> Result<KVec<Arc<Queue>>> {
+    let queues = ctrl.data().queues.lock();
+    let mut io = KVec::with_capacity(queues.len().saturating_sub(1), GFP_KERNEL)?;
+    for q in queues.iter().skip(1) {
+        io.push(q.clone(), GFP_KERNEL)?;
     }
-    let r = setup_io(ctrl, nr_io).and_then(|()| {
-        if ctrl.change_state(CtrlState::Live) {
-            Ok(())
-        } else {
-            Err(EINVAL)
+    Ok(io)
+}
+
+/// Starts error recovery if the controller is live (`nvme_tcp_error_recovery`); returns
+/// whether it did. Called when a connection fails or a command times out.
+pub(crate) fn error_recovery(ctrl: &Ctrl<Host>) -> bool {
+    if !ctrl.change_state(CtrlState::Resetting) {
+        return false;
+    }
+    dev_warn!(ctrl.device(), "starting error recovery\n");
+    ctrl.queue_error_work();
+    true
+}
+
+/// Sets the controller up: admin queue, identification, I/O queues, live. `new` for the first
+/// time, else after a reset or a failure (the tag sets and queue objects are kept).
+///
+/// On failure everything set up here is torn down again (with the tag sets if `new`).
+fn setup(ctrl: &Ctrl<Host>, new: bool) -> Result<(), SetupError> {
+    setup_admin(ctrl, new)?;
+    let r = check_limits(ctrl).and_then(|()| {
+        if ctrl.data().nr_io > 0 {
+            setup_io(ctrl, new)?;
         }
+        if ctrl.change_state(CtrlState::Live) {
+            return Ok(());
+        }
+        // Only a deletion started meanwhile takes the controller out of `Connecting`.
+        teardown_io(ctrl, new);
+        Err(EINVAL.into())
     });
-    if r.is_err() {
-        teardown_io(ctrl);
+    if let Err(e) = r {
         ctrl.stop_keep_alive();
-        teardown_admin(ctrl);
-        return r;
+        teardown_admin(ctrl, new);
+        return Err(e);
     }
     ctrl.start();
     Ok(())
 }
 
-/// Connects the admin queue, enables and identifies the controller.
-fn setup_admin(ctrl: &Ctrl<Host>) -> Result {
-    connect_queue(ctrl, 0, ADMIN_DEPTH, ADMIN_INCAPSULE)?;
-    ctrl.alloc_admin_tag_set()?;
-    ctrl.data().setup.lock().admin_tag_set = true;
-    ctrl.connect_admin_queue()?;
-    queue(ctrl, 0).ok_or(EINVAL)?.set_live();
-    ctrl.enable()?;
-    ctrl.quiesce_admin(false);
-    ctrl.init_finish()?;
-    let (ioccsz, icdoff) = ctrl.ioccsz_icdoff();
+/// Checks and adjusts what the controller reported against what the transport supports.
+fn check_limits(ctrl: &Ctrl<Host>) -> Result<(), SetupError> {
+    let (_, icdoff) = ctrl.ioccsz_icdoff();
     if icdoff != 0 {
-        pr_err!("nvme{}: icdoff is not supported\n", ctrl.instance());
-        return Err(EOPNOTSUPP);
+        dev_err!(ctrl.device(), "icdoff is not supported!\n");
+        return Err(EOPNOTSUPP.into());
     }
-    let _ = ioccsz;
     let (sqsize, maxcmd) = ctrl.sqsize_maxcmd();
-    if maxcmd > 0 && u32::from(sqsize) + 1 > u32::from(maxcmd) {
-        pr_warn!(
-            "nvme{}: sqsize {} > ctrl maxcmd {maxcmd}, clamping down\n",
-            ctrl.instance(),
-            u32::from(sqsize) + 1
+    if u32::from(sqsize) + 1 > u32::from(maxcmd) {
+        dev_warn!(
+            ctrl.device(),
+            "sqsize {} > ctrl maxcmd {}, clamping down\n",
+            u32::from(sqsize) + 1,
+            maxcmd
         );
-        ctrl.set_sqsize(maxcmd - 1);
+        ctrl.set_sqsize(maxcmd.saturating_sub(1));
     }
     Ok(())
 }
 
-/// Connects the I/O queues (as many as the controller grants of `nr_io`).
-fn setup_io(ctrl: &Ctrl<Host>, nr_io: u32) -> Result {
-    let granted = ctrl.set_queue_count(nr_io)?;
-    let n = u16::try_from(granted)?;
-    ctrl.set_queue_total(u32::from(n) + 1);
-    if n == 0 {
-        pr_info!("nvme{}: no I/O queues\n", ctrl.instance());
-        return Ok(());
+/// Connects the admin queue, enables and identifies the controller; undoes it on failure.
+fn setup_admin(ctrl: &Ctrl<Host>, new: bool) -> Result<(), SetupError> {
+    let h = ctrl.data();
+    let q = if new {
+        let q = Queue::new(ctrl, 0, ADMIN_DEPTH)?;
+        h.queues.lock().push(q.clone(), GFP_KERNEL)?;
+        q
+    } else {
+        queue(ctrl, 0).ok_or(EINVAL)?
+    };
+    let r = (|| {
+        q.start(ctrl, ADMIN_INCAPSULE)?;
+        if new {
+            ctrl.alloc_admin_tag_set()?;
+            h.setup.lock().admin_tag_set = true;
+        }
+        ctrl.connect_admin_queue()?;
+        q.set_live();
+        ctrl.enable()?;
+        ctrl.quiesce_admin(false);
+        ctrl.init_finish()
+    })();
+    if r.is_err() {
+        teardown_admin(ctrl, new);
     }
+    r
+}
+
+/// Connects the I/O queues (as many as the controller grants, and after a reconnect no more
+/// than the first time); undoes it on failure.
+fn setup_io(ctrl: &Ctrl<Host>, new: bool) -> Result<(), SetupError> {
+    let h = ctrl.data();
+    let granted = ctrl.set_queue_count(h.nr_io)?;
+    let mut n = u16::try_from(granted)?;
+    if !new {
+        n = n.min(u16::try_from(h.queues.lock().len().saturating_sub(1))?);
+    }
+    if n == 0 {
+        dev_err!(ctrl.device(), "unable to set any I/O queues\n");
+        return Err(ENOMEM.into());
+    }
+    dev_info!(ctrl.device(), "creating {} I/O queues.\n", n);
+    ctrl.set_queue_total(u32::from(n) + 1);
     let (ioccsz, _) = ctrl.ioccsz_icdoff();
     let incapsule = ioccsz
         .checked_mul(16)
         .and_then(|c| c.checked_sub(SQE_LEN))
         .unwrap_or(0);
-    let (sqsize, _) = ctrl.sqsize_maxcmd();
-    let depth = usize::from(sqsize) + 1;
-    for qid in 1..=n {
-        connect_queue(ctrl, qid, depth, incapsule)?;
+    let r = (|| {
+        if new {
+            let (sqsize, _) = ctrl.sqsize_maxcmd();
+            for qid in 1..=n {
+                let q = Queue::new(ctrl, qid, usize::from(sqsize) + 1)?;
+                h.queues.lock().push(q, GFP_KERNEL)?;
+            }
+        }
+        for qid in 1..=n {
+            queue(ctrl, qid).ok_or(EINVAL)?.start(ctrl, incapsule)?;
+        }
+        if new {
+            ctrl.alloc_io_tag_set()?;
+            h.setup.lock().io_tag_set = true;
+        }
+        for qid in 1..=n {
+            ctrl.connect_io_queue(qid)?;
+            queue(ctrl, qid).ok_or(EINVAL)?.set_live();
+        }
+        if !new {
+            // Let the requests that waited for the reconnect through, then resize the tag set
+            // to the queues there are now.
+            ctrl.start_freeze();
+            ctrl.quiesce_io(false);
+            let drained = ctrl.wait_freeze_timeout();
+            if drained {
+                ctrl.update_nr_hw_queues(u32::from(n));
+            }
+            ctrl.unfreeze();
+            if !drained {
+                dev_err!(ctrl.device(), "I/O did not drain after reconnecting\n");
+                return Err(ENODEV.into());
+            }
+        }
+        Ok(())
+    })();
+    if r.is_err() {
+        teardown_io(ctrl, new);
     }
-    ctrl.alloc_io_tag_set()?;
-    ctrl.data().setup.lock().io_tag_set = true;
-    for qid in 1..=n {
-        ctrl.connect_io_queue(qid)?;
-        queue(ctrl, qid).ok_or(EINVAL)?.set_live();
-    }
-    Ok(())
+    r
 }
 
-/// Stops the I/O queues, cancels their requests and frees the I/O tag set.
-fn teardown_io(ctrl: &Ctrl<Host>) {
+/// Stops the I/O queues and cancels their requests (which blk-mq retries or fails over); with
+/// `remove`, also frees the I/O tag set and the queue objects.
+fn teardown_io(ctrl: &Ctrl<Host>, remove: bool) {
     let h = ctrl.data();
-    let tag_set = core::mem::take(&mut h.setup.lock().io_tag_set);
+    let tag_set = h.setup.lock().io_tag_set;
     if tag_set {
         ctrl.quiesce_io(true);
     }
-    let io: KVec<Arc<Queue>> = {
-        let mut queues = h.queues.lock();
-        let mut io = KVec::new();
-        while queues.len() > 1 {
-            if let Some(q) = queues.pop() {
-                // Without memory for the list, stop the queue right here.
-                if io.push(q.clone(), GFP_KERNEL).is_err() {
-                    q.stop();
-                }
+    match io_queues(ctrl) {
+        Ok(io) => {
+            for q in io.iter() {
+                q.stop();
             }
         }
-        io
-    };
-    for q in io.iter() {
-        q.stop();
+        // Without memory for a list, stop them under the lock (stopping does not sleep long).
+        Err(_) => {
+            for q in h.queues.lock().iter().skip(1) {
+                q.stop();
+            }
+        }
     }
     if tag_set {
         ctrl.cancel_tagset(false);
-        ctrl.quiesce_io(false);
-        ctrl.remove_io_tag_set();
+        if remove {
+            ctrl.quiesce_io(false);
+            ctrl.remove_io_tag_set();
+            h.setup.lock().io_tag_set = false;
+        }
+    }
+    if remove {
+        h.queues.lock().truncate(1);
     }
 }
 
-/// Stops the admin queue, cancels its requests and frees the admin tag set.
-fn teardown_admin(ctrl: &Ctrl<Host>) {
+/// Stops the admin queue and cancels its requests; with `remove`, also frees the admin tag set
+/// and every queue object.
+fn teardown_admin(ctrl: &Ctrl<Host>, remove: bool) {
     let h = ctrl.data();
-    let tag_set = core::mem::take(&mut h.setup.lock().admin_tag_set);
+    let tag_set = h.setup.lock().admin_tag_set;
     if tag_set {
         ctrl.quiesce_admin(true);
+        ctrl.sync_admin_queue();
     }
-    let queues = core::mem::take(&mut *h.queues.lock());
-    for q in queues.iter() {
+    if let Some(q) = queue(ctrl, 0) {
         q.stop();
     }
     if tag_set {
         ctrl.cancel_tagset(true);
-        ctrl.quiesce_admin(false);
-        ctrl.remove_admin_tag_set();
+        if remove {
+            ctrl.quiesce_admin(false);
+            ctrl.remove_admin_tag_set();
+            h.setup.lock().admin_tag_set = false;
+        }
+    }
+    if remove {
+        let queues = core::mem::take(&mut *h.queues.lock());
+        for q in queues.iter() {
+            q.stop();
+        }
+    }
+}
+
+/// Tears the controller down, with a shutdown notification if `shutdown` (delete), else for a
+/// reset (tag sets and queue objects kept).
+fn teardown(ctrl: &Ctrl<Host>, shutdown: bool) {
+    teardown_io(ctrl, shutdown);
+    ctrl.quiesce_admin(true);
+    ctrl.disable(shutdown);
+    teardown_admin(ctrl, shutdown);
+}
+
+/// After a failure, in `Connecting`: schedules a reconnect, or removes the controller when
+/// `ctrl_loss_tmo` ran out or `status` says retrying cannot help.
+fn reconnect_or_remove(ctrl: &Ctrl<Host>, status: SetupError) {
+    let state = ctrl.state();
+    if state != CtrlState::Connecting {
+        // Resetting or deleting meanwhile: that path goes on.
+        if matches!(state, CtrlState::New | CtrlState::Live) {
+            dev_warn!(
+                ctrl.device(),
+                "unexpected state {:?} after a failure\n",
+                state
+            );
+        }
+        return;
+    }
+    if ctrl.should_reconnect(status) {
+        let delay = ctrl.reconnect_delay();
+        dev_info!(ctrl.device(), "Reconnecting in {} seconds...\n", delay);
+        ctrl.queue_connect_work(delay);
+    } else {
+        dev_info!(ctrl.device(), "Removing controller ({})...\n", status.raw());
+        let _ = ctrl.schedule_delete();
     }
 }
 
@@ -312,8 +432,8 @@ impl Driver for Host {
         Queue::queue_rq(queue, ctrl, rq)
     }
 
-    fn timeout(_ctrl: &Ctrl<Self>, queue: ArcBorrow<'_, Queue>, cid: u16) -> TimeoutAction {
-        queue.timeout(cid)
+    fn timeout(ctrl: &Ctrl<Self>, queue: ArcBorrow<'_, Queue>, cid: u16) -> TimeoutAction {
+        queue.timeout(ctrl, cid)
     }
 
     fn submit_async_event(ctrl: &Ctrl<Self>) {
@@ -323,10 +443,7 @@ impl Driver for Host {
     }
 
     fn delete_ctrl(ctrl: &Ctrl<Self>) {
-        teardown_io(ctrl);
-        ctrl.quiesce_admin(true);
-        ctrl.disable(true);
-        teardown_admin(ctrl);
+        teardown(ctrl, true);
         let mut ctrls = CTRLS.lock();
         if let Some(i) = ctrls.iter().position(|c| core::ptr::eq(&**c, ctrl)) {
             let c = ctrls.remove(i);
@@ -335,16 +452,61 @@ impl Driver for Host {
         }
     }
 
-    fn stop_ctrl(_ctrl: &Ctrl<Self>) {
-        // No error recovery or reconnect work of the transport's own to stop.
+    fn stop_ctrl(ctrl: &Ctrl<Self>) {
+        ctrl.flush_error_work();
+        ctrl.cancel_connect_work();
     }
 
     fn reset(ctrl: &Ctrl<Self>) {
-        pr_warn!(
-            "nvme{}: reset and error recovery are not implemented yet; removing the controller\n",
-            ctrl.instance()
-        );
-        let _ = ctrl.schedule_delete();
+        ctrl.stop();
+        teardown(ctrl, false);
+        if !ctrl.change_state(CtrlState::Connecting) {
+            // Deleting meanwhile.
+            return;
+        }
+        if let Err(e) = setup(ctrl, false) {
+            ctrl.count_reconnect();
+            reconnect_or_remove(ctrl, e);
+        }
+    }
+
+    fn error_recovery(ctrl: &Ctrl<Self>) {
+        ctrl.stop_keep_alive();
+        ctrl.flush_async_event_work();
+        teardown_io(ctrl, false);
+        if ctrl.data().setup.lock().io_tag_set {
+            // Requests sent meanwhile fail fast (retried or failed over by the core).
+            ctrl.quiesce_io(false);
+        }
+        teardown_admin(ctrl, false);
+        ctrl.quiesce_admin(false);
+        if !ctrl.change_state(CtrlState::Connecting) {
+            // Deleting meanwhile.
+            return;
+        }
+        reconnect_or_remove(ctrl, SetupError::NONE);
+    }
+
+    fn reconnect(ctrl: &Ctrl<Self>) {
+        ctrl.count_reconnect();
+        let (_, max) = ctrl.reconnects();
+        match setup(ctrl, false) {
+            Ok(()) => {
+                let (n, _) = ctrl.reconnects();
+                dev_info!(
+                    ctrl.device(),
+                    "Successfully reconnected (attempt {}/{})\n",
+                    n,
+                    max
+                );
+                ctrl.reconnected();
+            }
+            Err(e) => {
+                let (n, _) = ctrl.reconnects();
+                dev_info!(ctrl.device(), "Failed reconnect attempt {}/{}\n", n, max);
+                reconnect_or_remove(ctrl, e);
+            }
+        }
     }
 
     fn free(_ctrl: &Ctrl<Self>) {}

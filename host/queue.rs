@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! One NVMe/TCP connection of the host: the admin queue (qid 0) or an I/O queue.
+//! One queue of the host: the admin queue (qid 0) or an I/O queue, and its NVMe/TCP connection.
+//!
+//! The queue object lives as long as the controller's tag sets point to it; each (re)connect
+//! gives it a new [`Conn`], and [`Queue::stop`] drops it.
 //!
 //! Sending happens in the caller's context (`queue_rq` may sleep: the tag sets are blocking, as
 //! the C host's) under the queue's state lock, which also owns the commands in flight; the
@@ -10,21 +13,22 @@
 //!
 //! A command is in exactly one slot from `queue_rq` to its completion; whoever takes it out of
 //! the slot (response, timeout, failure of the queue) completes it, so no request is completed
-//! twice and none is left behind.
+//! twice. Commands left in their slots when a connection stops go back to blk-mq, and the
+//! controller's teardown cancels them (the core then retries them or fails them over).
 
 use crate::crc32c::KernelCrc32c;
 use crate::ctrl::Host;
 use crate::nvme_host::{
-    status, BlkStatus, Ctrl, CtrlRef, CtrlState, Request, TimeoutAction, AER_CID,
+    status, BlkStatus, Ctrl, CtrlRef, CtrlState, Request, SetupError, TimeoutAction, AER_CID,
 };
 use crate::pdu::{
     capsule::{SGL_IN_CAPSULE, SGL_TRANSPORT},
     CapsuleCmd, CommandState, CommandTable, DataDigest, Digest, Event, FatalError, Framing,
     H2CData, HostConfig, IcResp, Limits, Params, Pdu, Receiver, Role, TermReq, Validator, Want,
 };
-use crate::socket::{Callbacks, Hooks, SockAddr, Socket};
+use crate::socket::{Callbacks, Hooks, Socket};
 use kernel::{
-    new_mutex, new_work,
+    dev_err, dev_warn, new_mutex, new_work,
     prelude::*,
     sync::{
         atomic::{Acquire, Atomic, Release},
@@ -33,8 +37,8 @@ use kernel::{
     workqueue::{impl_has_work, Work, WorkItem},
 };
 
-/// Receive timeout of the ICResp, in jiffies (10 s, as the C host).
-const ICRESP_TIMEOUT: isize = 10 * kernel::bindings::HZ as isize;
+/// Receive timeout of the ICResp, in milliseconds (10 s, as the C host).
+const ICRESP_TIMEOUT_MS: u32 = 10_000;
 
 /// Admin opcode of Asynchronous Event Request.
 const OPC_ASYNC_EVENT: u8 = 0x0c;
@@ -77,12 +81,12 @@ enum Slot {
     Aer,
 }
 
-/// The queue's state under its lock: the command slots and whether the queue still takes
-/// commands.
+/// The queue's state under its lock: the command slots and the connection commands are sent
+/// on.
 struct State {
     slots: KVec<Slot>,
-    /// Set when the queue failed or is stopped; no command enters a slot after that.
-    dead: bool,
+    /// `None` while the queue is stopped; no command enters a slot then.
+    conn: Option<Arc<Conn>>,
 }
 
 /// The slot of command identifier `cid` (its tag is the low 12 bits).
@@ -159,8 +163,26 @@ enum RxData {
 struct Rx {
     receiver: Receiver<KernelCrc32c>,
     data: RxData,
-    /// Set once the queue failed or stopped: the work does nothing more.
-    stopped: bool,
+    /// The connection received from; `None` once it failed or the queue stopped: the work does
+    /// nothing more until the next connect.
+    conn: Option<Arc<Conn>>,
+}
+
+/// One TCP connection of a queue, from its ICReq/ICResp until the queue stops.
+pub(crate) struct Conn {
+    sock: Socket,
+    /// How the host frames what it sends.
+    framing: Framing,
+    /// The target's MAXH2CDATA.
+    maxh2cdata: u32,
+    /// The most write data a command carries in its capsule.
+    max_incapsule: u32,
+}
+
+/// The connection with the socket callbacks installed for it.
+struct Link {
+    conn: Arc<Conn>,
+    hooks: Hooks<Queue>,
 }
 
 /// Why the receive work stops.
@@ -179,25 +201,21 @@ impl From<Error> for RxError {
     }
 }
 
-/// One NVMe/TCP connection.
+/// A queue of the host.
 #[pin_data]
 pub(crate) struct Queue {
     qid: u16,
     ctrl: CtrlRef<Host>,
-    sock: Socket,
-    params: Params,
-    /// How the host frames what it sends.
-    framing: Framing,
-    /// The most write data a command carries in its capsule.
-    max_incapsule: u32,
-    /// Connect succeeded and the queue has not failed or stopped.
+    /// Connect succeeded on the current connection and the queue has not stopped.
     live: Atomic<bool>,
     #[pin]
     state: Mutex<State>,
     #[pin]
     rx: Mutex<Rx>,
+    /// The current connection, for stopping it without waiting for the senders or the receiver
+    /// (which may wait on the socket).
     #[pin]
-    hooks: Mutex<Option<Hooks<Queue>>>,
+    link: Mutex<Option<Link>>,
     #[pin]
     rx_work: Work<Queue, 0>,
 }
@@ -207,25 +225,51 @@ impl_has_work! {
 }
 
 impl Queue {
-    /// Connects queue `qid` of `ctrl` to `addr`, exchanges ICReq/ICResp and starts receiving.
-    ///
-    /// `depth` is the number of command slots; `max_incapsule` the in-capsule data limit.
-    #[expect(clippy::too_many_arguments)]
-    pub(crate) fn connect(
+    /// Returns a stopped queue `qid` of `ctrl` with `depth` command slots.
+    pub(crate) fn new(ctrl: &Ctrl<Host>, qid: u16, depth: usize) -> Result<Arc<Self>> {
+        let mut slots = KVec::with_capacity(depth, GFP_KERNEL)?;
+        for _ in 0..depth {
+            slots.push(Slot::Free, GFP_KERNEL)?;
+        }
+        Arc::pin_init(
+            try_pin_init!(Self {
+                qid,
+                ctrl: ctrl.get_ref(),
+                live: Atomic::new(false),
+                state <- new_mutex!(State { slots, conn: None }),
+                rx <- new_mutex!(Rx {
+                    receiver: Receiver::new(Role::Host, Limits::default()),
+                    data: RxData::Idle,
+                    conn: None,
+                }),
+                link <- new_mutex!(None),
+                rx_work <- new_work!("Queue::rx_work"),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Connects the stopped queue to the controller's target, exchanges ICReq/ICResp and starts
+    /// receiving. `max_incapsule` is the in-capsule data limit.
+    pub(crate) fn start(
+        self: &Arc<Self>,
         ctrl: &Ctrl<Host>,
-        qid: u16,
-        addr: &SockAddr,
-        src: Option<&SockAddr>,
-        tos: Option<i32>,
-        digests: (bool, bool),
-        depth: usize,
         max_incapsule: u32,
-    ) -> Result<Arc<Self>> {
-        let sock = Socket::connect(addr, src, tos, ICRESP_TIMEOUT).inspect_err(|e| {
-            pr_err!(
-                "nvme{}: queue {qid}: connect failed: {:?}\n",
-                ctrl.instance(),
-                e
+    ) -> Result<(), SetupError> {
+        let qid = self.qid;
+        let (addr, src, tos, digests) = ctrl.data().target();
+        let sock = Socket::connect(
+            addr,
+            src,
+            tos,
+            kernel::time::msecs_to_jiffies(ICRESP_TIMEOUT_MS) as isize,
+        )
+        .inspect_err(|e| {
+            dev_err!(
+                ctrl.device(),
+                "failed to connect socket: {:?} (queue {})\n",
+                e,
+                qid
             )
         })?;
         let config = HostConfig {
@@ -233,41 +277,30 @@ impl Queue {
             ddgst: digests.1,
             maxr2t: 0,
         };
-        let negotiated: Params = Self::negotiate(&sock, &config).inspect_err(|_| {
-            pr_err!(
-                "nvme{}: queue {qid}: ICReq/ICResp failed\n",
-                ctrl.instance()
-            );
+        let params: Params = Self::negotiate(&sock, &config).inspect_err(|_| {
+            dev_err!(ctrl.device(), "queue {}: ICReq/ICResp failed\n", qid);
         })?;
-        let mut slots = KVec::with_capacity(depth, GFP_KERNEL)?;
-        for _ in 0..depth {
-            slots.push(Slot::Free, GFP_KERNEL)?;
-        }
-        let queue = Arc::pin_init(
-            try_pin_init!(Self {
-                qid,
-                ctrl: ctrl.get_ref(),
+        let conn = Arc::new(
+            Conn {
                 sock,
-                params: negotiated,
-                framing: negotiated.framing(Role::Host),
+                framing: params.framing(Role::Host),
+                maxh2cdata: params.maxh2cdata,
                 max_incapsule,
-                live: Atomic::new(false),
-                state <- new_mutex!(State { slots, dead: false }),
-                rx <- new_mutex!(Rx {
-                    receiver: Receiver::with_params(Role::Host, Limits::default(), negotiated),
-                    data: RxData::Idle,
-                    stopped: false,
-                }),
-                hooks <- new_mutex!(None),
-                rx_work <- new_work!("Queue::rx_work"),
-            }),
+            },
             GFP_KERNEL,
         )?;
-        let hooks = queue.sock.install(queue.clone(), false)?;
-        *queue.hooks.lock() = Some(hooks);
+        let hooks = conn.sock.install(self.clone(), false)?;
+        {
+            let mut rx = self.rx.lock();
+            rx.receiver = Receiver::with_params(Role::Host, Limits::default(), params);
+            rx.data = RxData::Idle;
+            rx.conn = Some(conn.clone());
+        }
+        self.state.lock().conn = Some(conn.clone());
+        *self.link.lock() = Some(Link { conn, hooks });
         // Bytes may have arrived before the callbacks were in place.
-        Self::kick(queue.as_arc_borrow());
-        Ok(queue)
+        Self::kick(self.as_arc_borrow());
+        Ok(())
     }
 
     /// Sends the ICReq and checks the ICResp (blocking, before the callbacks are installed).
@@ -294,39 +327,55 @@ impl Queue {
         self.live.store(true, Release);
     }
 
-    /// Stops the queue for teardown: no more receiving, and every command still in a slot is
-    /// given up (the core cancels the requests of the tag set afterwards).
+    /// Stops the queue: closes its connection and stops receiving. Commands still in their
+    /// slots go back to blk-mq uncompleted: the caller cancels the tag set (or fails them).
     pub(crate) fn stop(&self) {
         self.live.store(false, Release);
-        self.sock.shutdown();
-        if let Some(hooks) = self.hooks.lock().take() {
-            drop(hooks.restore(&self.sock));
+        let link = self.link.lock().take();
+        if let Some(link) = link {
+            // Wakes a sender or receiver waiting on the socket; they fail and let go.
+            link.conn.sock.shutdown();
+            drop(link.hooks.restore(&link.conn.sock));
         }
-        // Waits for a receive pass in progress; later passes see `stopped`.
-        self.rx.lock().stopped = true;
+        // Waits for a receive pass in progress; later passes find no connection.
+        self.rx.lock().conn = None;
         let mut state = self.state.lock();
-        state.dead = true;
+        state.conn = None;
         for slot in state.slots.iter_mut() {
-            // Dropping the command gives the request back to blk-mq, which cancels it.
+            // Dropping the command gives the request back to blk-mq.
             *slot = Slot::Free;
         }
     }
 
-    /// Fails the queue after an error: closes the connection, completes every command in
-    /// flight with a path error, and has the core reset (here: remove) a live controller.
-    fn fail(&self) {
+    /// Stops the queue and completes every command in flight with a path error (the core
+    /// retries them or fails them over).
+    fn stop_and_fail(&self) {
         self.live.store(false, Release);
-        self.sock.shutdown();
+        let link = self.link.lock().take();
+        if let Some(link) = link {
+            link.conn.sock.shutdown();
+            drop(link.hooks.restore(&link.conn.sock));
+        }
+        self.rx.lock().conn = None;
         let take = || {
             let mut state = self.state.lock();
-            state.dead = true;
+            state.conn = None;
+            if let Some(slot) = state.slots.iter_mut().find(|s| matches!(s, Slot::Aer)) {
+                *slot = Slot::Free;
+            }
             state.take_any()
         };
         while let Some(cmd) = take() {
             cmd.rq.complete(status::HOST_PATH_ERROR << 1, 0);
         }
-        if self.ctrl.state() == CtrlState::Live {
-            let _ = self.ctrl.schedule_reset();
+    }
+
+    /// The connection failed: a live controller goes into error recovery, which tears every
+    /// queue down; otherwise (connecting, resetting or deleting) nothing would answer this
+    /// queue's commands, so they fail now.
+    fn failed(&self) {
+        if !crate::ctrl::error_recovery(&self.ctrl) {
+            self.stop_and_fail();
         }
     }
 
@@ -337,37 +386,6 @@ impl Queue {
     }
 
     // ---- sending ----
-
-    /// Sends a CapsuleCmd with `sqe` and `incapsule` bytes of `rq`'s data.
-    fn send_capsule(&self, sqe: [u8; 64], rq: Option<&Request>, incapsule: u32) -> Result {
-        let pdu = Pdu::CapsuleCmd(CapsuleCmd {
-            sqe,
-            data_len: incapsule,
-        });
-        let mut hdr = [0u8; MAX_HEADER];
-        let n = pdu
-            .emit_header::<KernelCrc32c>(&self.framing, &mut hdr)
-            .map_err(|_| EINVAL)?;
-        let data = rq.filter(|_| incapsule > 0);
-        self.sock
-            .send_all(hdr.get(..n).ok_or(EINVAL)?, data.is_some())?;
-        if let Some(rq) = data {
-            self.send_data(rq, 0, incapsule, false)?;
-        }
-        Ok(())
-    }
-
-    /// Sends `len` bytes of `rq`'s data from `offset`, and their digest if negotiated.
-    fn send_data(&self, rq: &Request, offset: u32, len: u32, more: bool) -> Result {
-        let ddgst = self.framing.ddgst;
-        rq.send(&self.sock, offset, len, more || ddgst)?;
-        if ddgst {
-            let mut d = Digest::<KernelCrc32c>::new();
-            rq.for_each_piece(offset, len, |p| d.update(p));
-            self.sock.send_all(&d.finish().to_le_bytes(), more)?;
-        }
-        Ok(())
-    }
 
     /// Sends the command of `rq` (blk-mq `queue_rq`).
     pub(crate) fn queue_rq(
@@ -381,7 +399,14 @@ impl Queue {
         rq.setup_cmd()?;
         let len = rq.data_len();
         let write = rq.is_write();
-        let incapsule = if write && len > 0 && len <= this.max_incapsule {
+        let mut state = this.state.lock();
+        let State { slots, conn } = &mut *state;
+        let Some(conn) = conn.as_ref() else {
+            // Stopped since the check: as if the queue were not ready.
+            drop(state);
+            return Err(rq.fail_nonready(ctrl));
+        };
+        let incapsule = if write && len > 0 && len <= conn.max_incapsule {
             len
         } else {
             0
@@ -397,11 +422,7 @@ impl Queue {
             },
             (len, false) => Transfer::Read { len, received: 0 },
         };
-        let mut state = this.state.lock();
-        if state.dead {
-            return Err(BlkStatus::IOERR);
-        }
-        let Some(slot) = state.slots.get_mut(tag(cid)) else {
+        let Some(slot) = slots.get_mut(tag(cid)) else {
             pr_err!("queue {}: command id {cid:#x} beyond the queue\n", this.qid);
             return Err(BlkStatus::IOERR);
         };
@@ -413,25 +434,18 @@ impl Queue {
             return Err(BlkStatus::IOERR);
         }
         rq.start();
+        let sent = conn.send_capsule(sqe, Some(&rq), incapsule);
         *slot = Slot::Busy(Command {
             cid,
             rq,
             transfer,
             data_error: false,
         });
-        let sent = match state.command(cid) {
-            Some(cmd) => this.send_capsule(sqe, Some(&cmd.rq), incapsule),
-            None => Err(EINVAL),
-        };
+        drop(state);
         if sent.is_err() {
-            // Nothing else takes a command while the lock is held: it is still in its slot.
-            // blk-mq ends the request with the error returned.
-            let _ = state.take(cid);
-            state.dead = true;
-            drop(state);
-            pr_err!("queue {}: send failed; failing the queue\n", this.qid);
-            this.fail();
-            return Err(BlkStatus::IOERR);
+            // The command stays in its slot: error recovery cancels it for a retry, or the
+            // queue fails it now.
+            this.failed();
         }
         Ok(())
     }
@@ -439,10 +453,11 @@ impl Queue {
     /// Sends an Asynchronous Event Request on the admin queue, unless one is outstanding.
     pub(crate) fn submit_aer(&self) {
         let mut state = self.state.lock();
-        if state.dead || !self.live.load(Acquire) {
+        if !self.live.load(Acquire) {
             return;
         }
-        let Some(slot) = state.slots.get_mut(tag(AER_CID)) else {
+        let State { slots, conn } = &mut *state;
+        let (Some(conn), Some(slot)) = (conn.as_ref(), slots.get_mut(tag(AER_CID))) else {
             return;
         };
         if !matches!(slot, Slot::Free) {
@@ -453,29 +468,35 @@ impl Queue {
         sqe[0] = OPC_ASYNC_EVENT;
         [sqe[2], sqe[3]] = AER_CID.to_le_bytes();
         set_sgl(&mut sqe, 0, false);
-        if self.send_capsule(sqe, None, 0).is_err() {
-            state.dead = true;
+        if conn.send_capsule(sqe, None, 0).is_err() {
             drop(state);
-            self.fail();
+            self.failed();
         }
     }
 
-    /// A request timed out: the connection is closed (which also frees a sender blocked on
-    /// it), the request completes as aborted, the others fail with a path error and a live
-    /// controller is removed (error recovery is not implemented yet).
-    pub(crate) fn timeout(&self, cid: u16) -> TimeoutAction {
-        pr_warn!(
-            "nvme{}: queue {}: command {cid:#x} timed out; closing the queue\n",
-            self.ctrl.instance(),
+    /// Command `cid` timed out. A live controller goes into error recovery, which completes
+    /// the command (its timer restarts meanwhile); otherwise (resetting, connecting, deleting)
+    /// the queue stops and the command completes at once, so that it cannot hold up setup or
+    /// teardown (`nvme_tcp_timeout`).
+    pub(crate) fn timeout(&self, ctrl: &Ctrl<Host>, cid: u16) -> TimeoutAction {
+        let opcode = self.state.lock().command(cid).map_or(0, |c| c.rq.sqe()[0]);
+        dev_warn!(
+            ctrl.device(),
+            "I/O tag {} ({:04x}) opcode {:#x} QID {} timeout\n",
+            tag(cid),
+            cid,
+            opcode,
             self.qid
         );
-        self.sock.shutdown();
+        if ctrl.state() == CtrlState::Live {
+            crate::ctrl::error_recovery(ctrl);
+            return TimeoutAction::ResetTimer;
+        }
         let cmd = self.state.lock().take(cid);
         if let Some(cmd) = cmd {
-            cmd.rq
-                .complete((status::HOST_ABORTED_CMD | status::DNR) << 1, 0);
+            cmd.rq.complete(status::HOST_ABORTED_CMD << 1, 0);
         }
-        self.fail();
+        self.stop_and_fail();
         TimeoutAction::Done
     }
 
@@ -484,19 +505,19 @@ impl Queue {
     /// The receive work: handles what arrived, up to a budget.
     fn rx_work(this: Arc<Self>) {
         let mut rx = this.rx.lock();
-        if rx.stopped {
+        let Some(conn) = rx.conn.clone() else {
             return;
-        }
+        };
         let mut budget = RX_BUDGET;
         loop {
-            match this.rx_step(&mut rx) {
+            match this.rx_step(&conn, &mut rx) {
                 Ok(true) => {}
                 Ok(false) => return,
                 Err(e) => {
-                    this.report(&rx, e);
-                    rx.stopped = true;
+                    this.report(&conn, &rx, e);
+                    rx.conn = None;
                     drop(rx);
-                    this.fail();
+                    this.failed();
                     return;
                 }
             }
@@ -510,12 +531,13 @@ impl Queue {
     }
 
     /// Logs why receiving stopped, and sends a TermReq for a protocol error.
-    fn report(&self, rx: &Rx, e: RxError) {
-        let n = self.ctrl.instance();
+    fn report(&self, conn: &Conn, rx: &Rx, e: RxError) {
+        let dev = self.ctrl.device();
         match e {
             RxError::Fatal(f) => {
-                pr_err!(
-                    "nvme{n}: queue {}: protocol error from the controller: {:?} (FEI {}); closing\n",
+                dev_err!(
+                    dev,
+                    "queue {}: protocol error from the controller: {:?} (FEI {}); closing\n",
                     self.qid,
                     f.fes,
                     f.fei
@@ -525,26 +547,27 @@ impl Queue {
                     let mut buf = [0u8; 24 + 128];
                     let term = TermReq::new(f, offending.len());
                     if let Ok(len) = term.emit_pdu(Role::Host, offending, &mut buf) {
-                        let _ = self.sock.send_all(buf.get(..len).unwrap_or(&[]), false);
+                        let _ = conn.sock.send_all(buf.get(..len).unwrap_or(&[]), false);
                     }
                 }
             }
-            RxError::TermReq(f) => pr_err!(
-                "nvme{n}: queue {}: controller terminated the connection: {:?} (FEI {})\n",
+            RxError::TermReq(f) => dev_err!(
+                dev,
+                "queue {}: controller terminated the connection: {:?} (FEI {})\n",
                 self.qid,
                 f.fes,
                 f.fei
             ),
             RxError::Closed(e) => {
                 if self.live.load(Acquire) {
-                    pr_err!("nvme{n}: queue {}: connection closed ({:?})\n", self.qid, e);
+                    dev_err!(dev, "queue {}: connection closed ({:?})\n", self.qid, e);
                 }
             }
         }
     }
 
     /// Receives and handles what the receiver wants next; `Ok(false)` when nothing arrived.
-    fn rx_step(&self, rx: &mut Rx) -> Result<bool, RxError> {
+    fn rx_step(&self, conn: &Conn, rx: &mut Rx) -> Result<bool, RxError> {
         match rx.receiver.want() {
             Want::Nothing => {
                 Err(RxError::Fatal(rx.receiver.error().unwrap_or(
@@ -554,7 +577,7 @@ impl Queue {
             Want::Bytes(n) => {
                 let mut buf = [0u8; 128];
                 let n = n.min(buf.len());
-                let got = match self.sock.recv(buf.get_mut(..n).unwrap_or(&mut []))? {
+                let got = match conn.sock.recv(buf.get_mut(..n).unwrap_or(&mut []))? {
                     None => return Ok(false),
                     Some(0) => return Err(RxError::Closed(ECONNRESET)),
                     Some(got) => got,
@@ -567,7 +590,7 @@ impl Queue {
                         (e, r)
                     };
                     input = rest;
-                    self.handle(rx, event)?;
+                    self.handle(conn, rx, event)?;
                 }
                 Ok(true)
             }
@@ -576,15 +599,15 @@ impl Queue {
                     let state = self.state.lock();
                     rx.receiver.feed(&[], &*state)
                 };
-                self.handle(rx, event)?;
+                self.handle(conn, rx, event)?;
                 Ok(true)
             }
-            Want::Data { offset, len } => self.rx_data(rx, offset, len),
+            Want::Data { offset, len } => self.rx_data(conn, rx, offset, len),
         }
     }
 
     /// Receives data of the current PDU straight into its command's pages.
-    fn rx_data(&self, rx: &mut Rx, offset: u32, len: u32) -> Result<bool, RxError> {
+    fn rx_data(&self, conn: &Conn, rx: &mut Rx, offset: u32, len: u32) -> Result<bool, RxError> {
         let RxData::C2H { cid, .. } = rx.data else {
             // Only C2HData carries data the host keeps (a C2HTermReq stops before its data).
             return Err(RxError::Fatal(FatalError::status(
@@ -597,7 +620,7 @@ impl Queue {
                 crate::pdu::Fes::PduSequenceError,
             )));
         };
-        let got = match cmd.rq.recv(&self.sock, offset, len)? {
+        let got = match cmd.rq.recv(&conn.sock, offset, len)? {
             None => return Ok(false),
             Some(0) => return Err(RxError::Closed(ECONNRESET)),
             Some(got) => u32::try_from(got).map_err(|_| RxError::Closed(EINVAL))?,
@@ -617,7 +640,7 @@ impl Queue {
     }
 
     /// Handles one event of the receiver.
-    fn handle(&self, rx: &mut Rx, event: Event<'_>) -> Result<(), RxError> {
+    fn handle(&self, conn: &Conn, rx: &mut Rx, event: Event<'_>) -> Result<(), RxError> {
         match event {
             Event::NeedMore | Event::Data { .. } => Ok(()),
             Event::Fatal(f) => Err(RxError::Fatal(f)),
@@ -645,7 +668,7 @@ impl Queue {
                     };
                     Ok(())
                 }
-                Pdu::R2t(r) => self.r2t(r.cccid, r.ttag, r.r2to, r.r2tl),
+                Pdu::R2t(r) => self.r2t(conn, r.cccid, r.ttag, r.r2to, r.r2tl),
                 Pdu::C2HTermReq(t) => Err(RxError::TermReq(t.error())),
                 _ => Err(RxError::Fatal(FatalError::status(
                     crate::pdu::Fes::PduSequenceError,
@@ -718,7 +741,7 @@ impl Queue {
     }
 
     /// Answers an R2T with H2CData PDUs of at most MAXH2CDATA bytes each.
-    fn r2t(&self, cid: u16, ttag: u16, r2to: u32, r2tl: u32) -> Result<(), RxError> {
+    fn r2t(&self, conn: &Conn, cid: u16, ttag: u16, r2to: u32, r2tl: u32) -> Result<(), RxError> {
         let mut state = self.state.lock();
         let end = r2to.checked_add(r2tl).ok_or(RxError::Closed(EOVERFLOW))?;
         let Some(cmd) = state.command_mut(cid) else {
@@ -730,7 +753,7 @@ impl Queue {
         let Some(cmd) = state.command(cid) else {
             return Ok(());
         };
-        let max = self.params.maxh2cdata.max(4096);
+        let max = conn.maxh2cdata.max(4096);
         let mut datao = r2to;
         while datao < end {
             let datal = (end - datao).min(max);
@@ -744,11 +767,44 @@ impl Queue {
             });
             let mut hdr = [0u8; MAX_HEADER];
             let n = pdu
-                .emit_header::<KernelCrc32c>(&self.framing, &mut hdr)
+                .emit_header::<KernelCrc32c>(&conn.framing, &mut hdr)
                 .map_err(|_| RxError::Closed(EINVAL))?;
-            self.sock.send_all(hdr.get(..n).unwrap_or(&[]), true)?;
-            self.send_data(&cmd.rq, datao, datal, !last)?;
+            conn.sock.send_all(hdr.get(..n).unwrap_or(&[]), true)?;
+            conn.send_data(&cmd.rq, datao, datal, !last)?;
             datao += datal;
+        }
+        Ok(())
+    }
+}
+
+impl Conn {
+    /// Sends a CapsuleCmd with `sqe` and `incapsule` bytes of `rq`'s data.
+    fn send_capsule(&self, sqe: [u8; 64], rq: Option<&Request>, incapsule: u32) -> Result {
+        let pdu = Pdu::CapsuleCmd(CapsuleCmd {
+            sqe,
+            data_len: incapsule,
+        });
+        let mut hdr = [0u8; MAX_HEADER];
+        let n = pdu
+            .emit_header::<KernelCrc32c>(&self.framing, &mut hdr)
+            .map_err(|_| EINVAL)?;
+        let data = rq.filter(|_| incapsule > 0);
+        self.sock
+            .send_all(hdr.get(..n).ok_or(EINVAL)?, data.is_some())?;
+        if let Some(rq) = data {
+            self.send_data(rq, 0, incapsule, false)?;
+        }
+        Ok(())
+    }
+
+    /// Sends `len` bytes of `rq`'s data from `offset`, and their digest if negotiated.
+    fn send_data(&self, rq: &Request, offset: u32, len: u32, more: bool) -> Result {
+        let ddgst = self.framing.ddgst;
+        rq.send(&self.sock, offset, len, more || ddgst)?;
+        if ddgst {
+            let mut d = Digest::<KernelCrc32c>::new();
+            rq.for_each_piece(offset, len, |p| d.update(p));
+            self.sock.send_all(&d.finish().to_le_bytes(), more)?;
         }
         Ok(())
     }

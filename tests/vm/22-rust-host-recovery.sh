@@ -1,0 +1,153 @@
+# The Rust host when things go wrong, against the C target and then the Rust
+# target, as a user of the C host would see it:
+# - `nvme reset` under fio with verify: the controller comes back live and
+#   fio finishes with zero errors;
+# - the target's port goes away under fio with verify and comes back: the
+#   host starts error recovery, reconnects every reconnect_delay and fio
+#   finishes with zero errors;
+# - the port goes away for good: after ctrl_loss_tmo the controller is
+#   removed, fio ends (with errors) instead of hanging, and a fresh connect
+#   works afterwards.
+# The C host's log lines are checked for each ("starting error recovery",
+# "Reconnecting in", "Successfully reconnected", "Removing controller").
+# timeout: 900
+set -euo pipefail
+. scripts/guest/lib.sh
+nqn=nqn.2026-11.io.nvme-tcp-rs:host-recovery
+
+# ctrl_of DEV: the controller (nvmeN) of the namespace block device DEV.
+ctrl_of() {
+	local c
+	c=$(basename "$1")
+	echo "${c%n*}"
+}
+
+# wait_state CTRL STATE SECS: waits for the controller's state.
+wait_state() {
+	local i
+	for i in $(seq $(($3 * 10))); do
+		[ "$(cat "/sys/class/nvme/$1/state" 2>/dev/null)" = "$2" ] && return 0
+		sleep 0.1
+	done
+	echo "$1: state $(cat "/sys/class/nvme/$1/state" 2>/dev/null || echo gone), not $2, after $3 s"
+	return 1
+}
+
+# ctrl_gone CTRL SECS: waits for the controller to be removed.
+ctrl_gone() {
+	local i
+	for i in $(seq $(($2 * 10))); do
+		[ -e "/sys/class/nvme/$1" ] || return 0
+		sleep 0.1
+	done
+	echo "controller $1 still there after $2 s"
+	return 1
+}
+
+# fio_bg DEV SIZE: starts a randwrite+verify job on DEV in the background
+# and returns once its writes are under way.
+fio_bg() {
+	local before i
+	before=$(awk '{ print $5 }' "/sys/block/$(basename "$1")/stat")
+	fio --name=recovery --filename="$1" --direct=1 --ioengine=libaio \
+		--rw=randwrite --bs=4k --iodepth=32 --size="$2" --verify=crc32c \
+		--verify_fatal=1 --do_verify=1 --verify_state_save=0 \
+		--output-format=terse >/tmp/fio.out 2>/tmp/fio.err &
+	fio_pid=$!
+	for i in $(seq 300); do
+		[ "$(awk '{ print $5 }' "/sys/block/$(basename "$1")/stat")" -gt $((before + 200)) ] &&
+			return 0
+		sleep 0.1
+	done
+	echo "fio wrote nothing in 30 s"
+	return 1
+}
+
+# fio_wait SECS: waits for the background fio; 0 iff it finished in time
+# with no error and read everything back.
+fio_wait() {
+	local i rc=0
+	for i in $(seq $(($1 * 10))); do
+		kill -0 "$fio_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$fio_pid" 2>/dev/null; then
+		echo "fio still running after $1 s"
+		kill -9 "$fio_pid"
+		wait "$fio_pid" || true
+		return 1
+	fi
+	wait "$fio_pid" || rc=$?
+	echo "  fio status $rc, error $(cut -d';' -f5 /tmp/fio.out 2>/dev/null), verified $(cut -d';' -f6 /tmp/fio.out 2>/dev/null) KiB"
+	[ $rc = 0 ] && [ "$(cut -d';' -f5 /tmp/fio.out)" = 0 ] &&
+		[ "$(cut -d';' -f6 /tmp/fio.out)" -gt 0 ] || { cat /tmp/fio.err; return 1; }
+}
+
+# log_has CTRL TEXT: the kernel log has TEXT for the controller since the
+# mark.
+log_has() {
+	dmesg | sed -n "/recovery-test-mark $mark/,\$p" | grep -q "nvme $1: $2" ||
+		{ echo "no \"nvme $1: $2\" in the kernel log"; return 1; }
+}
+
+mark=0
+new_mark() {
+	mark=$((mark + 1))
+	echo "recovery-test-mark $mark" >/dev/kmsg
+}
+
+for target in c rust; do
+	echo "== target $target"
+	serve_ram "$target" rust "$nqn" 65536
+
+	echo "reset under fio"
+	nvme connect -t tcp -a 127.0.0.1 -s 4420 -n "$nqn" -i 2 \
+		--reconnect-delay 1 --ctrl-loss-tmo 30
+	dev=$(nvme_dev_for "$nqn")
+	ctrl=$(ctrl_of "$dev")
+	fio_bg "$dev" 8m
+	nvme reset "/dev/$ctrl"
+	wait_state "$ctrl" live 10
+	sleep 1
+	nvme reset "/dev/$ctrl"
+	wait_state "$ctrl" live 10
+	fio_wait 120
+
+	echo "port bounce under fio"
+	new_mark
+	fio_bg "$dev" 8m
+	rm "$NVMET/ports/1/subsystems/$nqn"
+	sleep 3
+	nvmet_link 1 "$nqn"
+	fio_wait 120
+	wait_state "$ctrl" live 10
+	log_has "$ctrl" "starting error recovery"
+	log_has "$ctrl" "Reconnecting in 1 seconds..."
+	log_has "$ctrl" "Successfully reconnected"
+	nvme disconnect -n "$nqn"
+	ctrl_gone "$ctrl" 10
+
+	echo "port gone for good: controller loss"
+	new_mark
+	nvme connect -t tcp -a 127.0.0.1 -s 4420 -n "$nqn" \
+		--reconnect-delay 1 --ctrl-loss-tmo 3
+	dev=$(nvme_dev_for "$nqn")
+	ctrl=$(ctrl_of "$dev")
+	fio_bg "$dev" 256m
+	rm "$NVMET/ports/1/subsystems/$nqn"
+	ctrl_gone "$ctrl" 30
+	if fio_wait 30; then
+		echo "fio reported no error although the controller was lost"
+		exit 1
+	fi
+	log_has "$ctrl" "Failed reconnect attempt"
+	log_has "$ctrl" "Removing controller"
+
+	echo "connect again"
+	nvmet_link 1 "$nqn"
+	nvme connect -t tcp -a 127.0.0.1 -s 4420 -n "$nqn"
+	dev=$(nvme_dev_for "$nqn")
+	FIO_SIZE=1m fio_verify "$dev" 8
+	nvme disconnect -n "$nqn"
+	unserve_ram
+done
