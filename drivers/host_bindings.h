@@ -38,6 +38,7 @@ void nvme_tcp_rs_init_delayed_work(struct delayed_work *dwork,
 				   void (*fn)(struct work_struct *work));
 void nvme_tcp_rs_reconnected(struct nvme_ctrl *ctrl);
 struct nvme_ctrl *nvme_tcp_rs_reset_work_ctrl(struct work_struct *work);
+int nvme_tcp_rs_nth_online_cpu(unsigned int n);
 int nvme_tcp_rs_ctrl_state(struct nvme_ctrl *ctrl);
 void nvme_tcp_rs_ctrl_get(struct nvme_ctrl *ctrl);
 void nvme_tcp_rs_ctrl_put(struct nvme_ctrl *ctrl);

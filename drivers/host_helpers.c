@@ -99,6 +99,12 @@ struct nvme_ctrl *nvme_tcp_rs_reset_work_ctrl(struct work_struct *work)
 	return container_of(work, struct nvme_ctrl, reset_work);
 }
 
+/* The n-th online CPU, counting round (a queue's io_cpu, as the C host picks it). */
+int nvme_tcp_rs_nth_online_cpu(unsigned int n)
+{
+	return cpumask_nth(n % num_online_cpus(), cpu_online_mask);
+}
+
 int nvme_tcp_rs_ctrl_state(struct nvme_ctrl *ctrl)
 {
 	return nvme_ctrl_state(ctrl);

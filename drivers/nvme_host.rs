@@ -1149,17 +1149,12 @@ impl Request {
     }
 }
 
-/// Returns the core's `nvme_wq`, on which the queues' receive work runs (reclaim-safe).
-pub(crate) fn nvme_wq() -> &'static kernel::workqueue::Queue {
-    // SAFETY: `nvme_wq` is allocated by `nvme-core`, which this module depends on, for as long
-    // as it is loaded.
-    unsafe { kernel::workqueue::Queue::from_raw(b::nvme_wq) }
-}
-
-/// Waits until everything queued on `nvme_wq` so far (the queues' receive work) has run.
-pub(crate) fn flush_nvme_wq() {
-    // SAFETY: As for `nvme_wq`.
-    unsafe { kb::__flush_workqueue(b::nvme_wq) };
+/// Returns the CPU of I/O queue `qid` (1-based): the online CPUs in turn, as the C host's
+/// default queue map places them.
+pub(crate) fn io_queue_cpu(qid: u16) -> Option<u32> {
+    // SAFETY: The helper only reads the online mask.
+    let cpu = unsafe { b::nvme_tcp_rs_nth_online_cpu(u32::from(qid.checked_sub(1)?)) };
+    u32::try_from(cpu).ok()
 }
 
 /// Waits until every controller deletion queued so far has run.

@@ -115,3 +115,13 @@ void nvmet_tcp_rs_sk_client_opts(struct sock *sk, long rcvtimeo)
 	sk->sk_use_task_frag = false;
 	sk_set_memalloc(sk);
 }
+
+/*
+ * A module's I/O workqueue: per-CPU, high priority, reclaim-safe (as the C
+ * transports' nvme_tcp_wq and nvmet_tcp_wq).
+ */
+struct workqueue_struct *nvmet_tcp_rs_alloc_io_wq(const char *name)
+{
+	return alloc_workqueue("%s", WQ_MEM_RECLAIM | WQ_HIGHPRI | WQ_PERCPU,
+			       0, name);
+}

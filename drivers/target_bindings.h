@@ -12,7 +12,6 @@
 int nvmet_tcp_rs_so_priority(void);
 int nvmet_tcp_rs_idle_poll_usecs(void);
 bool nvmet_tcp_rs_ratelimit(void);
-struct workqueue_struct *nvmet_tcp_rs_alloc_wq(void);
 void *nvmet_tcp_rs_sg_virt(struct scatterlist *sg);
 struct page *nvmet_tcp_rs_sg_page(struct scatterlist *sg);
 size_t nvmet_tcp_rs_sizeof_fabrics_ops(void);

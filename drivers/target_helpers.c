@@ -62,12 +62,6 @@ bool nvmet_tcp_rs_ratelimit(void)
 	return __ratelimit(&nvmet_tcp_rs_rs);
 }
 
-struct workqueue_struct *nvmet_tcp_rs_alloc_wq(void)
-{
-	return alloc_workqueue("nvmet_tcp_wq",
-			       WQ_MEM_RECLAIM | WQ_HIGHPRI | WQ_PERCPU, 0);
-}
-
 void *nvmet_tcp_rs_sg_virt(struct scatterlist *sg)
 {
 	return sg_virt(sg);

@@ -50,9 +50,8 @@ pub(crate) fn delete_all() {
         let _ = c.schedule_delete();
     }
     drop(ctrls);
+    // The receive work still queued runs when the module's workqueue is destroyed.
     nvme_host::flush_delete_wq();
-    // Receive work still queued for stopped queues runs this module's code: let it finish.
-    nvme_host::flush_nvme_wq();
 }
 
 /// Which parts of the controller are set up (for teardown after a partial setup).

@@ -14,6 +14,8 @@ pub mod pdu;
 mod crc32c;
 #[path = "../drivers/fabrics.rs"]
 mod fabrics;
+#[path = "../drivers/io_wq.rs"]
+mod io_wq;
 #[path = "../drivers/layout.rs"]
 mod layout;
 #[path = "../drivers/nvme_host.rs"]
@@ -29,6 +31,9 @@ mod queue;
 use fabrics::bindings as sock_bindings;
 use fabrics::{opt, CtrlHandle, FabricsDevice, Options};
 use kernel::prelude::*;
+
+/// The workqueue every queue's receive work runs on (`nvme_tcp_wq`).
+static IO_WQ: io_wq::ModuleQueue = io_wq::ModuleQueue::new();
 
 module! {
     type: HostModule,
@@ -65,8 +70,28 @@ impl fabrics::Transport for Tcp {
     }
 }
 
+/// Owns [`IO_WQ`]: creates it at load, destroys it (running the receive work still queued,
+/// which finds its queue stopped) at unload, after the controllers are gone.
+struct IoWq;
+
+impl IoWq {
+    fn new() -> Result<Self> {
+        IO_WQ.create(c"nvme_tcp_wq")?;
+        Ok(Self)
+    }
+}
+
+impl Drop for IoWq {
+    fn drop(&mut self) {
+        IO_WQ.destroy();
+    }
+}
+
+/// The module. Fields drop in order after [`PinnedDrop::drop`] removed the controllers; the
+/// workqueue exists before the transport is registered.
 #[pin_data(PinnedDrop)]
 struct HostModule {
+    _io_wq: IoWq,
     #[pin]
     transport: fabrics::Registration<Tcp>,
 }
@@ -79,6 +104,7 @@ impl kernel::InPlaceModule for HostModule {
                 ctrl::CTRL_OPS.set_module(module)?;
                 ctrl::init();
             },
+            _io_wq: IoWq::new()?,
             transport <- fabrics::Registration::new(module),
         })
     }

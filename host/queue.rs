@@ -205,6 +205,8 @@ impl From<Error> for RxError {
 #[pin_data]
 pub(crate) struct Queue {
     qid: u16,
+    /// The CPU the receive work runs on (unbound for the admin queue).
+    io_cpu: Option<u32>,
     ctrl: CtrlRef<Host>,
     /// Connect succeeded on the current connection and the queue has not stopped.
     live: Atomic<bool>,
@@ -231,9 +233,11 @@ impl Queue {
         for _ in 0..depth {
             slots.push(Slot::Free, GFP_KERNEL)?;
         }
+        let io_cpu = crate::nvme_host::io_queue_cpu(qid);
         Arc::pin_init(
             try_pin_init!(Self {
                 qid,
+                io_cpu,
                 ctrl: ctrl.get_ref(),
                 live: Atomic::new(false),
                 state <- new_mutex!(State { slots, conn: None }),
@@ -382,7 +386,7 @@ impl Queue {
     /// Queues the receive work.
     fn kick(this: ArcBorrow<'_, Self>) {
         // Already queued: that run will see what this one was for.
-        let _ = crate::nvme_host::nvme_wq().enqueue::<_, 0>(Arc::from(this));
+        let _ = crate::IO_WQ.enqueue_on::<_, 0>(this.io_cpu, Arc::from(this));
     }
 
     // ---- sending ----

@@ -12,6 +12,8 @@ pub mod pdu;
 
 #[path = "../drivers/crc32c.rs"]
 mod crc32c;
+#[path = "../drivers/io_wq.rs"]
+mod io_wq;
 #[path = "../drivers/layout.rs"]
 mod layout;
 #[path = "../drivers/nvmet.rs"]
@@ -48,7 +50,7 @@ module! {
 static OPS: nvmet::OpsTable<Tcp> = nvmet::OpsTable::new();
 
 /// The workqueue every queue's `io_work` runs on.
-static IO_WQ: workqueue::ModuleQueue = workqueue::ModuleQueue::new();
+static IO_WQ: io_wq::ModuleQueue = io_wq::ModuleQueue::new();
 
 use nvmet::params::{idle_poll_usecs, ratelimit, so_priority};
 
@@ -96,7 +98,7 @@ impl kernel::Module for TargetModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
         crc32c::self_test()?;
         registry::init();
-        IO_WQ.create()?;
+        IO_WQ.create(c"nvmet_tcp_wq")?;
         match nvmet::Registration::new(&OPS, module) {
             Ok(r) => Ok(Self { _transport: r }),
             Err(e) => {
