@@ -231,12 +231,14 @@ fn run_case(proxy: &Arc<Proxy>, opts: &Options, case: &Case, named: bool) -> Out
         );
         return Outcome::Fail;
     };
-    let qid = inj.qid.map_or("?".to_string(), |q| q.to_string());
-    let head = format!("{name}: {} (conn {}, qid {qid})", inj.note, inj.conn);
+    let qid = inj
+        .qid
+        .map_or("before Connect".to_string(), |q| format!("qid {q}"));
+    let head = format!("{name}: {} (conn {}, {qid})", inj.note, inj.conn);
 
     // The host's reaction on the damaged connection.
     let wait = match case.expect {
-        Expect::Survive => opts.hold,
+        Expect::Survive | Expect::Any => opts.hold,
         Expect::Reconnect => Duration::ZERO,
         _ => opts.timeout,
     };
@@ -258,7 +260,7 @@ fn run_case(proxy: &Arc<Proxy>, opts: &Options, case: &Case, named: bool) -> Out
         None => String::new(),
     };
     did += &match (case.expect, closed_at) {
-        (Expect::Reconnect, _) => "cut by the proxy".to_string(),
+        (Expect::Reconnect, _) => "connection cut by the proxy".to_string(),
         (_, Some(t)) => format!(
             "closed after {} ms",
             t.saturating_duration_since(inj.at).as_millis()
@@ -303,15 +305,15 @@ fn run_case(proxy: &Arc<Proxy>, opts: &Options, case: &Case, named: bool) -> Out
     };
     match verdict {
         None if back.starts_with("back") => {
-            println!("PASS {head}; host {did}; {back}");
+            println!("PASS {head}; host: {did}; {back}");
             Outcome::Pass
         }
         None => {
-            println!("FAIL {head}; host {did}; {back}");
+            println!("FAIL {head}; host: {did}; {back}");
             Outcome::Fail
         }
         Some(why) => {
-            println!("FAIL {head}; host {did}; {why}; {back}");
+            println!("FAIL {head}; host: {did}; {why}; {back}");
             Outcome::Fail
         }
     }
