@@ -13,6 +13,11 @@
 # Every case must pass, every fio pass must verify with no error, and
 # everything must be torn down; the runner fails the test on any kernel
 # report (oops, KASAN, lockdep, kmemleak, hung task).
+#
+# By default a host that closes without an H2CTermReq passes (the C host never
+# sends one). HOSTILE_STRICT=1 asks for the spec's full reaction: an
+# H2CTermReq with the right FES/FEI before every close over a fatal error, and
+# the cases the C host does not check (ICResp HLEN, C2HData DATAO alone).
 set -euo pipefail
 . scripts/guest/lib.sh
 tool=build/cargo/release/hostile-target
@@ -25,6 +30,12 @@ trap '[ -z "$proxy_pid" ] || kill "$proxy_pid" 2>/dev/null || true' EXIT
 serve_ram c "$host" "$nqn" 32768
 echo "host: $(scripts/guest/impl which host), target: $(scripts/guest/impl which target)"
 rc=0
+strict=()
+extra=()
+if [ "${HOSTILE_STRICT:-0}" = 1 ]; then
+	strict=(--require-term-req)
+	extra=(--case icresp-hlen --case c2h-shift)
+fi
 
 # proxy_run LABEL "CONNECT OPTIONS" TOOL-ARGS...: start the proxy with the
 # cases, connect through it, run fio write+verify passes until the proxy has
@@ -33,7 +44,7 @@ proxy_run() {
 	local label=$1 opts=$2 i dev passes=0 bad=0 frc prc=0
 	shift 2
 	echo "== $label (nvme connect options: ${opts:-none})"
-	"$tool" --listen 127.0.0.1:4430 --target 127.0.0.1:4420 --timeout 45 "$@" \
+	"$tool" --listen 127.0.0.1:4430 --target 127.0.0.1:4420 --timeout 45 "${strict[@]}" "$@" \
 		>"$out.$label" 2>"$out.$label.err" &
 	proxy_pid=$!
 	for i in $(seq 50); do
@@ -86,7 +97,7 @@ proxy_run plain "" \
 	--case kill --case icresp-pfv --case icresp-maxh2cdata --case icresp-cpda \
 	--case icresp-dgst --case icresp-plen --case resp-unknown-cid \
 	--case c2h-beyond --case c2h-overlap --case r2t-beyond --case r2t-zero \
-	--case c2h-termreq
+	--case c2h-termreq "${extra[@]}"
 # With header and data digests: the digest cases, then random damage.
 proxy_run digests "-g -G" \
 	--case resp-hlen --case resp-hdgst --case c2h-ddgst \

@@ -711,3 +711,186 @@ fn read_raw(s: &mut TcpStream) -> io::Result<Frame> {
     buf.truncate(n);
     Ok(Frame::Raw(buf))
 }
+
+#[cfg(test)]
+mod tests {
+    //! The proxy between a scripted host and a scripted target on loopback.
+
+    use super::*;
+    use nvme_tcp_pdu::ic::IC_LEN;
+    use nvme_tcp_pdu::{C2HData, CapsuleCmd, CapsuleResp, Framing, IcReq, IcResp};
+
+    const PLAIN: Framing = Framing {
+        hdgst: false,
+        ddgst: false,
+        pda: 0,
+    };
+
+    fn read_whole(s: &mut TcpStream) -> Vec<u8> {
+        match read_pdu(s).unwrap() {
+            Frame::Pdu(b) => b,
+            _ => panic!("no PDU"),
+        }
+    }
+
+    fn resp(cid: u16) -> Vec<u8> {
+        let mut cqe = [0u8; 16];
+        cqe[12..14].copy_from_slice(&cid.to_le_bytes());
+        forge::emit(&Pdu::CapsuleResp(CapsuleResp { cqe }), &PLAIN, &[])
+    }
+
+    /// A target that grants no digests, completes every command and returns 0x5a bytes for
+    /// reads, on one connection.
+    fn fake_target(mut s: TcpStream) {
+        let _icreq = read_whole(&mut s);
+        let icresp = IcResp {
+            pfv: 0,
+            cpda: 0,
+            dgst: DigestOptions::default(),
+            maxh2cdata: 0x40_0000,
+        };
+        s.write_all(&icresp.to_bytes()).unwrap();
+        while let Ok(Frame::Pdu(b)) = read_pdu(&mut s) {
+            let Ok(Header {
+                pdu: Pdu::CapsuleCmd(c),
+                ..
+            }) = Header::decode(&b, 0)
+            else {
+                continue;
+            };
+            if c.opcode() == 0x02 {
+                let data = vec![0x5a; c.sgl_len() as usize];
+                let d = C2HData {
+                    cccid: c.cid(),
+                    datao: 0,
+                    datal: c.sgl_len(),
+                    last: true,
+                    success: false,
+                };
+                if s.write_all(&forge::emit(&Pdu::C2HData(d), &PLAIN, &data))
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            if s.write_all(&resp(c.cid())).is_err() {
+                return;
+            }
+        }
+    }
+
+    fn sqe(op: u8, cid: u16, len: u32) -> [u8; 64] {
+        let mut sqe = [0u8; 64];
+        sqe[0] = op;
+        sqe[2..4].copy_from_slice(&cid.to_le_bytes());
+        sqe[32..36].copy_from_slice(&len.to_le_bytes());
+        sqe[39] = 0x5a;
+        sqe
+    }
+
+    fn capsule(sqe: [u8; 64]) -> Vec<u8> {
+        forge::emit(
+            &Pdu::CapsuleCmd(CapsuleCmd { sqe, data_len: 0 }),
+            &PLAIN,
+            &[],
+        )
+    }
+
+    /// A host queue through the proxy: ICReq, then Connect on `qid`.
+    fn host_queue(addr: SocketAddr, qid: u16) -> TcpStream {
+        let mut s = TcpStream::connect(addr).unwrap();
+        let icreq = IcReq {
+            pfv: 0,
+            hpda: 0,
+            dgst: DigestOptions::default(),
+            maxr2t: 0,
+        };
+        s.write_all(&icreq.to_bytes()).unwrap();
+        assert_eq!(read_whole(&mut s).len(), IC_LEN);
+        let mut connect = sqe(OPC_FABRICS, 1, 0);
+        connect[4] = FCTYPE_CONNECT;
+        connect[42..44].copy_from_slice(&qid.to_le_bytes());
+        s.write_all(&capsule(connect)).unwrap();
+        assert_eq!(read_whole(&mut s)[0], 0x05);
+        s
+    }
+
+    fn start() -> (Arc<Proxy>, SocketAddr) {
+        let target = TcpListener::bind("127.0.0.1:0").unwrap();
+        let taddr = target.local_addr().unwrap();
+        thread::spawn(move || {
+            for s in target.incoming().flatten() {
+                thread::spawn(move || fake_target(s));
+            }
+        });
+        let proxy = Proxy::new(taddr);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let p = Arc::clone(&proxy);
+        thread::spawn(move || p.serve(listener));
+        (proxy, addr)
+    }
+
+    #[test]
+    fn tracks_queues_and_injects_into_a_read() {
+        let (proxy, addr) = start();
+        let _admin = host_queue(addr, 0);
+        let mut io = host_queue(addr, 1);
+        for cid in 2..10 {
+            io.write_all(&capsule(sqe(0x02, cid, 4096))).unwrap();
+            assert_eq!(read_whole(&mut io)[0], 0x07);
+            assert_eq!(read_whole(&mut io)[0], 0x05);
+        }
+        let (s, ok) = proxy.wait_until(Duration::from_secs(5), |s| s.gen_io >= 8);
+        assert!(ok);
+        assert_eq!(s.generation, 1);
+        drop(s);
+
+        proxy.arm(Fault::C2HBeyond, Needs::default());
+        io.write_all(&capsule(sqe(0x02, 20, 4096))).unwrap();
+        let forged = read_whole(&mut io);
+        let h = Header::decode(&forged, 0).unwrap();
+        assert_eq!(h.pdu.data_len(), 4608);
+        let s = proxy.lock();
+        let inj = s.injected.clone().expect("injected");
+        assert_eq!(inj.qid, Some(1));
+        assert!(s.conns[&inj.conn].faulted);
+        drop(s);
+
+        // The host reports the error and closes: the proxy keeps the TermReq to itself.
+        let term = forge::c2h_term_req(Fes::DataOutOfRange);
+        let mut h2c = term.clone();
+        h2c[0] = 0x02;
+        io.write_all(&h2c).unwrap();
+        io.shutdown(Shutdown::Both).unwrap();
+        let (s, ok) = proxy.wait_until(Duration::from_secs(5), |s| {
+            s.conns[&inj.conn].host_closed.is_some()
+        });
+        assert!(ok);
+        assert_eq!(s.conns[&inj.conn].term, Some((0x04, 0)));
+        drop(s);
+        proxy.forget(inj.conn);
+        assert!(!proxy.lock().conns.contains_key(&inj.conn));
+    }
+
+    #[test]
+    fn replaces_one_response_then_passes_through() {
+        let (proxy, addr) = start();
+        let _admin = host_queue(addr, 0);
+        let mut io = host_queue(addr, 2);
+        proxy.arm(Fault::RspUnknownCid, Needs::default());
+        io.write_all(&capsule(sqe(0x00, 7, 0))).unwrap();
+        let b = read_whole(&mut io);
+        let Pdu::CapsuleResp(r) = Header::decode(&b, 0).unwrap().pdu else {
+            panic!("not a response")
+        };
+        assert_eq!(forge::cqe_cid_status(&r.cqe).0, 0x0fff);
+        // Disarmed after one injection: the next command's response is genuine.
+        io.write_all(&capsule(sqe(0x00, 8, 0))).unwrap();
+        let b = read_whole(&mut io);
+        let Pdu::CapsuleResp(r) = Header::decode(&b, 0).unwrap().pdu else {
+            panic!("not a response")
+        };
+        assert_eq!(forge::cqe_cid_status(&r.cqe).0, 8);
+    }
+}
