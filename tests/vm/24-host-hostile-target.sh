@@ -1,6 +1,7 @@
 # timeout: 420
-# A hostile target against the host (tools/hostile-target): the C target
-# serves a RAM disk on 127.0.0.1:4420, the proxy listens on 127.0.0.1:4430
+# A hostile target against the host (tools/hostile-target): a target
+# (TARGET_IMPL, default rust; see below) serves a RAM disk on 127.0.0.1:4420,
+# the proxy listens on 127.0.0.1:4430
 # and forwards to it, and the host under test (HOST_IMPL, default rust)
 # connects through the proxy with a short reconnect delay. While fio writes
 # and verifies (crc32c) in a loop, the proxy damages one target-to-host PDU
@@ -27,7 +28,11 @@ nqn=nqn.2026-11.io.nvme-tcp-rs:hostile-target
 out=/tmp/hostile-target
 proxy_pid=
 trap '[ -z "$proxy_pid" ] || kill "$proxy_pid" 2>/dev/null || true' EXIT
-serve_ram c "$host" "$nqn" 32768
+# Behind the proxy the Rust target by default: with the C target behind it,
+# after the digest cases one C target queue's release hung in
+# nvmet_sq_destroy (seen once with the Rust host, 2026-11-26; never with the
+# C host in three runs; cause not isolated). TARGET_IMPL=c runs it anyway.
+serve_ram "${TARGET_IMPL:-rust}" "$host" "$nqn" 32768
 echo "host: $(scripts/guest/impl which host), target: $(scripts/guest/impl which target)"
 rc=0
 strict=()
