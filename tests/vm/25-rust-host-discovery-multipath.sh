@@ -37,43 +37,6 @@ ctrl_for() {
 	return 1
 }
 
-# fio_bg DEV SIZE, fio_wait SECS: a randwrite+verify job in the background,
-# started once its writes are under way; fio_wait fails unless it finished
-# in time with no error.
-fio_bg() {
-	local before i
-	before=$(awk '{ print $5 }' "/sys/block/$(basename "$1")/stat")
-	fio --name=mpath --filename="$1" --direct=1 --ioengine=libaio \
-		--rw=randwrite --bs=4k --iodepth=32 --size="$2" --verify=crc32c \
-		--verify_fatal=1 --do_verify=1 --verify_state_save=0 \
-		--output-format=terse >/tmp/fio.out 2>/tmp/fio.err &
-	fio_pid=$!
-	for i in $(seq 300); do
-		[ "$(awk '{ print $5 }' "/sys/block/$(basename "$1")/stat")" -gt $((before + 200)) ] &&
-			return 0
-		sleep 0.1
-	done
-	echo "fio wrote nothing in 30 s"
-	return 1
-}
-fio_wait() {
-	local i rc=0
-	for i in $(seq $(($1 * 10))); do
-		kill -0 "$fio_pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$fio_pid" 2>/dev/null; then
-		echo "fio still running after $1 s"
-		kill -9 "$fio_pid"
-		wait "$fio_pid" || true
-		return 1
-	fi
-	wait "$fio_pid" || rc=$?
-	echo "  fio status $rc, error $(cut -d';' -f5 /tmp/fio.out 2>/dev/null), verified $(cut -d';' -f6 /tmp/fio.out 2>/dev/null) KiB"
-	[ $rc = 0 ] && [ "$(cut -d';' -f5 /tmp/fio.out)" = 0 ] &&
-		[ "$(cut -d';' -f6 /tmp/fio.out)" -gt 0 ] || { cat /tmp/fio.err; return 1; }
-}
-
 for target in c rust; do
 	echo "== target $target"
 	modprobe brd rd_nr=1 rd_size=65536
