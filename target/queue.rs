@@ -454,13 +454,20 @@ impl Queue {
             GFP_KERNEL,
         )?;
         registry::insert(queue.clone())?;
+        // The lock is held across `install`: a close right after it schedules the release,
+        // which must find the hooks (they hold a reference to the queue) to restore them.
+        let mut hooks = queue.hooks.lock();
         match queue.sock.install(queue.clone(), false) {
-            Ok(hooks) => {
-                *queue.hooks.lock() = Some(hooks);
+            Ok(h) => {
+                *hooks = Some(h);
+                drop(hooks);
                 Self::kick(queue.as_arc_borrow());
             }
             // Already closing: nothing to serve.
-            Err(_) => Self::schedule_release(queue.as_arc_borrow()),
+            Err(_) => {
+                drop(hooks);
+                Self::schedule_release(queue.as_arc_borrow());
+            }
         }
         Ok(queue)
     }
