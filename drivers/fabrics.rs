@@ -149,6 +149,11 @@ impl Options {
         self.string(|o| o.host_traddr)
     }
 
+    /// Returns the local interface to connect from (`host_iface=`), if one was given.
+    pub(crate) fn host_iface(&self) -> Option<&CStr> {
+        self.string(|o| o.host_iface)
+    }
+
     /// Reads a plain field of the options.
     fn field<R>(&self, f: impl FnOnce(&bindings::nvmf_ctrl_options) -> R) -> R {
         // SAFETY: By the type invariant the struct is valid for as long as `self` is borrowed.
@@ -171,6 +176,16 @@ impl Options {
     /// Returns the number of I/O queues asked for (`nr_io_queues=`, default one per CPU).
     pub(crate) fn nr_io_queues(&self) -> u32 {
         self.field(|o| o.nr_io_queues)
+    }
+
+    /// Returns the number of I/O queues for writes asked for (`nr_write_queues=`, default 0).
+    pub(crate) fn nr_write_queues(&self) -> u32 {
+        self.field(|o| o.nr_write_queues)
+    }
+
+    /// Returns the number of polled I/O queues asked for (`nr_poll_queues=`, default 0).
+    pub(crate) fn nr_poll_queues(&self) -> u32 {
+        self.field(|o| o.nr_poll_queues)
     }
 
     /// Returns the queue size asked for (`queue_size=`).

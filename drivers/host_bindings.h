@@ -38,7 +38,13 @@ void nvme_tcp_rs_init_delayed_work(struct delayed_work *dwork,
 				   void (*fn)(struct work_struct *work));
 void nvme_tcp_rs_reconnected(struct nvme_ctrl *ctrl);
 struct nvme_ctrl *nvme_tcp_rs_reset_work_ctrl(struct work_struct *work);
-int nvme_tcp_rs_nth_online_cpu(unsigned int n);
+unsigned int nvme_tcp_rs_num_online_cpus(void);
+int nvme_tcp_rs_get_io_cpu(struct blk_mq_tag_set *set, unsigned int type,
+			   unsigned int hctx_idx);
+void nvme_tcp_rs_put_io_cpu(int cpu);
+int nvme_tcp_rs_ifindex(const char *name);
+bool nvme_tcp_rs_wq_unbound(void);
+int nvme_tcp_rs_so_priority(void);
 int nvme_tcp_rs_ctrl_state(struct nvme_ctrl *ctrl);
 void nvme_tcp_rs_ctrl_get(struct nvme_ctrl *ctrl);
 void nvme_tcp_rs_ctrl_put(struct nvme_ctrl *ctrl);
@@ -51,6 +57,8 @@ u32 nvme_tcp_rs_rq_data_len(struct request *rq);
 bool nvme_tcp_rs_rq_is_write(struct request *rq);
 int nvme_tcp_rs_rq_map(struct request *rq, u32 offset, u32 len,
 		       struct kvec *out, int max);
+int nvme_tcp_rs_rq_map_pages(struct request *rq, u32 offset, u32 len,
+			     struct bio_vec *out, int max);
 struct request *nvme_tcp_rs_find_rq(struct blk_mq_tag_set *set,
 				    unsigned int hctx_idx, u16 command_id);
 void nvme_tcp_rs_complete_rq(struct request *rq, u16 status, u64 result);

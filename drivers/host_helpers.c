@@ -6,6 +6,8 @@
  * Nothing here makes a decision: each helper is one C construct.
  */
 #include <linux/blk-mq.h>
+#include <linux/moduleparam.h>
+#include <linux/netdevice.h>
 #include "host_bindings.h"
 #include "socket_helpers.c"
 
@@ -99,10 +101,80 @@ struct nvme_ctrl *nvme_tcp_rs_reset_work_ctrl(struct work_struct *work)
 	return container_of(work, struct nvme_ctrl, reset_work);
 }
 
-/* The n-th online CPU, counting round (a queue's io_cpu, as the C host picks it). */
-int nvme_tcp_rs_nth_online_cpu(unsigned int n)
+unsigned int nvme_tcp_rs_num_online_cpus(void)
 {
-	return cpumask_nth(n % num_online_cpus(), cpu_online_mask);
+	return num_online_cpus();
+}
+
+/*
+ * How many queues (of every controller) run their I/O work on each CPU, for
+ * spreading the queues of several controllers, as the C host counts them.
+ */
+static atomic_t nvme_tcp_rs_cpu_queues[NR_CPUS];
+
+/*
+ * The least used online CPU that map `type` of `set` sends to hardware
+ * context `hctx_idx`, counted as used; -1 if none.
+ */
+int nvme_tcp_rs_get_io_cpu(struct blk_mq_tag_set *set, unsigned int type,
+			   unsigned int hctx_idx)
+{
+	const unsigned int *mq_map;
+	int cpu, best = -1, least = INT_MAX;
+
+	if (type >= set->nr_maps)
+		return -1;
+	mq_map = set->map[type].mq_map;
+	if (!mq_map)
+		return -1;
+	for_each_online_cpu(cpu) {
+		int n = atomic_read(&nvme_tcp_rs_cpu_queues[cpu]);
+
+		if (mq_map[cpu] == hctx_idx && n < least) {
+			best = cpu;
+			least = n;
+		}
+	}
+	if (best >= 0)
+		atomic_inc(&nvme_tcp_rs_cpu_queues[best]);
+	return best;
+}
+
+void nvme_tcp_rs_put_io_cpu(int cpu)
+{
+	if (cpu >= 0 && cpu < NR_CPUS)
+		atomic_dec(&nvme_tcp_rs_cpu_queues[cpu]);
+}
+
+/* The index of network interface `name` in the initial namespace, or -ENODEV. */
+int nvme_tcp_rs_ifindex(const char *name)
+{
+	struct net_device *dev = dev_get_by_name(&init_net, name);
+	int ifindex;
+
+	if (!dev)
+		return -ENODEV;
+	ifindex = dev->ifindex;
+	dev_put(dev);
+	return ifindex;
+}
+
+static bool wq_unbound;
+module_param(wq_unbound, bool, 0644);
+MODULE_PARM_DESC(wq_unbound, "Use unbound workqueue for nvme-tcp IO context (default false)");
+
+static int so_priority;
+module_param(so_priority, int, 0644);
+MODULE_PARM_DESC(so_priority, "nvme tcp socket optimize priority");
+
+bool nvme_tcp_rs_wq_unbound(void)
+{
+	return READ_ONCE(wq_unbound);
+}
+
+int nvme_tcp_rs_so_priority(void)
+{
+	return READ_ONCE(so_priority);
 }
 
 int nvme_tcp_rs_ctrl_state(struct nvme_ctrl *ctrl)
@@ -193,6 +265,53 @@ int nvme_tcp_rs_rq_map(struct request *rq, u32 offset, u32 len,
 			return n;
 	}
 	return n;
+}
+
+/* As nvme_tcp_rs_map_bvec, but the part as a page range; false if it cannot be spliced. */
+static bool nvme_tcp_rs_page_bvec(struct bio_vec *bv, u32 *pos, u32 offset,
+				  u32 end, struct bio_vec *out, int max, int *n,
+				  bool *ok)
+{
+	u32 start = *pos, stop = *pos + bv->bv_len, from, to;
+
+	*pos = stop;
+	if (stop <= offset)
+		return true;
+	if (start >= end || *n == max)
+		return false;
+	from = max(start, offset);
+	to = min(stop, end);
+	bvec_set_page(&out[*n], bv->bv_page, to - from,
+		      bv->bv_offset + (from - start));
+	if (!sendpages_ok(bv->bv_page, to - from, bv->bv_offset + (from - start)))
+		*ok = false;
+	(*n)++;
+	return true;
+}
+
+/*
+ * The pieces of bytes [offset, offset + len) of the request's bios as page
+ * ranges, at most max of them, for sending them zero-copy; -EOPNOTSUPP for
+ * a special payload or a page the network stack may not take a reference on
+ * (sendpage_ok).
+ */
+int nvme_tcp_rs_rq_map_pages(struct request *rq, u32 offset, u32 len,
+			     struct bio_vec *out, int max)
+{
+	struct req_iterator iter;
+	struct bio_vec bv;
+	u32 pos = 0, end = offset + len;
+	int n = 0;
+	bool ok = true;
+
+	if (rq->rq_flags & RQF_SPECIAL_PAYLOAD)
+		return -EOPNOTSUPP;
+	rq_for_each_segment(bv, rq, iter) {
+		if (!nvme_tcp_rs_page_bvec(&bv, &pos, offset, end, out, max,
+					   &n, &ok))
+			break;
+	}
+	return ok ? n : -EOPNOTSUPP;
 }
 
 struct request *nvme_tcp_rs_find_rq(struct blk_mq_tag_set *set,

@@ -143,6 +143,11 @@ pub(crate) trait Driver: Send + Sync + Sized + 'static {
         queue: ArcBorrow<'_, Self::Queue>,
         rq: Request,
     ) -> Result<(), BlkStatus>;
+    /// Polls `queue` for completions (a hardware context of the poll map); returns how many
+    /// commands completed, or a negative error.
+    fn poll(ctrl: &Ctrl<Self>, queue: ArcBorrow<'_, Self::Queue>) -> i32;
+    /// Returns how many I/O queues serve each map of the I/O tag set: default, read, poll.
+    fn io_queues(ctrl: &Ctrl<Self>) -> IoQueues;
     /// The request with command identifier `cid` on `queue` timed out.
     fn timeout(ctrl: &Ctrl<Self>, queue: ArcBorrow<'_, Self::Queue>, cid: u16) -> TimeoutAction;
     /// Sends an asynchronous event request on the admin queue.
@@ -242,7 +247,11 @@ impl<T: Driver, const ADMIN: bool> MqOps<T, ADMIN> {
         set_rq_budget_token: None,
         get_rq_budget_token: None,
         timeout: Some(timeout_callback::<T>),
-        poll: None,
+        poll: if ADMIN {
+            None
+        } else {
+            Some(poll_callback::<T>)
+        },
         complete: Some(b::nvme_complete_rq),
         init_hctx: Some(init_hctx_callback::<T, ADMIN>),
         exit_hctx: Some(exit_hctx_callback::<T>),
@@ -250,7 +259,11 @@ impl<T: Driver, const ADMIN: bool> MqOps<T, ADMIN> {
         exit_request: None,
         cleanup_rq: None,
         busy: None,
-        map_queues: None,
+        map_queues: if ADMIN {
+            None
+        } else {
+            Some(map_queues_callback::<T>)
+        },
         show_rq: None,
     };
 }
@@ -487,14 +500,21 @@ impl<T: Driver> Ctrl<T> {
     }
 
     /// Allocates the I/O tag set: one hardware queue per I/O queue, one map.
-    pub(crate) fn alloc_io_tag_set(&self) -> Result {
+    ///
+    /// With `poll`, the tag set has the poll map too (else default and read).
+    pub(crate) fn alloc_io_tag_set(&self, poll: bool) -> Result {
+        let nr_maps = if poll {
+            kb::hctx_type_HCTX_MAX_TYPES
+        } else {
+            kb::hctx_type_HCTX_TYPE_POLL
+        };
         // SAFETY: `io_set` lives as long as the controller; the table is a `static`.
         check(unsafe {
             b::nvme_alloc_io_tag_set(
                 self.raw(),
                 self.io_set.get(),
                 &MqOps::<T, false>::TABLE,
-                1,
+                nr_maps,
                 size_of::<b::nvme_tcp_rs_pdu>() as u32,
             )
         })
@@ -542,6 +562,27 @@ impl<T: Driver> Ctrl<T> {
         // SAFETY: The admin queue is live; `n` is valid for writes.
         check_status(unsafe { b::nvme_set_queue_count(self.raw(), &mut n) })?;
         Ok(u32::try_from(n).unwrap_or(0))
+    }
+
+    /// Splits `granted` I/O queues over the maps as the options ask (`nvmf_set_io_queues`).
+    pub(crate) fn split_io_queues(&self, granted: u32) -> IoQueues {
+        let mut counts = [0u32; kb::hctx_type_HCTX_MAX_TYPES as usize];
+        // SAFETY: `opts` is set for the controller's life; `counts` has `HCTX_MAX_TYPES`
+        // entries.
+        unsafe { b::nvmf_set_io_queues((*self.raw()).opts, granted, counts.as_mut_ptr()) };
+        IoQueues(counts)
+    }
+
+    /// Picks the CPU for the I/O work of I/O queue `qid`: the least used online CPU whose
+    /// submissions go to that queue in the I/O tag set's maps, as the C host picks it. The
+    /// CPU stays counted as used until [`put_io_cpu`].
+    pub(crate) fn get_io_cpu(&self, queues: &IoQueues, qid: u16) -> Option<u32> {
+        let hctx = u32::from(qid.checked_sub(1)?);
+        let map = queues.map_of(hctx)?;
+        // SAFETY: The I/O tag set is allocated (its maps are set) and lives as long as the
+        // controller; the helper only reads them.
+        let cpu = unsafe { b::nvme_tcp_rs_get_io_cpu(self.io_set.get().cast(), map, hctx) };
+        u32::try_from(cpu).ok()
     }
 
     /// Sets the number of queues, the admin queue included.
@@ -897,6 +938,38 @@ unsafe extern "C" fn init_hctx_callback<T: Driver, const ADMIN: bool>(
     0
 }
 
+/// `map_queues`: spreads the CPUs over the queues of each map (`nvmf_map_queues`).
+///
+/// # Safety
+///
+/// Called by blk-mq for the I/O tag set of a `Ctrl<T>`.
+unsafe extern "C" fn map_queues_callback<T: Driver>(set: *mut kb::blk_mq_tag_set) {
+    // SAFETY: `set` is the I/O tag set of a live controller.
+    let ctrl = unsafe { ctrl_of_set::<T>(set) };
+    let mut counts = T::io_queues(ctrl).0;
+    // SAFETY: `set` is valid, `ctrl->opts` is set, and `counts` has `HCTX_MAX_TYPES` entries.
+    unsafe { b::nvmf_map_queues(set.cast(), ctrl.raw(), counts.as_mut_ptr()) };
+}
+
+/// `poll`: completions of a hardware context of the poll map.
+///
+/// # Safety
+///
+/// Called by blk-mq for a set-up hardware context of the I/O tag set of a `Ctrl<T>`.
+unsafe extern "C" fn poll_callback<T: Driver>(
+    hctx: *mut kb::blk_mq_hw_ctx,
+    _iob: *mut kb::io_comp_batch,
+) -> i32 {
+    // SAFETY: `hctx` is valid and set up; its queue's tag set belongs to a live controller.
+    let (queue, ctrl) = unsafe {
+        (
+            queue_of::<T>(hctx),
+            ctrl_of_set::<T>((*(*hctx).queue).tag_set),
+        )
+    };
+    T::poll(ctrl, queue)
+}
+
 /// `exit_hctx`: gives back the queue reference of `init_hctx`.
 ///
 /// # Safety
@@ -1119,27 +1192,67 @@ impl Request {
         unsafe { sock.recv_kvecs(iovs, total) }
     }
 
-    /// Sends the data `offset..offset + len` on `sock`, waiting for send space.
+    /// Sends the data `offset..offset + len` on `sock`, waiting for send space: zero-copy
+    /// (`MSG_SPLICE_PAGES`) from the bio pages, copied where a page may not be spliced.
     pub(crate) fn send(&self, sock: &Socket, offset: u32, len: u32, more: bool) -> Result {
         let mut at = offset;
         let end = offset.saturating_add(len);
         while at < end {
-            let mut iovs = [kb::kvec {
-                iov_base: core::ptr::null_mut(),
-                iov_len: 0,
-            }; MAX_PIECES];
-            let n = self.map(at, end - at, &mut iovs);
-            if n == 0 {
-                return Err(EINVAL);
-            }
-            let chunk: usize = iovs.iter().take(n).map(|v| v.iov_len).sum();
-            let chunk = u32::try_from(chunk)?;
-            let iovs = iovs.get_mut(..n).unwrap_or(&mut []);
-            // SAFETY: The pieces are the request's data, readable while it is in flight.
-            unsafe { sock.send_kvecs_all(iovs, more || at + chunk < end)? };
+            // Zero-copy where the pages allow it, else copied.
+            let chunk = match self.send_pages(sock, at, end, more)? {
+                Some(chunk) => chunk,
+                None => self.send_copy(sock, at, end, more)?,
+            };
             at += chunk;
         }
         Ok(())
+    }
+
+    /// Sends the first pieces of the data `at..end` zero-copy from the bio pages; returns how
+    /// many bytes, or `None` (nothing sent) if a page among them cannot be spliced.
+    fn send_pages(&self, sock: &Socket, at: u32, end: u32, more: bool) -> Result<Option<u32>> {
+        // SAFETY: all-zero is a valid `bio_vec`.
+        let mut bvecs: [kb::bio_vec; MAX_PIECES] = unsafe { core::mem::zeroed() };
+        // SAFETY: The request is valid; `bvecs` has room for `MAX_PIECES` entries.
+        let n = unsafe {
+            b::nvme_tcp_rs_rq_map_pages(
+                self.raw(),
+                at,
+                end - at,
+                bvecs.as_mut_ptr().cast(),
+                MAX_PIECES as i32,
+            )
+        };
+        let Ok(n) = usize::try_from(n) else {
+            return Ok(None);
+        };
+        let pieces = bvecs.get(..n.min(MAX_PIECES)).unwrap_or(&[]);
+        let chunk: u32 = pieces.iter().map(|v| v.bv_len).sum();
+        if chunk == 0 {
+            return Err(EINVAL);
+        }
+        // SAFETY: The pages are the request's bio pages, referenced while it is in flight, and
+        // the helper checked that they may be spliced.
+        unsafe { sock.send_pages_all(pieces, more || at + chunk < end)? };
+        Ok(Some(chunk))
+    }
+
+    /// Sends the first pieces of the data `at..end` copied; returns how many bytes.
+    fn send_copy(&self, sock: &Socket, at: u32, end: u32, more: bool) -> Result<u32> {
+        let mut iovs = [kb::kvec {
+            iov_base: core::ptr::null_mut(),
+            iov_len: 0,
+        }; MAX_PIECES];
+        let n = self.map(at, end - at, &mut iovs);
+        if n == 0 {
+            return Err(EINVAL);
+        }
+        let chunk: usize = iovs.iter().take(n).map(|v| v.iov_len).sum();
+        let chunk = u32::try_from(chunk)?;
+        let iovs = iovs.get_mut(..n).unwrap_or(&mut []);
+        // SAFETY: The pieces are the request's data, readable while it is in flight.
+        unsafe { sock.send_kvecs_all(iovs, more || at + chunk < end)? };
+        Ok(chunk)
     }
 
     /// Completes the request with the CQE's `status` field (phase bit included) and result.
@@ -1149,12 +1262,60 @@ impl Request {
     }
 }
 
-/// Returns the CPU of I/O queue `qid` (1-based): the online CPUs in turn, as the C host's
-/// default queue map places them.
-pub(crate) fn io_queue_cpu(qid: u16) -> Option<u32> {
+/// Gives back a CPU of [`Ctrl::get_io_cpu`].
+pub(crate) fn put_io_cpu(cpu: u32) {
+    // SAFETY: The helper decrements a counter it bounds-checks.
+    unsafe { b::nvme_tcp_rs_put_io_cpu(cpu as i32) };
+}
+
+/// How many I/O queues serve each map of the I/O tag set, in `HCTX_TYPE_*` order: default,
+/// read, poll. The queues of the maps follow each other in that order from qid 1.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct IoQueues(pub(crate) [u32; kb::hctx_type_HCTX_MAX_TYPES as usize]);
+
+impl IoQueues {
+    /// Returns the number of I/O queues.
+    pub(crate) fn total(&self) -> u32 {
+        self.0.iter().sum()
+    }
+
+    /// Returns the map (`HCTX_TYPE_*`) of hardware context `hctx` (qid − 1).
+    pub(crate) fn map_of(&self, hctx: u32) -> Option<u32> {
+        let mut end = 0u32;
+        for (map, n) in (0u32..).zip(self.0) {
+            end += n;
+            if hctx < end {
+                return Some(map);
+            }
+        }
+        None
+    }
+}
+
+/// Returns the number of online CPUs.
+pub(crate) fn num_online_cpus() -> u32 {
     // SAFETY: The helper only reads the online mask.
-    let cpu = unsafe { b::nvme_tcp_rs_nth_online_cpu(u32::from(qid.checked_sub(1)?)) };
-    u32::try_from(cpu).ok()
+    unsafe { b::nvme_tcp_rs_num_online_cpus() }
+}
+
+/// Returns whether I/O work runs unbound (the `wq_unbound` parameter).
+pub(crate) fn wq_unbound() -> bool {
+    // SAFETY: The accessor reads a `bool` parameter with `READ_ONCE`.
+    unsafe { b::nvme_tcp_rs_wq_unbound() }
+}
+
+/// Returns the `so_priority` parameter.
+pub(crate) fn so_priority() -> i32 {
+    // SAFETY: As above.
+    unsafe { b::nvme_tcp_rs_so_priority() }
+}
+
+/// Returns the index of network interface `name`.
+pub(crate) fn ifindex(name: &CStr) -> Result<i32> {
+    // SAFETY: `name` is a NUL-terminated string.
+    let idx = unsafe { b::nvme_tcp_rs_ifindex(name.as_char_ptr()) };
+    to_result(idx.min(0))?;
+    Ok(idx)
 }
 
 /// Waits until every controller deletion queued so far has run.

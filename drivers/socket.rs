@@ -194,13 +194,16 @@ impl Socket {
 
     /// Connects a TCP socket to `addr`, from `src` if given, waiting for the connection; the
     /// options of a host connection: `TCP_NODELAY`, no linger, one SYN retry, `tos` when
-    /// given, receive timeout `rcvtimeo` (jiffies) for [`Socket::recv_exact`], and atomic
+    /// given, priority `priority` when positive, bound to interface `ifindex` when given,
+    /// receive timeout `rcvtimeo` (jiffies) for [`Socket::recv_exact`], and atomic
     /// allocations that may dip into reserves (the socket writes back memory under pressure).
     #[allow(dead_code)] // Host module only.
     pub(crate) fn connect(
         addr: &SockAddr,
         src: Option<&SockAddr>,
         tos: Option<i32>,
+        priority: i32,
+        ifindex: Option<i32>,
         rcvtimeo: isize,
     ) -> Result<Self> {
         let mut sock = core::ptr::null_mut();
@@ -225,7 +228,14 @@ impl Socket {
             if let Some(tos) = tos {
                 b::ip_sock_set_tos(sk, tos);
             }
+            if priority > 0 {
+                b::sock_set_priority(sk, priority as u32);
+            }
             b::nvmet_tcp_rs_sk_client_opts(sk, rcvtimeo);
+        }
+        if let Some(ifindex) = ifindex {
+            // SAFETY: `sk` is valid and not yet connected; the function takes the socket lock.
+            to_result(unsafe { b::sock_bindtoindex(sk, ifindex, true) })?;
         }
         if let Some(src) = src {
             // SAFETY: The socket is valid; `src` is a valid address of its length.
@@ -310,6 +320,46 @@ impl Socket {
                 *v = h;
             }
             match io_result(ret)? {
+                Some(0) | None => return Err(EPIPE),
+                Some(n) => sent += n,
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends the pages `bvecs` describe zero-copy (`MSG_SPLICE_PAGES`), waiting for send
+    /// space; `more` sets `MSG_MORE`. The network stack holds its own references on the pages
+    /// until the data is acknowledged.
+    ///
+    /// # Safety
+    ///
+    /// Every `bio_vec` must describe a range of a page that the caller holds a reference on
+    /// and that may be spliced (`sendpage_ok`).
+    #[allow(dead_code)] // Host module only.
+    pub(crate) unsafe fn send_pages_all(&self, bvecs: &[bindings::bio_vec], more: bool) -> Result {
+        let total: usize = bvecs.iter().map(|v| v.bv_len as usize).sum();
+        let flags = bindings::MSG_NOSIGNAL
+            | bindings::MSG_SPLICE_PAGES
+            | if more { bindings::MSG_MORE } else { 0 };
+        let mut sent = 0usize;
+        while sent < total {
+            // SAFETY: all-zero is a valid `msghdr`.
+            let mut msg: bindings::msghdr = unsafe { core::mem::zeroed() };
+            msg.msg_flags = flags;
+            // SAFETY: `msg_iter` is valid for writes; the caller guarantees the pages; the
+            // iterator skips what was sent (`sent < total`).
+            unsafe {
+                bindings::iov_iter_bvec(
+                    &mut msg.msg_iter,
+                    bindings::ITER_SOURCE,
+                    bvecs.as_ptr(),
+                    bvecs.len(),
+                    total,
+                );
+                bindings::iov_iter_advance(&mut msg.msg_iter, sent);
+            }
+            // SAFETY: The socket is valid and `msg` describes pages that may be spliced.
+            match io_result(unsafe { bindings::sock_sendmsg(self.sock.as_ptr(), &mut msg) })? {
                 Some(0) | None => return Err(EPIPE),
                 Some(n) => sent += n,
             }

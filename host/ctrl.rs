@@ -8,7 +8,7 @@
 
 use crate::fabrics::{opt, CtrlHandle, FabricsDevice, Options};
 use crate::nvme_host::{
-    self, BlkStatus, Ctrl, CtrlOpsTable, CtrlRef, CtrlState, Driver, Request, SetupError,
+    self, BlkStatus, Ctrl, CtrlOpsTable, CtrlRef, CtrlState, Driver, IoQueues, Request, SetupError,
     TimeoutAction,
 };
 use crate::queue::Queue;
@@ -16,7 +16,7 @@ use crate::socket::SockAddr;
 use kernel::{
     dev_err, dev_info, dev_warn, new_mutex,
     prelude::*,
-    str::BStr,
+    str::{BStr, CString},
     sync::{global_lock, Arc, ArcBorrow, Mutex},
 };
 
@@ -68,8 +68,16 @@ pub(crate) struct Host {
     src: Option<SockAddr>,
     tos: Option<i32>,
     digests: (bool, bool),
-    /// I/O queues asked for (`nr_io_queues`).
+    /// The local interface to connect from (`host_iface`).
+    iface: Option<CString>,
+    /// I/O queues asked for: `nr_io_queues`, `nr_write_queues` and `nr_poll_queues` together,
+    /// each at most one per CPU.
     nr_io: u32,
+    /// Whether the I/O tag set has a poll map (`nr_poll_queues` was given).
+    poll_map: bool,
+    /// How the I/O queues of the current connection serve the maps.
+    #[pin]
+    io_queues: Mutex<IoQueues>,
     /// Queue `qid` at index `qid`. A queue keeps its object (which blk-mq's hardware context
     /// points to) across reconnects; only its connection is replaced.
     #[pin]
@@ -78,10 +86,25 @@ pub(crate) struct Host {
     setup: Mutex<Setup>,
 }
 
+/// Where and how a queue connects.
+pub(crate) struct Target<'a> {
+    pub(crate) addr: &'a SockAddr,
+    pub(crate) src: Option<&'a SockAddr>,
+    pub(crate) iface: Option<&'a CStr>,
+    pub(crate) tos: Option<i32>,
+    pub(crate) digests: (bool, bool),
+}
+
 impl Host {
-    /// Where queues connect: target address, source address, TOS and digests.
-    pub(crate) fn target(&self) -> (&SockAddr, Option<&SockAddr>, Option<i32>, (bool, bool)) {
-        (&self.addr, self.src.as_ref(), self.tos, self.digests)
+    /// Where queues connect: target address, source address or interface, TOS and digests.
+    pub(crate) fn target(&self) -> Target<'_> {
+        Target {
+            addr: &self.addr,
+            src: self.src.as_ref(),
+            iface: self.iface.as_deref(),
+            tos: self.tos,
+            digests: self.digests,
+        }
     }
 }
 
@@ -100,9 +123,16 @@ pub(crate) fn create(dev: &FabricsDevice, opts: &Options) -> Result<CtrlHandle> 
         );
         return Err(EOPNOTSUPP);
     }
-    if opts.has(opt::NR_WRITE_QUEUES | opt::NR_POLL_QUEUES | opt::HOST_IFACE) {
-        pr_warn!("nr_write_queues, nr_poll_queues and host_iface are ignored for now\n");
-    }
+    let iface = match opts.host_iface() {
+        Some(name) => {
+            if nvme_host::ifindex(name).is_err() {
+                pr_err!("invalid interface passed: {}\n", text(Some(name)));
+                return Err(ENODEV);
+            }
+            Some(CString::try_from(name)?)
+        }
+        None => None,
+    };
     let trsvcid = opts.trsvcid().map_or(&b"4420"[..], |s| s.to_bytes());
     let addr = SockAddr::parse(0, traddr.to_bytes(), trsvcid).inspect_err(|_| {
         pr_err!(
@@ -120,7 +150,15 @@ pub(crate) fn create(dev: &FabricsDevice, opts: &Options) -> Result<CtrlHandle> 
     };
     let queue_size = opts.queue_size();
     let sqsize = u16::try_from(queue_size.checked_sub(1).ok_or(EINVAL)?)?;
-    let nr_io = opts.nr_io_queues();
+    let cpus = nvme_host::num_online_cpus();
+    let nr_io = [
+        opts.nr_io_queues(),
+        opts.nr_write_queues(),
+        opts.nr_poll_queues(),
+    ]
+    .iter()
+    .map(|&n| n.min(cpus))
+    .sum::<u32>();
     let ctrl = Ctrl::create(
         dev,
         opts,
@@ -132,7 +170,10 @@ pub(crate) fn create(dev: &FabricsDevice, opts: &Options) -> Result<CtrlHandle> 
             src,
             tos: opts.tos(),
             digests: opts.digests(),
+            iface,
             nr_io,
+            poll_map: opts.nr_poll_queues() > 0,
+            io_queues <- new_mutex!(IoQueues::default()),
             queues <- new_mutex!(KVec::new()),
             setup <- new_mutex!(Setup::default()),
         }),
@@ -262,15 +303,17 @@ fn setup_admin(ctrl: &Ctrl<Host>, new: bool) -> Result<(), SetupError> {
 /// than the first time); undoes it on failure.
 fn setup_io(ctrl: &Ctrl<Host>, new: bool) -> Result<(), SetupError> {
     let h = ctrl.data();
-    let granted = ctrl.set_queue_count(h.nr_io)?;
-    let mut n = u16::try_from(granted)?;
+    let mut granted = ctrl.set_queue_count(h.nr_io)?;
     if !new {
-        n = n.min(u16::try_from(h.queues.lock().len().saturating_sub(1))?);
+        granted = granted.min(u32::try_from(h.queues.lock().len().saturating_sub(1))?);
     }
+    let maps = ctrl.split_io_queues(granted);
+    let n = u16::try_from(maps.total())?;
     if n == 0 {
         dev_err!(ctrl.device(), "unable to set any I/O queues\n");
         return Err(ENOMEM.into());
     }
+    *h.io_queues.lock() = maps;
     dev_info!(ctrl.device(), "creating {} I/O queues.\n", n);
     ctrl.set_queue_total(u32::from(n) + 1);
     let (ioccsz, _) = ctrl.ioccsz_icdoff();
@@ -290,12 +333,17 @@ fn setup_io(ctrl: &Ctrl<Host>, new: bool) -> Result<(), SetupError> {
             queue(ctrl, qid).ok_or(EINVAL)?.start(ctrl, incapsule)?;
         }
         if new {
-            ctrl.alloc_io_tag_set()?;
+            ctrl.alloc_io_tag_set(h.poll_map)?;
             h.setup.lock().io_tag_set = true;
         }
+        let unbound = nvme_host::wq_unbound();
         for qid in 1..=n {
+            let q = queue(ctrl, qid).ok_or(EINVAL)?;
+            if !unbound {
+                q.set_io_cpu(ctrl.get_io_cpu(&maps, qid));
+            }
             ctrl.connect_io_queue(qid)?;
-            queue(ctrl, qid).ok_or(EINVAL)?.set_live();
+            q.set_live();
         }
         if !new {
             // Let the requests that waited for the reconnect through, then resize the tag set
@@ -429,6 +477,14 @@ impl Driver for Host {
         rq: Request,
     ) -> Result<(), BlkStatus> {
         Queue::queue_rq(queue, ctrl, rq)
+    }
+
+    fn poll(_ctrl: &Ctrl<Self>, queue: ArcBorrow<'_, Queue>) -> i32 {
+        queue.poll()
+    }
+
+    fn io_queues(ctrl: &Ctrl<Self>) -> IoQueues {
+        *ctrl.data().io_queues.lock()
     }
 
     fn timeout(ctrl: &Ctrl<Self>, queue: ArcBorrow<'_, Queue>, cid: u16) -> TimeoutAction {

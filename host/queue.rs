@@ -30,8 +30,9 @@ use crate::socket::{Callbacks, Hooks, Socket};
 use kernel::{
     dev_err, dev_warn, new_mutex, new_work,
     prelude::*,
+    str::BStr,
     sync::{
-        atomic::{Acquire, Atomic, Release},
+        atomic::{Acquire, Atomic, Relaxed, Release},
         Arc, ArcBorrow, Mutex,
     },
     workqueue::{impl_has_work, Work, WorkItem},
@@ -52,6 +53,9 @@ const MAX_HEADER: usize = 256;
 
 /// How many PDUs one pass of the receive work handles before it requeues itself.
 const RX_BUDGET: u32 = 64;
+
+/// No CPU picked for the receive work: it runs unbound.
+const NO_CPU: i32 = -1;
 
 /// Where a command's data goes.
 #[derive(Clone, Copy)]
@@ -205,11 +209,15 @@ impl From<Error> for RxError {
 #[pin_data]
 pub(crate) struct Queue {
     qid: u16,
-    /// The CPU the receive work runs on (unbound for the admin queue).
-    io_cpu: Option<u32>,
+    /// The CPU the receive work runs on while connected, or [`NO_CPU`] (unbound: the admin
+    /// queue, `wq_unbound`, or before Connect).
+    io_cpu: Atomic<i32>,
     ctrl: CtrlRef<Host>,
     /// Connect succeeded on the current connection and the queue has not stopped.
     live: Atomic<bool>,
+    /// Commands the receive work completed (wraps), and that count at the last poll.
+    completed: Atomic<u32>,
+    polled: Atomic<u32>,
     #[pin]
     state: Mutex<State>,
     #[pin]
@@ -233,13 +241,14 @@ impl Queue {
         for _ in 0..depth {
             slots.push(Slot::Free, GFP_KERNEL)?;
         }
-        let io_cpu = crate::nvme_host::io_queue_cpu(qid);
         Arc::pin_init(
             try_pin_init!(Self {
                 qid,
-                io_cpu,
+                io_cpu: Atomic::new(NO_CPU),
                 ctrl: ctrl.get_ref(),
                 live: Atomic::new(false),
+                completed: Atomic::new(0),
+                polled: Atomic::new(0),
                 state <- new_mutex!(State { slots, conn: None }),
                 rx <- new_mutex!(Rx {
                     receiver: Receiver::new(Role::Host, Limits::default()),
@@ -261,11 +270,26 @@ impl Queue {
         max_incapsule: u32,
     ) -> Result<(), SetupError> {
         let qid = self.qid;
-        let (addr, src, tos, digests) = ctrl.data().target();
+        let target = ctrl.data().target();
+        let digests = target.digests;
+        let ifindex = match target.iface {
+            Some(name) => Some(crate::nvme_host::ifindex(name).inspect_err(|e| {
+                dev_err!(
+                    ctrl.device(),
+                    "failed to bind to interface {} queue {} err {:?}\n",
+                    BStr::from_bytes(name.to_bytes()),
+                    qid,
+                    e
+                );
+            })?),
+            None => None,
+        };
         let sock = Socket::connect(
-            addr,
-            src,
-            tos,
+            target.addr,
+            target.src,
+            target.tos,
+            crate::nvme_host::so_priority(),
+            ifindex,
             kernel::time::msecs_to_jiffies(ICRESP_TIMEOUT_MS) as isize,
         )
         .inspect_err(|e| {
@@ -331,10 +355,20 @@ impl Queue {
         self.live.store(true, Release);
     }
 
+    /// Runs the receive work on `cpu` from now on (`None`: unbound), until the queue stops.
+    pub(crate) fn set_io_cpu(&self, cpu: Option<u32>) {
+        let cpu = cpu.and_then(|c| i32::try_from(c).ok()).unwrap_or(NO_CPU);
+        let old = self.io_cpu.xchg(cpu, Relaxed);
+        if let Ok(old) = u32::try_from(old) {
+            crate::nvme_host::put_io_cpu(old);
+        }
+    }
+
     /// Stops the queue: closes its connection and stops receiving. Commands still in their
     /// slots go back to blk-mq uncompleted: the caller cancels the tag set (or fails them).
     pub(crate) fn stop(&self) {
         self.live.store(false, Release);
+        self.set_io_cpu(None);
         let link = self.link.lock().take();
         if let Some(link) = link {
             // Wakes a sender or receiver waiting on the socket; they fail and let go.
@@ -355,6 +389,7 @@ impl Queue {
     /// retries them or fails them over).
     fn stop_and_fail(&self) {
         self.live.store(false, Release);
+        self.set_io_cpu(None);
         let link = self.link.lock().take();
         if let Some(link) = link {
             link.conn.sock.shutdown();
@@ -385,8 +420,9 @@ impl Queue {
 
     /// Queues the receive work.
     fn kick(this: ArcBorrow<'_, Self>) {
+        let cpu = u32::try_from(this.io_cpu.load(Relaxed)).ok();
         // Already queued: that run will see what this one was for.
-        let _ = crate::IO_WQ.enqueue_on::<_, 0>(this.io_cpu, Arc::from(this));
+        let _ = crate::IO_WQ.enqueue_on::<_, 0>(cpu, Arc::from(this));
     }
 
     // ---- sending ----
@@ -532,6 +568,22 @@ impl Queue {
                 return;
             }
         }
+    }
+
+    /// Polls for completions (blk-mq `poll`, for io_uring's polled I/O); returns how many
+    /// commands completed since the last poll.
+    ///
+    /// blk-mq polls inside an RCU read-side critical section (`iocb_bio_iopoll`), where
+    /// nothing may sleep, and receiving takes the socket lock, which sleeps: the receive work
+    /// (queued by the socket's `data_ready`) completes polled commands as any other, and a
+    /// poll reports them.
+    pub(crate) fn poll(&self) -> i32 {
+        if !self.live.load(Acquire) {
+            return 0;
+        }
+        let now = self.completed.load(Relaxed);
+        let before = self.polled.xchg(now, Relaxed);
+        i32::try_from(now.wrapping_sub(before)).unwrap_or(i32::MAX)
     }
 
     /// Logs why receiving stopped, and sends a TermReq for a protocol error.
@@ -703,6 +755,7 @@ impl Queue {
             status_field
         };
         cmd.rq.complete(st, result);
+        self.completed.add(1, Relaxed);
     }
 
     /// The data of a C2HData PDU is complete.
@@ -740,6 +793,7 @@ impl Queue {
                     0
                 };
                 cmd.rq.complete(st, 0);
+                self.completed.add(1, Relaxed);
             }
         }
     }

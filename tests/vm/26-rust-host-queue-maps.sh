@@ -1,0 +1,104 @@
+# Queue maps of the Rust host: with nr_io_queues 1, nr_write_queues 1 and
+# nr_poll_queues 1 the controller has three I/O queues that serve the
+# default (writes), read and poll maps ("mapped 1/1/1"); io_uring polled I/O
+# (fio --hipri, IORING_SETUP_IOPOLL) goes through the poll queue and verifies;
+# plain reads go through the read queue and writes through the default one
+# (requests in flight per hardware context, blk-mq's debugfs). Then with two
+# of each (one queue a CPU): six queues. host_iface binds the queues to lo;
+# an unknown interface is refused. Against the C target, then (the first
+# part) against the Rust target.
+set -euo pipefail
+. scripts/guest/lib.sh
+nqn=nqn.2026-11.io.nvme-tcp-rs:maps
+dbg=/sys/kernel/debug/block
+
+# in_flight DEV TYPE RW ENGINE: runs 3 s of 4 KiB random RW (read or write)
+# at queue depth 32 through ENGINE (io_uring --hipri: polled) on DEV and
+# prints how many of the requests blk-mq showed in flight meanwhile on the
+# hardware contexts of map TYPE of the path device under DEV (nvmeXnY is the
+# multipath head; its path nvmeXcZnY has the tag set). Polled requests show
+# the POLLED flag.
+in_flight() {
+	local dev=$1 type=$2 rw=$3 engine=$4 path h i n=0 pid
+	path=$(basename "$dev" | sed 's/n\([0-9]*\)$/c*n\1/')
+	# shellcheck disable=SC2086
+	fio --name=sample --filename="$dev" --direct=1 --ioengine=$engine --rw="rand$rw" \
+		--bs=4k --iodepth=32 --size=8m --time_based --runtime=3 \
+		--output-format=terse >/dev/null &
+	pid=$!
+	while kill -0 $pid 2>/dev/null; do
+		for h in "$dbg"/$path/hctx*; do
+			[ "$(cat "$h/type")" = "$type" ] || continue
+			n=$((n + $(grep -c ".op=${rw^^}" "$h/busy" || true)))
+		done
+		sleep 0.1
+	done
+	wait $pid
+	echo $n
+}
+
+# hipri_verify DEV DEPTH: fio_verify through io_uring with polled completions.
+hipri_verify() {
+	local t0
+	t0=$(date +%s)
+	fio --name=hipri --filename="$1" --direct=1 --ioengine=io_uring --hipri \
+		--rw=randwrite --bssplit=4k/40:16k/30:128k/30 --iodepth="$2" --size=1m \
+		--verify=crc32c --verify_fatal=1 --do_verify=1 --verify_state_save=0 \
+		--output-format=terse >/tmp/fio.out
+	echo "  hipri qd $2: $(($(date +%s) - t0)) s, error $(cut -d';' -f5 /tmp/fio.out), read $(cut -d';' -f6 /tmp/fio.out) KiB"
+	[ "$(cut -d';' -f5 /tmp/fio.out)" = 0 ]
+	[ "$(cut -d';' -f6 /tmp/fio.out)" -gt 0 ]
+}
+
+for target in c rust; do
+	echo "== Rust host, $target target"
+	serve_ram "$target" rust "$nqn" 32768
+	from=$(dmesg | wc -l)
+	nvme connect -t tcp -a 127.0.0.1 -s 4420 -n "$nqn" -i 1 -W 1 -P 1
+	dev=$(nvme_dev_for "$nqn")
+	log=$(dmesg | tail -n +"$((from + 1))")
+	echo "$log" | grep -E "creating|mapped"
+	echo "$log" | grep -q "creating 3 I/O queues"
+	echo "$log" | grep -q "mapped 1/1/1 default/read/poll queues"
+	[ "$(cat /sys/block/"$(basename "$dev")"/queue/io_poll)" = 1 ]
+	n=$(in_flight "$dev" poll read "io_uring --hipri")
+	echo "  polled reads seen in flight on the poll queue: $n"
+	[ "$n" -gt 0 ]
+	n=$(in_flight "$dev" read read libaio)
+	echo "  reads seen in flight on the read queue: $n"
+	[ "$n" -gt 0 ]
+	n=$(in_flight "$dev" default write libaio)
+	echo "  writes seen in flight on the default queue: $n"
+	[ "$n" -gt 0 ]
+	hipri_verify "$dev" 1
+	hipri_verify "$dev" 32
+	FIO_SIZE=1m fio_verify "$dev" 16
+	nvme disconnect -n "$nqn"
+	if [ "$target" = rust ]; then
+		unserve_ram
+		continue
+	fi
+
+	from=$(dmesg | wc -l)
+	nvme connect -t tcp -a 127.0.0.1 -s 4420 -n "$nqn" -i 2 -W 2 -P 2
+	dev=$(nvme_dev_for "$nqn")
+	log=$(dmesg | tail -n +"$((from + 1))")
+	echo "$log" | grep -E "creating|mapped"
+	echo "$log" | grep -q "creating 6 I/O queues"
+	echo "$log" | grep -q "mapped 2/2/2 default/read/poll queues"
+	hipri_verify "$dev" 32
+	FIO_SIZE=1m fio_verify "$dev" 32
+	nvme disconnect -n "$nqn"
+
+	# host_iface: the queues bind to the interface; an unknown one is refused.
+	nvme connect -t tcp -a 127.0.0.1 -s 4420 -n "$nqn" -i 1 --host-iface=lo
+	dev=$(nvme_dev_for "$nqn")
+	FIO_SIZE=1m fio_verify "$dev" 8
+	nvme disconnect -n "$nqn"
+	if nvme connect -t tcp -a 127.0.0.1 -s 4420 -n "$nqn" --host-iface=nosuch0 2>/dev/null; then
+		echo "connect through a missing interface succeeded"
+		exit 1
+	fi
+	dmesg | tail -5 | grep "invalid interface passed: nosuch0"
+	unserve_ram
+done
