@@ -3,38 +3,30 @@
 # default (writes), read and poll maps ("mapped 1/1/1"); io_uring polled I/O
 # (fio --hipri, IORING_SETUP_IOPOLL) goes through the poll queue and verifies;
 # plain reads go through the read queue and writes through the default one
-# (requests in flight per hardware context, blk-mq's debugfs). Then with two
+# (the queue of every command, from the nvme core's trace event). Then with two
 # of each (one queue a CPU): six queues. host_iface binds the queues to lo;
 # an unknown interface is refused. Against the C target, then (the first
 # part) against the Rust target.
 set -euo pipefail
 . scripts/guest/lib.sh
 nqn=nqn.2026-11.io.nvme-tcp-rs:maps
-dbg=/sys/kernel/debug/block
 
-# in_flight DEV TYPE RW ENGINE: runs 3 s of 4 KiB random RW (read or write)
-# at queue depth 32 through ENGINE (io_uring --hipri: polled) on DEV and
-# prints how many of the requests blk-mq showed in flight meanwhile on the
-# hardware contexts of map TYPE of the path device under DEV (nvmeXnY is the
-# multipath head; its path nvmeXcZnY has the tag set). Polled requests show
-# the POLLED flag.
-in_flight() {
-	local dev=$1 type=$2 rw=$3 engine=$4 path h i n=0 pid
-	path=$(basename "$dev" | sed 's/n\([0-9]*\)$/c*n\1/')
+# commands_on DEV RW ENGINE QID: runs 1 MiB of 4 KiB random RW (read or
+# write) at queue depth 32 through ENGINE (io_uring --hipri: polled) on DEV
+# and prints how many of its commands the nvme core set up on queue QID and
+# how many on the others (the core's nvme_setup_cmd trace event).
+commands_on() {
+	local dev=$1 rw=$2 engine=$3 qid=$4 tr=/sys/kernel/tracing on off
+	[ -d $tr/events ] || tr=/sys/kernel/debug/tracing
+	echo >$tr/trace
+	echo 1 >$tr/events/nvme/nvme_setup_cmd/enable
 	# shellcheck disable=SC2086
 	fio --name=sample --filename="$dev" --direct=1 --ioengine=$engine --rw="rand$rw" \
-		--bs=4k --iodepth=32 --size=8m --time_based --runtime=3 \
-		--output-format=terse >/dev/null &
-	pid=$!
-	while kill -0 $pid 2>/dev/null; do
-		for h in "$dbg"/$path/hctx*; do
-			[ "$(cat "$h/type")" = "$type" ] || continue
-			n=$((n + $(grep -c ".op=${rw^^}" "$h/busy" || true)))
-		done
-		sleep 0.1
-	done
-	wait $pid
-	echo $n
+		--bs=4k --iodepth=32 --size=1m --output-format=terse >/dev/null
+	echo 0 >$tr/events/nvme/nvme_setup_cmd/enable
+	on=$(grep -c "qid=$qid,.*nvme_cmd_$rw" $tr/trace || true)
+	off=$(grep "nvme_cmd_$rw" $tr/trace | grep -vc "qid=$qid," || true)
+	echo "$on $off"
 }
 
 # hipri_verify DEV DEPTH: fio_verify through io_uring with polled completions.
@@ -61,15 +53,14 @@ for target in c rust; do
 	echo "$log" | grep -q "creating 3 I/O queues"
 	echo "$log" | grep -q "mapped 1/1/1 default/read/poll queues"
 	[ "$(cat /sys/block/"$(basename "$dev")"/queue/io_poll)" = 1 ]
-	n=$(in_flight "$dev" poll read "io_uring --hipri")
-	echo "  polled reads seen in flight on the poll queue: $n"
-	[ "$n" -gt 0 ]
-	n=$(in_flight "$dev" read read libaio)
-	echo "  reads seen in flight on the read queue: $n"
-	[ "$n" -gt 0 ]
-	n=$(in_flight "$dev" default write libaio)
-	echo "  writes seen in flight on the default queue: $n"
-	[ "$n" -gt 0 ]
+	# qid 1 serves the default map (writes), 2 the read map, 3 the poll map.
+	for check in "read io_uring --hipri 3" "read libaio 2" "write libaio 1"; do
+		# shellcheck disable=SC2086
+		set -- $check
+		n=$(commands_on "$dev" "$1" "${*:2:$#-2}" "${@: -1}")
+		echo "  $*: ${n% *} commands on queue ${*: -1}, ${n#* } elsewhere"
+		[ "${n% *}" = 256 ] && [ "${n#* }" = 0 ]
+	done
 	hipri_verify "$dev" 1
 	hipri_verify "$dev" 32
 	FIO_SIZE=1m fio_verify "$dev" 16
