@@ -7,7 +7,9 @@
 #   finishes with zero errors;
 # - the port goes away for good: after ctrl_loss_tmo the controller is
 #   removed, fio ends (with errors) instead of hanging, and a fresh connect
-#   works afterwards.
+#   works afterwards;
+# - `nvme disconnect` under fio: the controller goes, fio ends with errors
+#   instead of hanging.
 # The C host's log lines are checked for each ("starting error recovery",
 # "Reconnecting in", "Successfully reconnected", "Removing controller").
 # timeout: 900
@@ -109,6 +111,15 @@ for target in c rust; do
 	nvme connect -t tcp -a 127.0.0.1 -s 4420 -n "$nqn"
 	dev=$(nvme_dev_for "$nqn")
 	FIO_SIZE=1m fio_verify "$dev" 8
+
+	echo "disconnect under fio"
+	ctrl=$(ctrl_of "$dev")
+	fio_bg "$dev" 256m
 	nvme disconnect -n "$nqn"
+	ctrl_gone "$ctrl" 20
+	if fio_wait 30; then
+		echo "fio reported no error although its controller was deleted"
+		exit 1
+	fi
 	unserve_ram
 done
