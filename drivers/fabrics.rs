@@ -149,6 +149,22 @@ impl Options {
         self.string(|o| o.host_traddr)
     }
 
+    /// Returns the host NQN (`hostnqn=`, or the default one `nvme-fabrics` made up).
+    pub(crate) fn hostnqn(&self) -> Option<&CStr> {
+        let host = self.field(|o| o.host);
+        if host.is_null() {
+            return None;
+        }
+        // SAFETY: `host` is the options' counted reference to a `struct nvmf_host`, which
+        // lives as long as the options; `nqn` is a NUL-terminated array.
+        let nqn = unsafe { &(*host).nqn };
+        CStr::from_bytes_until_nul(
+            // SAFETY: `c_char` and `u8` have the same size and alignment.
+            unsafe { core::slice::from_raw_parts(nqn.as_ptr().cast::<u8>(), nqn.len()) },
+        )
+        .ok()
+    }
+
     /// Returns the local interface to connect from (`host_iface=`), if one was given.
     pub(crate) fn host_iface(&self) -> Option<&CStr> {
         self.string(|o| o.host_iface)

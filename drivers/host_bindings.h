@@ -49,6 +49,7 @@ int nvme_tcp_rs_ctrl_state(struct nvme_ctrl *ctrl);
 void nvme_tcp_rs_ctrl_get(struct nvme_ctrl *ctrl);
 void nvme_tcp_rs_ctrl_put(struct nvme_ctrl *ctrl);
 struct nvme_command *nvme_tcp_rs_rq_cmd(struct request *rq);
+const char *nvme_tcp_rs_rq_opcode_str(int qid, struct request *rq);
 struct nvme_ns *nvme_tcp_rs_rq_ns(struct request *rq);
 bool nvme_tcp_rs_check_ready(struct nvme_ctrl *ctrl, struct request *rq,
 			     bool queue_live);

@@ -197,6 +197,12 @@ struct nvme_command *nvme_tcp_rs_rq_cmd(struct request *rq)
 	return nvme_req(rq)->cmd;
 }
 
+/* The name of the request's command for log lines, as the core spells it. */
+const char *nvme_tcp_rs_rq_opcode_str(int qid, struct request *rq)
+{
+	return nvme_fabrics_opcode_str(qid, nvme_req(rq)->cmd);
+}
+
 struct nvme_ns *nvme_tcp_rs_rq_ns(struct request *rq)
 {
 	return rq->q->queuedata;

@@ -783,11 +783,6 @@ impl<T: Driver> Ctrl<T> {
         // SAFETY: The controller is live.
         unsafe { b::nvme_tcp_rs_complete_async_event(self.raw(), status, result) };
     }
-
-    /// Returns the controller's instance number (`nvmeN`).
-    pub(crate) fn instance(&self) -> i32 {
-        self.read(|c| c.instance)
-    }
 }
 
 /// The fabrics device `create_ctrl` is called with.
@@ -1123,6 +1118,14 @@ impl Request {
         // SAFETY: `cmd` is valid for reads of 64 bytes; `sqe` for writes; they do not overlap.
         unsafe { core::ptr::copy_nonoverlapping(cmd.cast::<u8>(), sqe.as_mut_ptr(), 64) };
         sqe
+    }
+
+    /// Returns the name of the command's opcode on queue `qid` (fabrics commands by their
+    /// type), as the core's log lines spell it.
+    pub(crate) fn opcode_name(&self, qid: u16) -> &CStr {
+        // SAFETY: The request is valid and its command set up; the helper returns a static
+        // string.
+        unsafe { CStr::from_char_ptr(b::nvme_tcp_rs_rq_opcode_str(i32::from(qid), self.raw())) }
     }
 
     /// Returns the command identifier (`nvme_cid`).

@@ -189,12 +189,13 @@ pub(crate) fn create(dev: &FabricsDevice, opts: &Options) -> Result<CtrlHandle> 
         return Err(e.to_error());
     }
     CTRLS.lock().push(ctrl.clone(), GFP_KERNEL)?;
-    pr_info!(
-        "nvme{}: new ctrl: NQN \"{}\", addr {}:{}\n",
-        ctrl.instance(),
+    dev_info!(
+        ctrl.device(),
+        "new ctrl: NQN \"{}\", addr {}:{}, hostnqn: {}\n",
         text(opts.subsysnqn()),
         text(Some(traddr)),
-        BStr::from_bytes(trsvcid)
+        BStr::from_bytes(trsvcid),
+        text(opts.hostnqn())
     );
     Ok(ctrl.into_handle())
 }

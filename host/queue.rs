@@ -519,15 +519,23 @@ impl Queue {
     /// the queue stops and the command completes at once, so that it cannot hold up setup or
     /// teardown (`nvme_tcp_timeout`).
     pub(crate) fn timeout(&self, ctrl: &Ctrl<Host>, cid: u16) -> TimeoutAction {
-        let opcode = self.state.lock().command(cid).map_or(0, |c| c.rq.sqe()[0]);
-        dev_warn!(
-            ctrl.device(),
-            "I/O tag {} ({:04x}) opcode {:#x} QID {} timeout\n",
-            tag(cid),
-            cid,
-            opcode,
-            self.qid
-        );
+        {
+            let state = self.state.lock();
+            let (opcode, name) = match state.command(cid) {
+                Some(c) => (c.rq.sqe()[0], c.rq.opcode_name(self.qid)),
+                None => (0, c"unknown"),
+            };
+            // The PDU type is that of a command capsule: no other PDU carries a command.
+            dev_warn!(
+                ctrl.device(),
+                "I/O tag {} ({:04x}) type 4 opcode {:#x} ({}) QID {} timeout\n",
+                tag(cid),
+                cid,
+                opcode,
+                name,
+                self.qid
+            );
+        }
         if ctrl.state() == CtrlState::Live {
             crate::ctrl::error_recovery(ctrl);
             return TimeoutAction::ResetTimer;
