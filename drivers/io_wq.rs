@@ -29,10 +29,11 @@ impl ModuleQueue {
         }
     }
 
-    /// Allocates the workqueue, named `name`; called once, at module load.
-    pub(crate) fn create(&self, name: &'static CStr) -> Result {
+    /// Allocates the workqueue, named `name`, per-CPU unless `unbound`; called once, at module
+    /// load.
+    pub(crate) fn create(&self, name: &'static CStr, unbound: bool) -> Result {
         // SAFETY: `name` is a valid string; the workqueue keeps a copy.
-        let wq = unsafe { b::nvmet_tcp_rs_alloc_io_wq(name.as_char_ptr()) };
+        let wq = unsafe { b::nvmet_tcp_rs_alloc_io_wq(name.as_char_ptr(), unbound) };
         if wq.is_null() {
             return Err(ENOMEM);
         }

@@ -670,6 +670,13 @@ impl<T: Driver> Ctrl<T> {
         unsafe { b::nvme_unfreeze(self.raw()) };
     }
 
+    /// Returns the number of hardware queues of the I/O tag set.
+    pub(crate) fn io_hw_queues(&self) -> u32 {
+        // SAFETY: The I/O tag set is allocated; the field changes only in
+        // `update_nr_hw_queues`, which this transport calls from its own setup only.
+        unsafe { (*self.io_set.get()).nr_hw_queues }
+    }
+
     /// Gives the I/O tag set `count` hardware queues (the request queues must be frozen).
     pub(crate) fn update_nr_hw_queues(&self, count: u32) {
         // SAFETY: The I/O tag set is allocated; the caller froze its queues.
@@ -944,6 +951,15 @@ unsafe extern "C" fn map_queues_callback<T: Driver>(set: *mut kb::blk_mq_tag_set
     let mut counts = T::io_queues(ctrl).0;
     // SAFETY: `set` is valid, `ctrl->opts` is set, and `counts` has `HCTX_MAX_TYPES` entries.
     unsafe { b::nvmf_map_queues(set.cast(), ctrl.raw(), counts.as_mut_ptr()) };
+    let poll = kb::hctx_type_HCTX_TYPE_POLL;
+    // SAFETY: `set` is valid; blk-mq calls this with the tag set's maps not in use.
+    unsafe {
+        if (*set).nr_maps > poll && counts[poll as usize] == 0 {
+            // `nvmf_map_queues` leaves the poll map as it was: without poll queues now, polled
+            // I/O goes to the default queues (and the queue stops offering polling).
+            (*set).map[poll as usize].nr_queues = 0;
+        }
+    }
 }
 
 /// `poll`: completions of a hardware context of the poll map.

@@ -117,11 +117,12 @@ void nvmet_tcp_rs_sk_client_opts(struct sock *sk, long rcvtimeo)
 }
 
 /*
- * A module's I/O workqueue: per-CPU, high priority, reclaim-safe (as the C
- * transports' nvme_tcp_wq and nvmet_tcp_wq).
+ * A module's I/O workqueue: high priority, reclaim-safe, per-CPU unless
+ * unbound (as the C transports' nvme_tcp_wq and nvmet_tcp_wq).
  */
-struct workqueue_struct *nvmet_tcp_rs_alloc_io_wq(const char *name)
+struct workqueue_struct *nvmet_tcp_rs_alloc_io_wq(const char *name,
+						  bool unbound)
 {
-	return alloc_workqueue("%s", WQ_MEM_RECLAIM | WQ_HIGHPRI | WQ_PERCPU,
-			       0, name);
+	return alloc_workqueue("%s", WQ_MEM_RECLAIM | WQ_HIGHPRI |
+			       (unbound ? WQ_UNBOUND : WQ_PERCPU), 0, name);
 }

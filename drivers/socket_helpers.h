@@ -32,5 +32,6 @@ u8 nvmet_tcp_rs_sk_rcv_tos(struct sock *sk);
 int nvmet_tcp_rs_format_addr(char *buf, size_t len,
 			     const struct sockaddr_storage *addr, bool port);
 void nvmet_tcp_rs_sk_client_opts(struct sock *sk, long rcvtimeo);
-struct workqueue_struct *nvmet_tcp_rs_alloc_io_wq(const char *name);
+struct workqueue_struct *nvmet_tcp_rs_alloc_io_wq(const char *name,
+						  bool unbound);
 #endif

@@ -337,15 +337,10 @@ fn setup_io(ctrl: &Ctrl<Host>, new: bool) -> Result<(), SetupError> {
             ctrl.alloc_io_tag_set(h.poll_map)?;
             h.setup.lock().io_tag_set = true;
         }
-        let unbound = nvme_host::wq_unbound();
-        for qid in 1..=n {
-            let q = queue(ctrl, qid).ok_or(EINVAL)?;
-            if !unbound {
-                q.set_io_cpu(ctrl.get_io_cpu(&maps, qid));
-            }
-            ctrl.connect_io_queue(qid)?;
-            q.set_live();
-        }
+        // After a reconnect with fewer queues the tag set has fewer hardware queues than may be
+        // granted now: connect those first, resize it, then connect the rest (as the C host).
+        let first = n.min(u16::try_from(ctrl.io_hw_queues())?);
+        connect_io_queues(ctrl, &maps, 1..=first)?;
         if !new {
             // Let the requests that waited for the reconnect through, then resize the tag set
             // to the queues there are now.
@@ -360,13 +355,39 @@ fn setup_io(ctrl: &Ctrl<Host>, new: bool) -> Result<(), SetupError> {
                 dev_err!(ctrl.device(), "I/O did not drain after reconnecting\n");
                 return Err(ENODEV.into());
             }
+            // The maps changed: the queues' CPUs follow them.
+            if !nvme_host::wq_unbound() {
+                for qid in 1..=first {
+                    let cpu = ctrl.get_io_cpu(&maps, qid);
+                    queue(ctrl, qid).ok_or(EINVAL)?.set_io_cpu(cpu);
+                }
+            }
         }
+        connect_io_queues(ctrl, &maps, first + 1..=n)?;
         Ok(())
     })();
     if r.is_err() {
         teardown_io(ctrl, new);
     }
     r
+}
+
+/// Connects I/O queues `qids` (started), each with its receive work on a CPU its map sends to.
+fn connect_io_queues(
+    ctrl: &Ctrl<Host>,
+    maps: &IoQueues,
+    qids: core::ops::RangeInclusive<u16>,
+) -> Result<(), SetupError> {
+    let unbound = nvme_host::wq_unbound();
+    for qid in qids {
+        let q = queue(ctrl, qid).ok_or(EINVAL)?;
+        if !unbound {
+            q.set_io_cpu(ctrl.get_io_cpu(maps, qid));
+        }
+        ctrl.connect_io_queue(qid)?;
+        q.set_live();
+    }
+    Ok(())
 }
 
 /// Stops the I/O queues and cancels their requests (which blk-mq retries or fails over); with

@@ -76,7 +76,7 @@ struct IoWq;
 
 impl IoWq {
     fn new() -> Result<Self> {
-        IO_WQ.create(c"nvme_tcp_wq")?;
+        IO_WQ.create(c"nvme_tcp_wq", nvme_host::wq_unbound())?;
         Ok(Self)
     }
 }

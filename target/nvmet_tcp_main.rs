@@ -98,7 +98,7 @@ impl kernel::Module for TargetModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
         crc32c::self_test()?;
         registry::init();
-        IO_WQ.create(c"nvmet_tcp_wq")?;
+        IO_WQ.create(c"nvmet_tcp_wq", false)?;
         match nvmet::Registration::new(&OPS, module) {
             Ok(r) => Ok(Self { _transport: r }),
             Err(e) => {

@@ -5,8 +5,10 @@
 # plain reads go through the read queue and writes through the default one
 # (the queue of every command, from the nvme core's trace event). Then with two
 # of each (one queue a CPU): six queues. host_iface binds the queues to lo;
-# an unknown interface is refused. Against the C target, then (the first
-# part) against the Rust target.
+# an unknown interface is refused. The target's qid_max drops to 1 and back
+# to 2 under fio: the host reconnects with fewer queues, then more, and fio
+# verifies. Against the C target, then (all but the six queues and
+# host_iface) against the Rust target.
 set -euo pipefail
 . scripts/guest/lib.sh
 nqn=nqn.2026-11.io.nvme-tcp-rs:maps
@@ -65,6 +67,31 @@ for target in c rust; do
 	hipri_verify "$dev" 32
 	FIO_SIZE=1m fio_verify "$dev" 16
 	nvme disconnect -n "$nqn"
+
+	# The target's qid_max changes under fio (the target drops the
+	# controller): the host reconnects with 1 I/O queue, then with 2 again
+	# (the tag set shrinks, then grows back), and fio verifies.
+	nvme connect -t tcp -a 127.0.0.1 -s 4420 -n "$nqn" -i 2 --reconnect-delay 1
+	dev=$(nvme_dev_for "$nqn")
+	ctrl=$(basename "$dev")
+	ctrl=${ctrl%n*}
+	fio_bg "$dev" 8m
+	for q in 1 2; do
+		from=$(dmesg | wc -l)
+		echo $q >"$NVMET/subsystems/$nqn/attr_qid_max"
+		for i in $(seq 300); do
+			dmesg | tail -n +"$((from + 1))" | grep -q "$ctrl: creating $q I/O queues" &&
+				[ "$(cat /sys/class/nvme/$ctrl/state)" = live ] && break
+			sleep 0.1
+		done
+		dmesg | tail -n +"$((from + 1))" | grep "$ctrl: creating $q I/O queues"
+		[ "$(cat /sys/class/nvme/$ctrl/state)" = live ]
+		sleep 2
+	done
+	fio_wait 120
+	nvme disconnect -n "$nqn"
+	# nvmet's default (NVMET_NR_QUEUES).
+	echo 128 >"$NVMET/subsystems/$nqn/attr_qid_max"
 	if [ "$target" = rust ]; then
 		unserve_ram
 		continue
