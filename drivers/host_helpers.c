@@ -229,22 +229,38 @@ bool nvme_tcp_rs_rq_is_write(struct request *rq)
 	return rq_data_dir(rq) == WRITE;
 }
 
+/*
+ * Steps *pos over segment bv and clips it to [offset, end): 1 with the part
+ * as *from (offset into bv) and *len, 0 if the segment lies before offset,
+ * -1 if it lies beyond end or out is full (stop).
+ */
+static int nvme_tcp_rs_clip(struct bio_vec *bv, u32 *pos, u32 offset, u32 end,
+			    int max, int n, u32 *from, u32 *len)
+{
+	u32 start = *pos, stop = *pos + bv->bv_len;
+
+	*pos = stop;
+	if (stop <= offset)
+		return 0;
+	if (start >= end || n == max)
+		return -1;
+	*from = max(start, offset) - start;
+	*len = min(stop, end) - start - *from;
+	return 1;
+}
+
 /* Adds the part of [pos, pos + bv->bv_len) inside [offset, end) to out. */
 static bool nvme_tcp_rs_map_bvec(struct bio_vec *bv, u32 *pos,
 				 u32 offset, u32 end, struct kvec *out,
 				 int max, int *n)
 {
-	u32 start = *pos, stop = *pos + bv->bv_len, from, to;
+	u32 from, len;
+	int r = nvme_tcp_rs_clip(bv, pos, offset, end, max, *n, &from, &len);
 
-	*pos = stop;
-	if (stop <= offset)
-		return true;
-	if (start >= end || *n == max)
-		return false;
-	from = max(start, offset);
-	to = min(stop, end);
-	out[*n].iov_base = bvec_virt(bv) + (from - start);
-	out[*n].iov_len = to - from;
+	if (r <= 0)
+		return r == 0;
+	out[*n].iov_base = bvec_virt(bv) + from;
+	out[*n].iov_len = len;
 	(*n)++;
 	return true;
 }
@@ -273,23 +289,21 @@ int nvme_tcp_rs_rq_map(struct request *rq, u32 offset, u32 len,
 	return n;
 }
 
-/* As nvme_tcp_rs_map_bvec, but the part as a page range; false if it cannot be spliced. */
+/*
+ * As nvme_tcp_rs_map_bvec, but the part as a page range; clears *ok if it
+ * cannot be spliced.
+ */
 static bool nvme_tcp_rs_page_bvec(struct bio_vec *bv, u32 *pos, u32 offset,
 				  u32 end, struct bio_vec *out, int max, int *n,
 				  bool *ok)
 {
-	u32 start = *pos, stop = *pos + bv->bv_len, from, to;
+	u32 from, len;
+	int r = nvme_tcp_rs_clip(bv, pos, offset, end, max, *n, &from, &len);
 
-	*pos = stop;
-	if (stop <= offset)
-		return true;
-	if (start >= end || *n == max)
-		return false;
-	from = max(start, offset);
-	to = min(stop, end);
-	bvec_set_page(&out[*n], bv->bv_page, to - from,
-		      bv->bv_offset + (from - start));
-	if (!sendpages_ok(bv->bv_page, to - from, bv->bv_offset + (from - start)))
+	if (r <= 0)
+		return r == 0;
+	bvec_set_page(&out[*n], bv->bv_page, len, bv->bv_offset + from);
+	if (!sendpages_ok(bv->bv_page, len, bv->bv_offset + from))
 		*ok = false;
 	(*n)++;
 	return true;

@@ -44,16 +44,23 @@ hipri_verify() {
 	[ "$(cut -d';' -f6 /tmp/fio.out)" -gt 0 ]
 }
 
-for target in c rust; do
-	echo "== Rust host, $target target"
-	serve_ram "$target" rust "$nqn" 32768
+# connect_maps N TOTAL: connects with N queues of each kind (-i N -W N -P N)
+# and checks the core's lines for TOTAL I/O queues mapped N/N/N; sets dev.
+connect_maps() {
+	local from log
 	from=$(dmesg | wc -l)
-	nvme connect -t tcp -a 127.0.0.1 -s 4420 -n "$nqn" -i 1 -W 1 -P 1
+	nvme connect -t tcp -a 127.0.0.1 -s 4420 -n "$nqn" -i "$1" -W "$1" -P "$1"
 	dev=$(nvme_dev_for "$nqn")
 	log=$(dmesg | tail -n +"$((from + 1))")
 	echo "$log" | grep -E "creating|mapped"
-	echo "$log" | grep -q "creating 3 I/O queues"
-	echo "$log" | grep -q "mapped 1/1/1 default/read/poll queues"
+	echo "$log" | grep -q "creating $2 I/O queues"
+	echo "$log" | grep -q "mapped $1/$1/$1 default/read/poll queues"
+}
+
+for target in c rust; do
+	echo "== Rust host, $target target"
+	serve_ram "$target" rust "$nqn" 32768
+	connect_maps 1 3
 	[ "$(cat /sys/block/"$(basename "$dev")"/queue/io_poll)" = 1 ]
 	# qid 1 serves the default map (writes), 2 the read map, 3 the poll map.
 	for check in "read io_uring --hipri 3" "read libaio 2" "write libaio 1"; do
@@ -97,13 +104,7 @@ for target in c rust; do
 		continue
 	fi
 
-	from=$(dmesg | wc -l)
-	nvme connect -t tcp -a 127.0.0.1 -s 4420 -n "$nqn" -i 2 -W 2 -P 2
-	dev=$(nvme_dev_for "$nqn")
-	log=$(dmesg | tail -n +"$((from + 1))")
-	echo "$log" | grep -E "creating|mapped"
-	echo "$log" | grep -q "creating 6 I/O queues"
-	echo "$log" | grep -q "mapped 2/2/2 default/read/poll queues"
+	connect_maps 2 6
 	hipri_verify "$dev" 32
 	FIO_SIZE=1m fio_verify "$dev" 32
 	nvme disconnect -n "$nqn"
