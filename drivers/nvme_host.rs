@@ -1211,25 +1211,11 @@ impl Request {
         unsafe { sock.recv_kvecs(iovs, total) }
     }
 
-    /// Sends the data `offset..offset + len` on `sock`, waiting for send space: zero-copy
+    /// Sends the first pieces of the data `at..end` on `sock` without blocking: zero-copy
     /// (`MSG_SPLICE_PAGES`) from the bio pages, copied where a page may not be spliced.
-    pub(crate) fn send(&self, sock: &Socket, offset: u32, len: u32, more: bool) -> Result {
-        let mut at = offset;
-        let end = offset.saturating_add(len);
-        while at < end {
-            // Zero-copy where the pages allow it, else copied.
-            let chunk = match self.send_pages(sock, at, end, more)? {
-                Some(chunk) => chunk,
-                None => self.send_copy(sock, at, end, more)?,
-            };
-            at += chunk;
-        }
-        Ok(())
-    }
-
-    /// Sends the first pieces of the data `at..end` zero-copy from the bio pages; returns how
-    /// many bytes, or `None` (nothing sent) if a page among them cannot be spliced.
-    fn send_pages(&self, sock: &Socket, at: u32, end: u32, more: bool) -> Result<Option<u32>> {
+    /// Returns how many bytes went out (`None`: the socket is full). `more` asks for
+    /// `MSG_MORE` after the last of them; it is set anyway while data remains.
+    pub(crate) fn send_some(&self, sock: &Socket, at: u32, end: u32, more: bool) -> Io {
         // SAFETY: all-zero is a valid `bio_vec`.
         let mut bvecs: [kb::bio_vec; MAX_PIECES] = unsafe { core::mem::zeroed() };
         // SAFETY: The request is valid; `bvecs` has room for `MAX_PIECES` entries.
@@ -1242,36 +1228,30 @@ impl Request {
                 MAX_PIECES as i32,
             )
         };
-        let Ok(n) = usize::try_from(n) else {
-            return Ok(None);
-        };
-        let pieces = bvecs.get(..n.min(MAX_PIECES)).unwrap_or(&[]);
-        let chunk: u32 = pieces.iter().map(|v| v.bv_len).sum();
-        if chunk == 0 {
-            return Err(EINVAL);
+        if let Ok(n) = usize::try_from(n) {
+            let pieces = bvecs.get(..n.min(MAX_PIECES)).unwrap_or(&[]);
+            let chunk: u32 = pieces.iter().map(|v| v.bv_len).sum();
+            if chunk == 0 {
+                return Err(EINVAL);
+            }
+            // SAFETY: The pages are the request's bio pages, referenced while it is in flight,
+            // and the helper checked that they may be spliced.
+            return unsafe { sock.send_pages(pieces, chunk as usize, more || at + chunk < end) };
         }
-        // SAFETY: The pages are the request's bio pages, referenced while it is in flight, and
-        // the helper checked that they may be spliced.
-        unsafe { sock.send_pages_all(pieces, more || at + chunk < end)? };
-        Ok(Some(chunk))
-    }
-
-    /// Sends the first pieces of the data `at..end` copied; returns how many bytes.
-    fn send_copy(&self, sock: &Socket, at: u32, end: u32, more: bool) -> Result<u32> {
+        // A page among them cannot be spliced: copied.
         let mut iovs = [kb::kvec {
             iov_base: core::ptr::null_mut(),
             iov_len: 0,
         }; MAX_PIECES];
         let n = self.map(at, end - at, &mut iovs);
-        if n == 0 {
+        let chunk: usize = iovs.iter().take(n).map(|v| v.iov_len).sum();
+        if chunk == 0 {
             return Err(EINVAL);
         }
-        let chunk: usize = iovs.iter().take(n).map(|v| v.iov_len).sum();
-        let chunk = u32::try_from(chunk)?;
+        let more = more || at as usize + chunk < end as usize;
         let iovs = iovs.get_mut(..n).unwrap_or(&mut []);
         // SAFETY: The pieces are the request's data, readable while it is in flight.
-        unsafe { sock.send_kvecs_all(iovs, more || at + chunk < end)? };
-        Ok(chunk)
+        unsafe { sock.send_kvecs(iovs, chunk, more) }
     }
 
     /// Completes the request with the CQE's `status` field (phase bit included) and result.

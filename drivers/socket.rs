@@ -280,7 +280,7 @@ impl Socket {
     ///
     /// Every `kvec` must describe memory valid for reads for the duration of the call.
     #[allow(dead_code)] // Host module only.
-    pub(crate) unsafe fn send_kvecs_all(&self, iovs: &mut [bindings::kvec], more: bool) -> Result {
+    unsafe fn send_kvecs_all(&self, iovs: &mut [bindings::kvec], more: bool) -> Result {
         let total: usize = iovs.iter().map(|v| v.iov_len).sum();
         let mut sent = 0usize;
         let flags = bindings::MSG_NOSIGNAL | if more { bindings::MSG_MORE } else { 0 };
@@ -320,46 +320,6 @@ impl Socket {
                 *v = h;
             }
             match io_result(ret)? {
-                Some(0) | None => return Err(EPIPE),
-                Some(n) => sent += n,
-            }
-        }
-        Ok(())
-    }
-
-    /// Sends the pages `bvecs` describe zero-copy (`MSG_SPLICE_PAGES`), waiting for send
-    /// space; `more` sets `MSG_MORE`. The network stack holds its own references on the pages
-    /// until the data is acknowledged.
-    ///
-    /// # Safety
-    ///
-    /// Every `bio_vec` must describe a range of a page that the caller holds a reference on
-    /// and that may be spliced (`sendpage_ok`).
-    #[allow(dead_code)] // Host module only.
-    pub(crate) unsafe fn send_pages_all(&self, bvecs: &[bindings::bio_vec], more: bool) -> Result {
-        let total: usize = bvecs.iter().map(|v| v.bv_len as usize).sum();
-        let flags = bindings::MSG_NOSIGNAL
-            | bindings::MSG_SPLICE_PAGES
-            | if more { bindings::MSG_MORE } else { 0 };
-        let mut sent = 0usize;
-        while sent < total {
-            // SAFETY: all-zero is a valid `msghdr`.
-            let mut msg: bindings::msghdr = unsafe { core::mem::zeroed() };
-            msg.msg_flags = flags;
-            // SAFETY: `msg_iter` is valid for writes; the caller guarantees the pages; the
-            // iterator skips what was sent (`sent < total`).
-            unsafe {
-                bindings::iov_iter_bvec(
-                    &mut msg.msg_iter,
-                    bindings::ITER_SOURCE,
-                    bvecs.as_ptr(),
-                    bvecs.len(),
-                    total,
-                );
-                bindings::iov_iter_advance(&mut msg.msg_iter, sent);
-            }
-            // SAFETY: The socket is valid and `msg` describes pages that may be spliced.
-            match io_result(unsafe { bindings::sock_sendmsg(self.sock.as_ptr(), &mut msg) })? {
                 Some(0) | None => return Err(EPIPE),
                 Some(n) => sent += n,
             }
@@ -507,16 +467,38 @@ impl Socket {
 
     /// Sends `buf` by copy without blocking; `more` sets `MSG_MORE`, otherwise `MSG_EOR`.
     pub(crate) fn send(&self, buf: &[u8], more: bool) -> Io {
-        // SAFETY: all-zero is a valid `msghdr`.
-        let mut msg: bindings::msghdr = unsafe { core::mem::zeroed() };
-        msg.msg_flags = send_flags(more);
         let mut iov = bindings::kvec {
             iov_base: buf.as_ptr().cast_mut().cast(),
             iov_len: buf.len(),
         };
-        // SAFETY: The socket is valid; `iov` describes `buf`, which the stack only reads.
+        // SAFETY: `iov` describes `buf`, which the stack only reads.
+        unsafe { self.send_kvecs(core::slice::from_mut(&mut iov), buf.len(), more) }
+    }
+
+    /// Sends the `len` bytes `iovs` describe by copy without blocking; `more` sets `MSG_MORE`,
+    /// otherwise `MSG_EOR`.
+    ///
+    /// # Safety
+    ///
+    /// Every `kvec` must describe memory valid for reads for the duration of the call.
+    pub(crate) unsafe fn send_kvecs(
+        &self,
+        iovs: &mut [bindings::kvec],
+        len: usize,
+        more: bool,
+    ) -> Io {
+        // SAFETY: all-zero is a valid `msghdr`.
+        let mut msg: bindings::msghdr = unsafe { core::mem::zeroed() };
+        msg.msg_flags = send_flags(more);
+        // SAFETY: The socket is valid; the caller guarantees the memory of `iovs`.
         let ret = unsafe {
-            bindings::kernel_sendmsg(self.sock.as_ptr(), &mut msg, &mut iov, 1, buf.len())
+            bindings::kernel_sendmsg(
+                self.sock.as_ptr(),
+                &mut msg,
+                iovs.as_mut_ptr(),
+                iovs.len(),
+                len,
+            )
         };
         io_result(ret)
     }

@@ -515,7 +515,7 @@ impl Driver for Host {
 
     fn submit_async_event(ctrl: &Ctrl<Self>) {
         if let Some(q) = queue(ctrl, 0) {
-            q.submit_aer();
+            Queue::submit_aer(q.as_arc_borrow());
         }
     }
 

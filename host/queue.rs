@@ -5,11 +5,14 @@
 //! The queue object lives as long as the controller's tag sets point to it; each (re)connect
 //! gives it a new [`Conn`], and [`Queue::stop`] drops it.
 //!
-//! Sending happens in the caller's context (`queue_rq` may sleep: the tag sets are blocking, as
-//! the C host's) under the queue's state lock, which also owns the commands in flight; the
-//! socket's callbacks only queue the receive work, which reads PDUs through the PDU crate's
-//! [`Receiver`], places C2H data straight into the requests' pages, answers R2Ts and completes
-//! commands.
+//! PDUs to send wait in the queue's send list, in order. `queue_rq` sends its command capsule
+//! itself when it runs on the queue's I/O CPU and nothing is waiting (the C host's direct
+//! send); otherwise, and whenever the socket is full, the queue's I/O work sends them. All
+//! sends are non-blocking: a PDU the socket could not take whole stays part sent until the
+//! socket's `write_space` requeues the I/O work. The socket's `data_ready` queues the same
+//! work, which alternates sending and receiving, with budgets: it reads PDUs through the PDU
+//! crate's [`Receiver`], places C2H data straight into the requests' pages, queues H2CData
+//! for R2Ts and completes commands.
 //!
 //! A command is in exactly one slot from `queue_rq` to its completion; whoever takes it out of
 //! the slot (response, timeout, failure of the queue) completes it, so no request is completed
@@ -51,8 +54,12 @@ const SGL_METABUF: u8 = 1 << 6;
 /// the largest PDO (CPDA 31: 128-byte alignment).
 const MAX_HEADER: usize = 256;
 
-/// How many PDUs one pass of the receive work handles before it requeues itself.
-const RX_BUDGET: u32 = 64;
+/// How many PDUs one round of the I/O work receives, and how many it sends.
+const RX_BUDGET: u32 = 16;
+const TX_BUDGET: u32 = 16;
+
+/// How many rounds of sending and receiving the I/O work runs before it requeues itself.
+const IO_ROUNDS: u32 = 8;
 
 /// No CPU picked for the receive work: it runs unbound.
 const NO_CPU: i32 = -1;
@@ -64,8 +71,9 @@ enum Transfer {
     None,
     /// A read of `len` bytes, `received` of which have arrived in C2HData PDUs.
     Read { len: u32, received: u32 },
-    /// A write of `len` bytes; the controller has asked for data up to `requested`.
-    Write { len: u32, requested: u32 },
+    /// A write of `len` bytes; the controller has asked for data up to `requested`, and
+    /// `r2ts` of its R2Ts are not fully answered yet.
+    Write { len: u32, requested: u32, r2ts: u32 },
 }
 
 /// A command in flight.
@@ -73,6 +81,8 @@ struct Command {
     cid: u16,
     rq: Request,
     transfer: Transfer,
+    /// Bytes of write data sent in the command capsule.
+    incapsule: u32,
     /// A data digest did not match: the command fails whatever its response says.
     data_error: bool,
 }
@@ -85,10 +95,142 @@ enum Slot {
     Aer,
 }
 
-/// The queue's state under its lock: the command slots and the connection commands are sent
-/// on.
+/// A PDU waiting in the send list.
+#[derive(Clone, Copy)]
+enum Job {
+    /// The command capsule of command `cid`, with its in-capsule data.
+    Capsule(u16),
+    /// The asynchronous event request.
+    Aer,
+    /// H2CData answering an R2T of command `cid`: data `datao..end`, in PDUs of at most
+    /// MAXH2CDATA bytes.
+    H2C {
+        cid: u16,
+        ttag: u16,
+        datao: u32,
+        end: u32,
+    },
+}
+
+/// The send list: a ring of jobs, oldest first. Every command has at most one job waiting
+/// (its capsule, or the answer of its one R2T), so the ring never needs more room than the
+/// queue has slots.
+struct SendList {
+    jobs: KVec<Job>,
+    head: usize,
+    len: usize,
+}
+
+impl SendList {
+    fn with_capacity(n: usize) -> Result<Self> {
+        let mut jobs = KVec::with_capacity(n, GFP_KERNEL)?;
+        for _ in 0..n {
+            jobs.push(Job::Aer, GFP_KERNEL)?;
+        }
+        Ok(Self {
+            jobs,
+            head: 0,
+            len: 0,
+        })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Appends `job`; fails with `ENOSPC` when full (which a controller that keeps to the
+    /// negotiated limits cannot cause).
+    fn push(&mut self, job: Job) -> Result {
+        let cap = self.jobs.len();
+        if self.len == cap {
+            return Err(ENOSPC);
+        }
+        let at = (self.head + self.len) % cap;
+        *self.jobs.get_mut(at).ok_or(ENOSPC)? = job;
+        self.len += 1;
+        Ok(())
+    }
+
+    fn pop(&mut self) -> Option<Job> {
+        if self.len == 0 {
+            return None;
+        }
+        let job = *self.jobs.get(self.head)?;
+        self.head = (self.head + 1) % self.jobs.len();
+        self.len -= 1;
+        Some(job)
+    }
+
+    fn clear(&mut self) {
+        self.head = 0;
+        self.len = 0;
+    }
+}
+
+/// The PDU being sent. A full socket leaves it part sent until there is room; nothing else
+/// goes out on the connection meanwhile.
+struct Sending {
+    /// The header section, and how much of it went out.
+    hdr: [u8; MAX_HEADER],
+    hdr_len: usize,
+    hdr_sent: usize,
+    /// The command whose data follows the header, and the data still to send: `at..end`.
+    cid: u16,
+    at: u32,
+    end: u32,
+    /// The data digest (`ddgst_len` is 0 without one), and how much of it went out.
+    ddgst: [u8; 4],
+    ddgst_len: usize,
+    ddgst_sent: usize,
+    /// The rest of an R2T's answer, sent right after this PDU.
+    next: Option<Job>,
+    /// This PDU ends the answer of an R2T of command `cid`.
+    ends_r2t: bool,
+}
+
+impl Sending {
+    /// Frames `pdu`, followed by the data `at..end` of `cmd` (none when `at == end`).
+    fn new(conn: &Conn, pdu: Pdu, data: Option<(&Command, u32, u32)>) -> Result<Self> {
+        let mut hdr = [0u8; MAX_HEADER];
+        let hdr_len = pdu
+            .emit_header::<KernelCrc32c>(&conn.framing, &mut hdr)
+            .map_err(|_| EINVAL)?;
+        let (cid, at, end) = data.map_or((0, 0, 0), |(c, at, end)| (c.cid, at, end));
+        let mut ddgst = [0u8; 4];
+        let mut ddgst_len = 0;
+        if let (Some((cmd, _, _)), true) = (data, conn.framing.ddgst && at < end) {
+            let mut d = Digest::<KernelCrc32c>::new();
+            cmd.rq.for_each_piece(at, end - at, |p| d.update(p));
+            ddgst = d.finish().to_le_bytes();
+            ddgst_len = ddgst.len();
+        }
+        Ok(Self {
+            hdr,
+            hdr_len,
+            hdr_sent: 0,
+            cid,
+            at,
+            end,
+            ddgst,
+            ddgst_len,
+            ddgst_sent: 0,
+            next: None,
+            ends_r2t: false,
+        })
+    }
+
+    /// Whether no byte of it went out yet: another PDU may still go first.
+    fn untouched(&self) -> bool {
+        self.hdr_sent == 0
+    }
+}
+
+/// The queue's state under its lock: the command slots, the send side and the connection.
 struct State {
     slots: KVec<Slot>,
+    /// PDUs waiting to be sent, and the one being sent.
+    send_list: SendList,
+    sending: Option<Sending>,
     /// `None` while the queue is stopped; no command enters a slot then.
     conn: Option<Arc<Conn>>,
 }
@@ -98,12 +240,17 @@ fn tag(cid: u16) -> usize {
     usize::from(cid & 0xfff)
 }
 
+/// The command in flight as `cid`, if any.
+fn busy(slots: &[Slot], cid: u16) -> Option<&Command> {
+    match slots.get(tag(cid))? {
+        Slot::Busy(c) if c.cid == cid => Some(c),
+        _ => None,
+    }
+}
+
 impl State {
     fn command(&self, cid: u16) -> Option<&Command> {
-        match self.slots.get(tag(cid))? {
-            Slot::Busy(c) if c.cid == cid => Some(c),
-            _ => None,
-        }
+        busy(&self.slots, cid)
     }
 
     fn command_mut(&mut self, cid: u16) -> Option<&mut Command> {
@@ -135,6 +282,174 @@ impl State {
     }
 }
 
+impl State {
+    /// Whether nothing waits to be sent.
+    fn send_idle(&self) -> bool {
+        self.sending.is_none() && self.send_list.is_empty()
+    }
+
+    /// Forgets what waits to be sent (the connection is gone).
+    fn drop_sends(&mut self) {
+        self.send_list.clear();
+        self.sending = None;
+    }
+
+    /// Sends waiting PDUs until none is left, the socket is full, or `budget` PDUs went out;
+    /// returns whether any went out whole.
+    ///
+    /// # Errors
+    ///
+    /// The socket failed, or the command of a PDU part sent is gone (the controller answered
+    /// it before it had all its data): the connection cannot go on.
+    fn send(&mut self, budget: u32) -> Result<bool> {
+        let Self {
+            slots,
+            send_list,
+            sending,
+            conn,
+        } = self;
+        let Some(conn) = conn.as_deref() else {
+            return Ok(false);
+        };
+        let mut sent = 0;
+        while sent < budget {
+            if sending.is_none() {
+                let Some(job) = send_list.pop() else {
+                    break;
+                };
+                *sending = Self::prepare(slots, conn, job)?;
+            }
+            let Some(pdu) = sending.as_mut() else {
+                // Its command is gone: nothing to send.
+                continue;
+            };
+            let more = pdu.next.is_some() || !send_list.is_empty();
+            if !Self::push(pdu, slots, &conn.sock, more)? {
+                break;
+            }
+            let (next, ends_r2t, cid) = (pdu.next, pdu.ends_r2t, pdu.cid);
+            *sending = None;
+            if ends_r2t {
+                if let Some(Command {
+                    transfer: Transfer::Write { r2ts, .. },
+                    ..
+                }) = Self::busy_mut(slots, cid)
+                {
+                    *r2ts = r2ts.saturating_sub(1);
+                }
+            }
+            if let Some(job) = next {
+                *sending = Self::prepare(slots, conn, job)?;
+            }
+            sent += 1;
+        }
+        Ok(sent > 0)
+    }
+
+    fn busy_mut(slots: &mut [Slot], cid: u16) -> Option<&mut Command> {
+        match slots.get_mut(tag(cid))? {
+            Slot::Busy(c) if c.cid == cid => Some(c),
+            _ => None,
+        }
+    }
+
+    /// Frames the PDU of `job`; `None` if its command is gone (completed or failed since).
+    fn prepare(slots: &[Slot], conn: &Conn, job: Job) -> Result<Option<Sending>> {
+        Ok(Some(match job {
+            Job::Capsule(cid) => {
+                let Some(cmd) = busy(slots, cid) else {
+                    return Ok(None);
+                };
+                let len = match cmd.transfer {
+                    Transfer::None => 0,
+                    Transfer::Read { len, .. } | Transfer::Write { len, .. } => len,
+                };
+                let mut sqe = cmd.rq.sqe();
+                set_sgl(&mut sqe, len, cmd.incapsule > 0);
+                let pdu = Pdu::CapsuleCmd(CapsuleCmd {
+                    sqe,
+                    data_len: cmd.incapsule,
+                });
+                Sending::new(conn, pdu, Some((cmd, 0, cmd.incapsule)))?
+            }
+            Job::Aer => {
+                if !matches!(slots.get(tag(AER_CID)), Some(Slot::Aer)) {
+                    return Ok(None);
+                }
+                let mut sqe = [0u8; 64];
+                sqe[0] = OPC_ASYNC_EVENT;
+                [sqe[2], sqe[3]] = AER_CID.to_le_bytes();
+                set_sgl(&mut sqe, 0, false);
+                let pdu = Pdu::CapsuleCmd(CapsuleCmd { sqe, data_len: 0 });
+                Sending::new(conn, pdu, None)?
+            }
+            Job::H2C {
+                cid,
+                ttag,
+                datao,
+                end,
+            } => {
+                let Some(cmd) = busy(slots, cid) else {
+                    return Ok(None);
+                };
+                let datal = (end - datao).min(conn.maxh2cdata.max(4096));
+                let last = datao + datal == end;
+                let pdu = Pdu::H2CData(H2CData {
+                    cccid: cid,
+                    ttag,
+                    datao,
+                    datal,
+                    last,
+                });
+                let mut pdu = Sending::new(conn, pdu, Some((cmd, datao, datao + datal)))?;
+                pdu.next = (!last).then_some(Job::H2C {
+                    cid,
+                    ttag,
+                    datao: datao + datal,
+                    end,
+                });
+                pdu.ends_r2t = last;
+                pdu
+            }
+        }))
+    }
+
+    /// Sends what is left of `pdu`; returns whether it went out whole (else the socket is
+    /// full). `more`: another PDU follows at once.
+    fn push(pdu: &mut Sending, slots: &[Slot], sock: &Socket, more: bool) -> Result<bool> {
+        let data = pdu.at < pdu.end || pdu.ddgst_len > 0;
+        while pdu.hdr_sent < pdu.hdr_len {
+            let rest = pdu.hdr.get(pdu.hdr_sent..pdu.hdr_len).ok_or(EINVAL)?;
+            match sock.send(rest, more || data)? {
+                None => return Ok(false),
+                Some(0) => return Err(EPIPE),
+                Some(n) => pdu.hdr_sent += n,
+            }
+        }
+        while pdu.at < pdu.end {
+            let cmd = busy(slots, pdu.cid).ok_or(ECANCELED)?;
+            let n = match cmd
+                .rq
+                .send_some(sock, pdu.at, pdu.end, more || pdu.ddgst_len > 0)?
+            {
+                None => return Ok(false),
+                Some(0) => return Err(EPIPE),
+                Some(n) => u32::try_from(n).map_err(|_| EINVAL)?,
+            };
+            pdu.at = pdu.at.saturating_add(n);
+        }
+        while pdu.ddgst_sent < pdu.ddgst_len {
+            let rest = pdu.ddgst.get(pdu.ddgst_sent..).ok_or(EINVAL)?;
+            match sock.send(rest, more)? {
+                None => return Ok(false),
+                Some(0) => return Err(EPIPE),
+                Some(n) => pdu.ddgst_sent += n,
+            }
+        }
+        Ok(true)
+    }
+}
+
 impl CommandTable for State {
     fn command(&self, cccid: u16) -> Option<CommandState> {
         if let Some(Slot::Aer) = self.slots.get(tag(cccid)) {
@@ -144,11 +459,14 @@ impl CommandTable for State {
         Some(match c.transfer {
             Transfer::None => CommandState::NoData,
             Transfer::Read { len, received } => CommandState::Read { len, received },
-            Transfer::Write { len, requested } => CommandState::Write {
+            Transfer::Write {
                 len,
                 requested,
-                // R2Ts are answered as they arrive: none is outstanding when the next comes.
-                r2ts: 0,
+                r2ts,
+            } => CommandState::Write {
+                len,
+                requested,
+                r2ts,
             },
         })
     }
@@ -227,11 +545,11 @@ pub(crate) struct Queue {
     #[pin]
     link: Mutex<Option<Link>>,
     #[pin]
-    rx_work: Work<Queue, 0>,
+    io_work: Work<Queue, 0>,
 }
 
 impl_has_work! {
-    impl HasWork<Self, 0> for Queue { self.rx_work }
+    impl HasWork<Self, 0> for Queue { self.io_work }
 }
 
 impl Queue {
@@ -241,6 +559,7 @@ impl Queue {
         for _ in 0..depth {
             slots.push(Slot::Free, GFP_KERNEL)?;
         }
+        let send_list = SendList::with_capacity(depth)?;
         Arc::pin_init(
             try_pin_init!(Self {
                 qid,
@@ -249,14 +568,19 @@ impl Queue {
                 live: Atomic::new(false),
                 completed: Atomic::new(0),
                 polled: Atomic::new(0),
-                state <- new_mutex!(State { slots, conn: None }),
+                state <- new_mutex!(State {
+                    slots,
+                    send_list,
+                    sending: None,
+                    conn: None,
+                }),
                 rx <- new_mutex!(Rx {
                     receiver: Receiver::new(Role::Host, Limits::default()),
                     data: RxData::Idle,
                     conn: None,
                 }),
                 link <- new_mutex!(None),
-                rx_work <- new_work!("Queue::rx_work"),
+                io_work <- new_work!("Queue::io_work"),
             }),
             GFP_KERNEL,
         )
@@ -324,7 +648,11 @@ impl Queue {
             rx.data = RxData::Idle;
             rx.conn = Some(conn.clone());
         }
-        self.state.lock().conn = Some(conn.clone());
+        {
+            let mut state = self.state.lock();
+            state.drop_sends();
+            state.conn = Some(conn.clone());
+        }
         *self.link.lock() = Some(Link { conn, hooks });
         // Bytes may have arrived before the callbacks were in place.
         Self::kick(self.as_arc_borrow());
@@ -379,6 +707,7 @@ impl Queue {
         self.rx.lock().conn = None;
         let mut state = self.state.lock();
         state.conn = None;
+        state.drop_sends();
         for slot in state.slots.iter_mut() {
             // Dropping the command gives the request back to blk-mq.
             *slot = Slot::Free;
@@ -399,6 +728,7 @@ impl Queue {
         let take = || {
             let mut state = self.state.lock();
             state.conn = None;
+            state.drop_sends();
             if let Some(slot) = state.slots.iter_mut().find(|s| matches!(s, Slot::Aer)) {
                 *slot = Slot::Free;
             }
@@ -418,7 +748,7 @@ impl Queue {
         }
     }
 
-    /// Queues the receive work.
+    /// Queues the I/O work.
     fn kick(this: ArcBorrow<'_, Self>) {
         let cpu = u32::try_from(this.io_cpu.load(Relaxed)).ok();
         // Already queued: that run will see what this one was for.
@@ -440,7 +770,7 @@ impl Queue {
         let len = rq.data_len();
         let write = rq.is_write();
         let mut state = this.state.lock();
-        let State { slots, conn } = &mut *state;
+        let State { slots, conn, .. } = &mut *state;
         let Some(conn) = conn.as_ref() else {
             // Stopped since the check: as if the queue were not ready.
             drop(state);
@@ -451,14 +781,13 @@ impl Queue {
         } else {
             0
         };
-        let mut sqe = rq.sqe();
-        set_sgl(&mut sqe, len, incapsule > 0);
         let cid = rq.cid();
         let transfer = match (len, write) {
             (0, _) => Transfer::None,
             (len, true) => Transfer::Write {
                 len,
                 requested: incapsule,
+                r2ts: 0,
             },
             (len, false) => Transfer::Read { len, received: 0 },
         };
@@ -474,43 +803,51 @@ impl Queue {
             return Err(BlkStatus::IOERR);
         }
         rq.start();
-        let sent = conn.send_capsule(sqe, Some(&rq), incapsule);
         *slot = Slot::Busy(Command {
             cid,
             rq,
             transfer,
+            incapsule,
             data_error: false,
         });
+        // Sent here when on the queue's CPU with nothing ahead of it, as the C host does;
+        // otherwise by the I/O work.
+        let direct = state.send_idle()
+            && this.io_cpu.load(Relaxed) == i32::from(kernel::cpu::CpuId::current());
+        let sent = state.send_list.push(Job::Capsule(cid)).and_then(|()| {
+            if direct {
+                state.send(TX_BUDGET)
+            } else {
+                Ok(false)
+            }
+        });
+        let idle = state.send_idle();
         drop(state);
-        if sent.is_err() {
+        match sent {
             // The command stays in its slot: error recovery cancels it for a retry, or the
             // queue fails it now.
-            this.failed();
+            Err(_) => this.failed(),
+            Ok(_) if !idle => Self::kick(this),
+            Ok(_) => {}
         }
         Ok(())
     }
 
     /// Sends an Asynchronous Event Request on the admin queue, unless one is outstanding.
-    pub(crate) fn submit_aer(&self) {
-        let mut state = self.state.lock();
-        if !self.live.load(Acquire) {
+    pub(crate) fn submit_aer(this: ArcBorrow<'_, Self>) {
+        let mut state = this.state.lock();
+        if !this.live.load(Acquire) || state.conn.is_none() {
             return;
         }
-        let State { slots, conn } = &mut *state;
-        let (Some(conn), Some(slot)) = (conn.as_ref(), slots.get_mut(tag(AER_CID))) else {
-            return;
-        };
-        if !matches!(slot, Slot::Free) {
-            return;
+        match state.slots.get_mut(tag(AER_CID)) {
+            Some(slot @ Slot::Free) => *slot = Slot::Aer,
+            _ => return,
         }
-        *slot = Slot::Aer;
-        let mut sqe = [0u8; 64];
-        sqe[0] = OPC_ASYNC_EVENT;
-        [sqe[2], sqe[3]] = AER_CID.to_le_bytes();
-        set_sgl(&mut sqe, 0, false);
-        if conn.send_capsule(sqe, None, 0).is_err() {
-            drop(state);
-            self.failed();
+        let queued = state.send_list.push(Job::Aer);
+        drop(state);
+        match queued {
+            Ok(()) => Self::kick(this),
+            Err(_) => this.failed(),
         }
     }
 
@@ -550,32 +887,62 @@ impl Queue {
 
     // ---- receiving ----
 
-    /// The receive work: handles what arrived, up to a budget.
-    fn rx_work(this: Arc<Self>) {
-        let mut rx = this.rx.lock();
-        let Some(conn) = rx.conn.clone() else {
-            return;
-        };
-        let mut budget = RX_BUDGET;
-        loop {
-            match this.rx_step(&conn, &mut rx) {
-                Ok(true) => {}
-                Ok(false) => return,
-                Err(e) => {
-                    this.report(&conn, &rx, e);
-                    rx.conn = None;
-                    drop(rx);
-                    this.failed();
-                    return;
-                }
-            }
-            budget -= 1;
-            if budget == 0 {
-                drop(rx);
-                Self::kick(this.as_arc_borrow());
+    /// The I/O work: sends what waits and handles what arrived, in rounds, until neither
+    /// makes progress; requeues itself after [`IO_ROUNDS`] rounds.
+    fn io_work(this: Arc<Self>) {
+        for _ in 0..IO_ROUNDS {
+            let Ok(sent) = this.tx() else {
+                return;
+            };
+            let Ok(received) = this.rx() else {
+                return;
+            };
+            if !sent && !received {
                 return;
             }
         }
+        Self::kick(this.as_arc_borrow());
+    }
+
+    /// Sends what waits, up to [`TX_BUDGET`] PDUs; returns whether any went out. A failure
+    /// fails the queue.
+    fn tx(&self) -> Result<bool, ()> {
+        let sent = self.state.lock().send(TX_BUDGET);
+        sent.map_err(|e| {
+            if self.live.load(Acquire) {
+                dev_err!(
+                    self.ctrl.device(),
+                    "queue {}: failed to send ({:?})\n",
+                    self.qid,
+                    e
+                );
+            }
+            self.failed();
+        })
+    }
+
+    /// Handles what arrived, up to [`RX_BUDGET`] PDU steps; returns whether anything did. A
+    /// failure is reported and fails the queue.
+    fn rx(&self) -> Result<bool, ()> {
+        let mut rx = self.rx.lock();
+        let Some(conn) = rx.conn.clone() else {
+            return Ok(false);
+        };
+        let mut handled = false;
+        for _ in 0..RX_BUDGET {
+            match self.rx_step(&conn, &mut rx) {
+                Ok(true) => handled = true,
+                Ok(false) => break,
+                Err(e) => {
+                    self.report(&conn, &rx, e);
+                    rx.conn = None;
+                    drop(rx);
+                    self.failed();
+                    return Err(());
+                }
+            }
+        }
+        Ok(handled)
     }
 
     /// Polls for completions (blk-mq `poll`, for io_uring's polled I/O); returns how many
@@ -610,8 +977,14 @@ impl Queue {
                     let offending = rx.receiver.offending_header();
                     let mut buf = [0u8; 24 + 128];
                     let term = TermReq::new(f, offending.len());
-                    if let Ok(len) = term.emit_pdu(Role::Host, offending, &mut buf) {
-                        let _ = conn.sock.send_all(buf.get(..len).unwrap_or(&[]), false);
+                    // Best effort, between two PDUs of ours, and without waiting: the
+                    // connection closes next.
+                    let state = self.state.lock();
+                    let between = state.sending.as_ref().is_none_or(Sending::untouched);
+                    if let (Ok(len), true) =
+                        (term.emit_pdu(Role::Host, offending, &mut buf), between)
+                    {
+                        let _ = conn.sock.send(buf.get(..len).unwrap_or(&[]), false);
                     }
                 }
             }
@@ -654,7 +1027,7 @@ impl Queue {
                         (e, r)
                     };
                     input = rest;
-                    self.handle(conn, rx, event)?;
+                    self.handle(rx, event)?;
                 }
                 Ok(true)
             }
@@ -663,7 +1036,7 @@ impl Queue {
                     let state = self.state.lock();
                     rx.receiver.feed(&[], &*state)
                 };
-                self.handle(conn, rx, event)?;
+                self.handle(rx, event)?;
                 Ok(true)
             }
             Want::Data { offset, len } => self.rx_data(conn, rx, offset, len),
@@ -704,7 +1077,7 @@ impl Queue {
     }
 
     /// Handles one event of the receiver.
-    fn handle(&self, conn: &Conn, rx: &mut Rx, event: Event<'_>) -> Result<(), RxError> {
+    fn handle(&self, rx: &mut Rx, event: Event<'_>) -> Result<(), RxError> {
         match event {
             Event::NeedMore | Event::Data { .. } => Ok(()),
             Event::Fatal(f) => Err(RxError::Fatal(f)),
@@ -732,7 +1105,7 @@ impl Queue {
                     };
                     Ok(())
                 }
-                Pdu::R2t(r) => self.r2t(conn, r.cccid, r.ttag, r.r2to, r.r2tl),
+                Pdu::R2t(r) => self.r2t(r.cccid, r.ttag, r.r2to, r.r2tl),
                 Pdu::C2HTermReq(t) => Err(RxError::TermReq(t.error())),
                 _ => Err(RxError::Fatal(FatalError::status(
                     crate::pdu::Fes::PduSequenceError,
@@ -806,73 +1179,32 @@ impl Queue {
         }
     }
 
-    /// Answers an R2T with H2CData PDUs of at most MAXH2CDATA bytes each.
-    fn r2t(&self, conn: &Conn, cid: u16, ttag: u16, r2to: u32, r2tl: u32) -> Result<(), RxError> {
+    /// Queues the answer of an R2T: H2CData PDUs of at most MAXH2CDATA bytes each, sent by
+    /// this same I/O work's next round.
+    fn r2t(&self, cid: u16, ttag: u16, r2to: u32, r2tl: u32) -> Result<(), RxError> {
         let mut state = self.state.lock();
+        // The receiver checked the range against the command.
         let end = r2to.checked_add(r2tl).ok_or(RxError::Closed(EOVERFLOW))?;
-        let Some(cmd) = state.command_mut(cid) else {
+        let Some(Command {
+            transfer: Transfer::Write {
+                requested, r2ts, ..
+            },
+            ..
+        }) = State::busy_mut(&mut state.slots, cid)
+        else {
             return Ok(());
         };
-        if let Transfer::Write { requested, .. } = &mut cmd.transfer {
-            *requested = end;
-        }
-        let Some(cmd) = state.command(cid) else {
-            return Ok(());
-        };
-        let max = conn.maxh2cdata.max(4096);
-        let mut datao = r2to;
-        while datao < end {
-            let datal = (end - datao).min(max);
-            let last = datao + datal == end;
-            let pdu = Pdu::H2CData(H2CData {
-                cccid: cid,
+        *requested = end;
+        *r2ts += 1;
+        state
+            .send_list
+            .push(Job::H2C {
+                cid,
                 ttag,
-                datao,
-                datal,
-                last,
-            });
-            let mut hdr = [0u8; MAX_HEADER];
-            let n = pdu
-                .emit_header::<KernelCrc32c>(&conn.framing, &mut hdr)
-                .map_err(|_| RxError::Closed(EINVAL))?;
-            conn.sock.send_all(hdr.get(..n).unwrap_or(&[]), true)?;
-            conn.send_data(&cmd.rq, datao, datal, !last)?;
-            datao += datal;
-        }
-        Ok(())
-    }
-}
-
-impl Conn {
-    /// Sends a CapsuleCmd with `sqe` and `incapsule` bytes of `rq`'s data.
-    fn send_capsule(&self, sqe: [u8; 64], rq: Option<&Request>, incapsule: u32) -> Result {
-        let pdu = Pdu::CapsuleCmd(CapsuleCmd {
-            sqe,
-            data_len: incapsule,
-        });
-        let mut hdr = [0u8; MAX_HEADER];
-        let n = pdu
-            .emit_header::<KernelCrc32c>(&self.framing, &mut hdr)
-            .map_err(|_| EINVAL)?;
-        let data = rq.filter(|_| incapsule > 0);
-        self.sock
-            .send_all(hdr.get(..n).ok_or(EINVAL)?, data.is_some())?;
-        if let Some(rq) = data {
-            self.send_data(rq, 0, incapsule, false)?;
-        }
-        Ok(())
-    }
-
-    /// Sends `len` bytes of `rq`'s data from `offset`, and their digest if negotiated.
-    fn send_data(&self, rq: &Request, offset: u32, len: u32, more: bool) -> Result {
-        let ddgst = self.framing.ddgst;
-        rq.send(&self.sock, offset, len, more || ddgst)?;
-        if ddgst {
-            let mut d = Digest::<KernelCrc32c>::new();
-            rq.for_each_piece(offset, len, |p| d.update(p));
-            self.sock.send_all(&d.finish().to_le_bytes(), more)?;
-        }
-        Ok(())
+                datao: r2to,
+                end,
+            })
+            .map_err(RxError::Closed)
     }
 }
 
@@ -894,7 +1226,7 @@ impl WorkItem<0> for Queue {
     type Pointer = Arc<Queue>;
 
     fn run(this: Arc<Queue>) {
-        Self::rx_work(this);
+        Self::io_work(this);
     }
 }
 
@@ -903,8 +1235,9 @@ impl Callbacks for Queue {
         Self::kick(this);
     }
 
-    fn write_space(_this: ArcBorrow<'_, Self>) {
-        // Senders block for send space in the socket itself.
+    fn write_space(this: ArcBorrow<'_, Self>) {
+        // A PDU waits for this room.
+        Self::kick(this);
     }
 
     fn closing(this: ArcBorrow<'_, Self>) {
