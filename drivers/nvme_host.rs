@@ -1211,6 +1211,34 @@ impl Request {
         unsafe { sock.recv_kvecs(iovs, total) }
     }
 
+    /// Copies `bytes` into the data at `offset` (a read's buffer, which the driver owns while
+    /// the request is in flight); what lies beyond the data is dropped.
+    pub(crate) fn copy_in(&self, offset: u32, mut bytes: &[u8]) {
+        let mut at = offset;
+        while !bytes.is_empty() {
+            let mut iovs = [kb::kvec {
+                iov_base: core::ptr::null_mut(),
+                iov_len: 0,
+            }; MAX_PIECES];
+            let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+            let n = self.map(at, len, &mut iovs);
+            if n == 0 {
+                return;
+            }
+            for v in iovs.iter().take(n) {
+                let (head, rest) = bytes.split_at(v.iov_len.min(bytes.len()));
+                // SAFETY: The piece is mapped memory of the request's data (direct map, no
+                // highmem), which only this driver writes while the request is in flight, and
+                // `head` is no longer than it.
+                unsafe {
+                    core::ptr::copy_nonoverlapping(head.as_ptr(), v.iov_base.cast(), head.len())
+                };
+                bytes = rest;
+                at = at.saturating_add(u32::try_from(head.len()).unwrap_or(u32::MAX));
+            }
+        }
+    }
+
     /// Sends the first pieces of the data `at..end` on `sock` without blocking: zero-copy
     /// (`MSG_SPLICE_PAGES`) from the bio pages, copied where a page may not be spliced.
     /// Returns how many bytes went out (`None`: the socket is full). `more` asks for

@@ -58,6 +58,10 @@ const MAX_HEADER: usize = 256;
 const RX_BUDGET: u32 = 16;
 const TX_BUDGET: u32 = 16;
 
+/// How many bytes one read between data sections takes at most: a burst of responses and
+/// headers in one `recvmsg`, without copying much data (larger data is received in place).
+const RX_STAGE: usize = 512;
+
 /// How many rounds of sending and receiving the I/O work runs before it requeues itself.
 const IO_ROUNDS: u32 = 8;
 
@@ -481,10 +485,13 @@ enum RxData {
     C2H { cid: u16, datal: u32, success: bool },
 }
 
-/// The receive side, used only by the receive work.
+/// The receive side, used only by the I/O work.
 struct Rx {
     receiver: Receiver<KernelCrc32c>,
     data: RxData,
+    /// Where headers are read, a burst at a time; data that comes along is copied to its
+    /// command's pages.
+    stage: [u8; RX_STAGE],
     /// The connection received from; `None` once it failed or the queue stopped: the work does
     /// nothing more until the next connect.
     conn: Option<Arc<Conn>>,
@@ -577,6 +584,7 @@ impl Queue {
                 rx <- new_mutex!(Rx {
                     receiver: Receiver::new(Role::Host, Limits::default()),
                     data: RxData::Idle,
+                    stage: [0; RX_STAGE],
                     conn: None,
                 }),
                 link <- new_mutex!(None),
@@ -1011,23 +1019,27 @@ impl Queue {
                     FatalError::status(crate::pdu::Fes::PduSequenceError),
                 )))
             }
-            Want::Bytes(n) => {
-                let mut buf = [0u8; 128];
-                let n = n.min(buf.len());
-                let got = match conn.sock.recv(buf.get_mut(..n).unwrap_or(&mut []))? {
+            Want::Bytes(_) => {
+                let Rx {
+                    receiver,
+                    data,
+                    stage,
+                    ..
+                } = rx;
+                let got = match conn.sock.recv(stage)? {
                     None => return Ok(false),
                     Some(0) => return Err(RxError::Closed(ECONNRESET)),
                     Some(got) => got,
                 };
-                let mut input = buf.get(..got).unwrap_or(&[]);
+                let mut input = stage.get(..got).unwrap_or(&[]);
                 while !input.is_empty() {
                     let (event, rest) = {
                         let state = self.state.lock();
-                        let (e, r) = rx.receiver.feed(input, &*state);
+                        let (e, r) = receiver.feed(input, &*state);
                         (e, r)
                     };
                     input = rest;
-                    self.handle(rx, event)?;
+                    self.handle(data, event)?;
                 }
                 Ok(true)
             }
@@ -1036,7 +1048,7 @@ impl Queue {
                     let state = self.state.lock();
                     rx.receiver.feed(&[], &*state)
                 };
-                self.handle(rx, event)?;
+                self.handle(&mut rx.data, event)?;
                 Ok(true)
             }
             Want::Data { offset, len } => self.rx_data(conn, rx, offset, len),
@@ -1077,9 +1089,23 @@ impl Queue {
     }
 
     /// Handles one event of the receiver.
-    fn handle(&self, rx: &mut Rx, event: Event<'_>) -> Result<(), RxError> {
+    fn handle(&self, rx: &mut RxData, event: Event<'_>) -> Result<(), RxError> {
         match event {
-            Event::NeedMore | Event::Data { .. } => Ok(()),
+            Event::NeedMore => Ok(()),
+            Event::Data { offset, data } => {
+                // Data read along with a header: copied into place.
+                let RxData::C2H { cid, .. } = *rx else {
+                    return Err(RxError::Fatal(FatalError::status(
+                        crate::pdu::Fes::PduSequenceError,
+                    )));
+                };
+                let state = self.state.lock();
+                let cmd = state.command(cid).ok_or(RxError::Fatal(FatalError::status(
+                    crate::pdu::Fes::PduSequenceError,
+                )))?;
+                cmd.rq.copy_in(offset, data);
+                Ok(())
+            }
             Event::Fatal(f) => Err(RxError::Fatal(f)),
             Event::AwaitParams => Err(RxError::Fatal(FatalError::status(
                 crate::pdu::Fes::PduSequenceError,
@@ -1098,7 +1124,7 @@ impl Queue {
                     Ok(())
                 }
                 Pdu::C2HData(d) => {
-                    rx.data = RxData::C2H {
+                    *rx = RxData::C2H {
                         cid: d.cccid,
                         datal: d.datal,
                         success: d.success,
@@ -1140,12 +1166,12 @@ impl Queue {
     }
 
     /// The data of a C2HData PDU is complete.
-    fn c2h_end(&self, rx: &mut Rx, digest: DataDigest) {
+    fn c2h_end(&self, rx: &mut RxData, digest: DataDigest) {
         let RxData::C2H {
             cid,
             datal,
             success,
-        } = core::mem::replace(&mut rx.data, RxData::Idle)
+        } = core::mem::replace(rx, RxData::Idle)
         else {
             return;
         };
