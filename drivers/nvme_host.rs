@@ -1198,7 +1198,14 @@ impl Request {
 
     /// Receives at most `len` bytes from `sock` without blocking, straight into the data at
     /// `offset` (a read's buffer, which the driver owns while the request is in flight).
-    pub(crate) fn recv(&self, sock: &Socket, offset: u32, len: u32) -> Io {
+    /// Returns how many bytes arrived and how many were asked for (`len`, or less where the
+    /// data takes more pieces than one call maps); `None` if none had arrived.
+    pub(crate) fn recv(
+        &self,
+        sock: &Socket,
+        offset: u32,
+        len: u32,
+    ) -> Result<Option<(usize, usize)>> {
         let mut iovs = [kb::kvec {
             iov_base: core::ptr::null_mut(),
             iov_len: 0,
@@ -1208,7 +1215,8 @@ impl Request {
         let iovs = iovs.get_mut(..n).unwrap_or(&mut []);
         // SAFETY: The pieces are the request's data pages, which only this driver writes while
         // the request is in flight.
-        unsafe { sock.recv_kvecs(iovs, total) }
+        let got = unsafe { sock.recv_kvecs(iovs, total) }?;
+        Ok(got.map(|got| (got, total)))
     }
 
     /// Copies `bytes` into the data at `offset` (a read's buffer, which the driver owns while

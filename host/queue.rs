@@ -298,14 +298,13 @@ impl State {
         self.sending = None;
     }
 
-    /// Sends waiting PDUs until none is left, the socket is full, or `budget` PDUs went out;
-    /// returns whether any went out whole.
+    /// Sends waiting PDUs until none is left, the socket is full, or `budget` PDUs went out.
     ///
     /// # Errors
     ///
     /// The socket failed, or the command of a PDU part sent is gone (the controller answered
     /// it before it had all its data): the connection cannot go on.
-    fn send(&mut self, budget: u32) -> Result<bool> {
+    fn send(&mut self, budget: u32) -> Result<Sent> {
         let Self {
             slots,
             send_list,
@@ -313,13 +312,16 @@ impl State {
             conn,
         } = self;
         let Some(conn) = conn.as_deref() else {
-            return Ok(false);
+            return Ok(Sent::Idle);
         };
         let mut sent = 0;
-        while sent < budget {
+        loop {
+            if sent == budget {
+                return Ok(Sent::Budget);
+            }
             if sending.is_none() {
                 let Some(job) = send_list.pop() else {
-                    break;
+                    return Ok(Sent::Idle);
                 };
                 *sending = Self::prepare(slots, conn, job)?;
             }
@@ -329,7 +331,7 @@ impl State {
             };
             let more = pdu.next.is_some() || !send_list.is_empty();
             if !Self::push(pdu, slots, &conn.sock, more)? {
-                break;
+                return Ok(Sent::Full);
             }
             let (next, ends_r2t, cid) = (pdu.next, pdu.ends_r2t, pdu.cid);
             *sending = None;
@@ -347,7 +349,6 @@ impl State {
             }
             sent += 1;
         }
-        Ok(sent > 0)
     }
 
     fn busy_mut(slots: &mut [Slot], cid: u16) -> Option<&mut Command> {
@@ -512,6 +513,29 @@ pub(crate) struct Conn {
 struct Link {
     conn: Arc<Conn>,
     hooks: Hooks<Queue>,
+}
+
+/// What one receive step did.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Nothing had arrived.
+    Empty,
+    /// Bytes were handled; more may be there.
+    More,
+    /// Bytes were handled and the socket had no more (a short read): whatever arrives next
+    /// queues the work again.
+    Drained,
+}
+
+/// How a pass of the sender ended.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sent {
+    /// Nothing waits any more.
+    Idle,
+    /// The socket is full: its `write_space` queues the work again.
+    Full,
+    /// The budget ran out with PDUs still waiting.
+    Budget,
 }
 
 /// Why the receive work stops.
@@ -826,7 +850,7 @@ impl Queue {
             if direct {
                 state.send(TX_BUDGET)
             } else {
-                Ok(false)
+                Ok(Sent::Budget)
             }
         });
         let idle = state.send_idle();
@@ -895,8 +919,9 @@ impl Queue {
 
     // ---- receiving ----
 
-    /// The I/O work: sends what waits and handles what arrived, in rounds, until neither
-    /// makes progress; requeues itself after [`IO_ROUNDS`] rounds.
+    /// The I/O work: sends what waits and handles what arrived, in rounds, until the socket
+    /// has nothing more and nothing waits to be sent (or only room for it); requeues itself
+    /// after [`IO_ROUNDS`] rounds.
     fn io_work(this: Arc<Self>) {
         for _ in 0..IO_ROUNDS {
             let Ok(sent) = this.tx() else {
@@ -905,16 +930,21 @@ impl Queue {
             let Ok(received) = this.rx() else {
                 return;
             };
-            if !sent && !received {
-                return;
+            match (sent, received) {
+                (Sent::Budget, _) | (_, Step::More) => continue,
+                // Answers to the R2Ts just received go out now.
+                (_, Step::Drained) => match this.tx() {
+                    Ok(Sent::Budget) => continue,
+                    _ => return,
+                },
+                (Sent::Idle | Sent::Full, Step::Empty) => return,
             }
         }
         Self::kick(this.as_arc_borrow());
     }
 
-    /// Sends what waits, up to [`TX_BUDGET`] PDUs; returns whether any went out. A failure
-    /// fails the queue.
-    fn tx(&self) -> Result<bool, ()> {
+    /// Sends what waits, up to [`TX_BUDGET`] PDUs. A failure fails the queue.
+    fn tx(&self) -> Result<Sent, ()> {
         let sent = self.state.lock().send(TX_BUDGET);
         sent.map_err(|e| {
             if self.live.load(Acquire) {
@@ -929,18 +959,18 @@ impl Queue {
         })
     }
 
-    /// Handles what arrived, up to [`RX_BUDGET`] PDU steps; returns whether anything did. A
-    /// failure is reported and fails the queue.
-    fn rx(&self) -> Result<bool, ()> {
+    /// Handles what arrived, up to [`RX_BUDGET`] PDU steps. A failure is reported and fails
+    /// the queue.
+    fn rx(&self) -> Result<Step, ()> {
         let mut rx = self.rx.lock();
         let Some(conn) = rx.conn.clone() else {
-            return Ok(false);
+            return Ok(Step::Empty);
         };
-        let mut handled = false;
+        let mut outcome = Step::Empty;
         for _ in 0..RX_BUDGET {
             match self.rx_step(&conn, &mut rx) {
-                Ok(true) => handled = true,
-                Ok(false) => break,
+                Ok(Step::Empty) => return Ok(outcome),
+                Ok(step) => outcome = step,
                 Err(e) => {
                     self.report(&conn, &rx, e);
                     rx.conn = None;
@@ -949,8 +979,11 @@ impl Queue {
                     return Err(());
                 }
             }
+            if outcome == Step::Drained {
+                break;
+            }
         }
-        Ok(handled)
+        Ok(outcome)
     }
 
     /// Polls for completions (blk-mq `poll`, for io_uring's polled I/O); returns how many
@@ -1011,8 +1044,8 @@ impl Queue {
         }
     }
 
-    /// Receives and handles what the receiver wants next; `Ok(false)` when nothing arrived.
-    fn rx_step(&self, conn: &Conn, rx: &mut Rx) -> Result<bool, RxError> {
+    /// Receives and handles what the receiver wants next.
+    fn rx_step(&self, conn: &Conn, rx: &mut Rx) -> Result<Step, RxError> {
         match rx.receiver.want() {
             Want::Nothing => {
                 Err(RxError::Fatal(rx.receiver.error().unwrap_or(
@@ -1027,7 +1060,7 @@ impl Queue {
                     ..
                 } = rx;
                 let got = match conn.sock.recv(stage)? {
-                    None => return Ok(false),
+                    None => return Ok(Step::Empty),
                     Some(0) => return Err(RxError::Closed(ECONNRESET)),
                     Some(got) => got,
                 };
@@ -1041,7 +1074,11 @@ impl Queue {
                     input = rest;
                     self.handle(data, event)?;
                 }
-                Ok(true)
+                Ok(if got < RX_STAGE {
+                    Step::Drained
+                } else {
+                    Step::More
+                })
             }
             Want::Data { len: 0, .. } => {
                 let (event, _) = {
@@ -1049,14 +1086,14 @@ impl Queue {
                     rx.receiver.feed(&[], &*state)
                 };
                 self.handle(&mut rx.data, event)?;
-                Ok(true)
+                Ok(Step::More)
             }
             Want::Data { offset, len } => self.rx_data(conn, rx, offset, len),
         }
     }
 
     /// Receives data of the current PDU straight into its command's pages.
-    fn rx_data(&self, conn: &Conn, rx: &mut Rx, offset: u32, len: u32) -> Result<bool, RxError> {
+    fn rx_data(&self, conn: &Conn, rx: &mut Rx, offset: u32, len: u32) -> Result<Step, RxError> {
         let RxData::C2H { cid, .. } = rx.data else {
             // Only C2HData carries data the host keeps (a C2HTermReq stops before its data).
             return Err(RxError::Fatal(FatalError::status(
@@ -1069,10 +1106,13 @@ impl Queue {
                 crate::pdu::Fes::PduSequenceError,
             )));
         };
-        let got = match cmd.rq.recv(&conn.sock, offset, len)? {
-            None => return Ok(false),
-            Some(0) => return Err(RxError::Closed(ECONNRESET)),
-            Some(got) => u32::try_from(got).map_err(|_| RxError::Closed(EINVAL))?,
+        let (got, asked) = match cmd.rq.recv(&conn.sock, offset, len)? {
+            None => return Ok(Step::Empty),
+            Some((0, _)) => return Err(RxError::Closed(ECONNRESET)),
+            Some((got, asked)) => (
+                u32::try_from(got).map_err(|_| RxError::Closed(EINVAL))?,
+                asked,
+            ),
         };
         // The bytes are in place: the receiver only advances over them (and digests them).
         let mut fatal = None;
@@ -1084,7 +1124,8 @@ impl Queue {
         drop(state);
         match fatal {
             Some(f) => Err(RxError::Fatal(f)),
-            None => Ok(true),
+            None if (got as usize) < asked => Ok(Step::Drained),
+            None => Ok(Step::More),
         }
     }
 
