@@ -171,9 +171,11 @@ impl SendList {
     }
 }
 
-/// The PDU being sent. A full socket leaves it part sent until there is room; nothing else
-/// goes out on the connection meanwhile.
+/// The PDU being sent, framed in place. A full socket leaves it part sent until there is
+/// room; nothing else goes out on the connection meanwhile.
 struct Sending {
+    /// A PDU is being sent (the other fields describe it).
+    active: bool,
     /// The header section, and how much of it went out.
     hdr: [u8; MAX_HEADER],
     hdr_len: usize,
@@ -193,39 +195,45 @@ struct Sending {
 }
 
 impl Sending {
-    /// Frames `pdu`, followed by the data `at..end` of `cmd` (none when `at == end`).
-    fn new(conn: &Conn, pdu: Pdu, data: Option<(&Command, u32, u32)>) -> Result<Self> {
-        let mut hdr = [0u8; MAX_HEADER];
-        let hdr_len = pdu
-            .emit_header::<KernelCrc32c>(&conn.framing, &mut hdr)
+    const IDLE: Self = Self {
+        active: false,
+        hdr: [0; MAX_HEADER],
+        hdr_len: 0,
+        hdr_sent: 0,
+        cid: 0,
+        at: 0,
+        end: 0,
+        ddgst: [0; 4],
+        ddgst_len: 0,
+        ddgst_sent: 0,
+        next: None,
+        ends_r2t: false,
+    };
+
+    /// Frames `pdu`, to be followed by the data `at..end` of `cmd` (none when `at == end`).
+    fn start(&mut self, conn: &Conn, pdu: Pdu, data: Option<(&Command, u32, u32)>) -> Result {
+        self.hdr_len = pdu
+            .emit_header::<KernelCrc32c>(&conn.framing, &mut self.hdr)
             .map_err(|_| EINVAL)?;
-        let (cid, at, end) = data.map_or((0, 0, 0), |(c, at, end)| (c.cid, at, end));
-        let mut ddgst = [0u8; 4];
-        let mut ddgst_len = 0;
-        if let (Some((cmd, _, _)), true) = (data, conn.framing.ddgst && at < end) {
+        self.hdr_sent = 0;
+        (self.cid, self.at, self.end) = data.map_or((0, 0, 0), |(c, at, end)| (c.cid, at, end));
+        self.ddgst_len = 0;
+        self.ddgst_sent = 0;
+        if let (Some((cmd, at, end)), true) = (data, conn.framing.ddgst && self.at < self.end) {
             let mut d = Digest::<KernelCrc32c>::new();
             cmd.rq.for_each_piece(at, end - at, |p| d.update(p));
-            ddgst = d.finish().to_le_bytes();
-            ddgst_len = ddgst.len();
+            self.ddgst = d.finish().to_le_bytes();
+            self.ddgst_len = self.ddgst.len();
         }
-        Ok(Self {
-            hdr,
-            hdr_len,
-            hdr_sent: 0,
-            cid,
-            at,
-            end,
-            ddgst,
-            ddgst_len,
-            ddgst_sent: 0,
-            next: None,
-            ends_r2t: false,
-        })
+        self.next = None;
+        self.ends_r2t = false;
+        self.active = true;
+        Ok(())
     }
 
-    /// Whether no byte of it went out yet: another PDU may still go first.
-    fn untouched(&self) -> bool {
-        self.hdr_sent == 0
+    /// Whether a PDU went out in part: nothing else may be sent before its rest.
+    fn begun(&self) -> bool {
+        self.active && self.hdr_sent > 0
     }
 }
 
@@ -234,7 +242,7 @@ struct State {
     slots: KVec<Slot>,
     /// PDUs waiting to be sent, and the one being sent.
     send_list: SendList,
-    sending: Option<Sending>,
+    sending: Sending,
     /// `None` while the queue is stopped; no command enters a slot then.
     conn: Option<Arc<Conn>>,
 }
@@ -289,13 +297,13 @@ impl State {
 impl State {
     /// Whether nothing waits to be sent.
     fn send_idle(&self) -> bool {
-        self.sending.is_none() && self.send_list.is_empty()
+        !self.sending.active && self.send_list.is_empty()
     }
 
     /// Forgets what waits to be sent (the connection is gone).
     fn drop_sends(&mut self) {
         self.send_list.clear();
-        self.sending = None;
+        self.sending.active = false;
     }
 
     /// Sends waiting PDUs until none is left, the socket is full, or `budget` PDUs went out.
@@ -319,22 +327,21 @@ impl State {
             if sent == budget {
                 return Ok(Sent::Budget);
             }
-            if sending.is_none() {
+            if !sending.active {
                 let Some(job) = send_list.pop() else {
                     return Ok(Sent::Idle);
                 };
-                *sending = Self::prepare(slots, conn, job)?;
+                if !Self::prepare(sending, slots, conn, job)? {
+                    // Its command is gone: nothing to send.
+                    continue;
+                }
             }
-            let Some(pdu) = sending.as_mut() else {
-                // Its command is gone: nothing to send.
-                continue;
-            };
-            let more = pdu.next.is_some() || !send_list.is_empty();
-            if !Self::push(pdu, slots, &conn.sock, more)? {
+            let more = sending.next.is_some() || !send_list.is_empty();
+            if !Self::push(sending, slots, &conn.sock, more)? {
                 return Ok(Sent::Full);
             }
-            let (next, ends_r2t, cid) = (pdu.next, pdu.ends_r2t, pdu.cid);
-            *sending = None;
+            let (next, ends_r2t, cid) = (sending.next, sending.ends_r2t, sending.cid);
+            sending.active = false;
             if ends_r2t {
                 if let Some(Command {
                     transfer: Transfer::Write { r2ts, .. },
@@ -345,7 +352,7 @@ impl State {
                 }
             }
             if let Some(job) = next {
-                *sending = Self::prepare(slots, conn, job)?;
+                Self::prepare(sending, slots, conn, job)?;
             }
             sent += 1;
         }
@@ -358,12 +365,13 @@ impl State {
         }
     }
 
-    /// Frames the PDU of `job`; `None` if its command is gone (completed or failed since).
-    fn prepare(slots: &[Slot], conn: &Conn, job: Job) -> Result<Option<Sending>> {
-        Ok(Some(match job {
+    /// Frames the PDU of `job` in `pdu`; returns `false` if its command is gone (completed or
+    /// failed since).
+    fn prepare(pdu: &mut Sending, slots: &[Slot], conn: &Conn, job: Job) -> Result<bool> {
+        match job {
             Job::Capsule(cid) => {
                 let Some(cmd) = busy(slots, cid) else {
-                    return Ok(None);
+                    return Ok(false);
                 };
                 let len = match cmd.transfer {
                     Transfer::None => 0,
@@ -371,22 +379,22 @@ impl State {
                 };
                 let mut sqe = cmd.rq.sqe();
                 set_sgl(&mut sqe, len, cmd.incapsule > 0);
-                let pdu = Pdu::CapsuleCmd(CapsuleCmd {
+                let capsule = Pdu::CapsuleCmd(CapsuleCmd {
                     sqe,
                     data_len: cmd.incapsule,
                 });
-                Sending::new(conn, pdu, Some((cmd, 0, cmd.incapsule)))?
+                pdu.start(conn, capsule, Some((cmd, 0, cmd.incapsule)))?;
             }
             Job::Aer => {
                 if !matches!(slots.get(tag(AER_CID)), Some(Slot::Aer)) {
-                    return Ok(None);
+                    return Ok(false);
                 }
                 let mut sqe = [0u8; 64];
                 sqe[0] = OPC_ASYNC_EVENT;
                 [sqe[2], sqe[3]] = AER_CID.to_le_bytes();
                 set_sgl(&mut sqe, 0, false);
-                let pdu = Pdu::CapsuleCmd(CapsuleCmd { sqe, data_len: 0 });
-                Sending::new(conn, pdu, None)?
+                let capsule = Pdu::CapsuleCmd(CapsuleCmd { sqe, data_len: 0 });
+                pdu.start(conn, capsule, None)?;
             }
             Job::H2C {
                 cid,
@@ -395,18 +403,18 @@ impl State {
                 end,
             } => {
                 let Some(cmd) = busy(slots, cid) else {
-                    return Ok(None);
+                    return Ok(false);
                 };
                 let datal = (end - datao).min(conn.maxh2cdata.max(4096));
                 let last = datao + datal == end;
-                let pdu = Pdu::H2CData(H2CData {
+                let data = Pdu::H2CData(H2CData {
                     cccid: cid,
                     ttag,
                     datao,
                     datal,
                     last,
                 });
-                let mut pdu = Sending::new(conn, pdu, Some((cmd, datao, datao + datal)))?;
+                pdu.start(conn, data, Some((cmd, datao, datao + datal)))?;
                 pdu.next = (!last).then_some(Job::H2C {
                     cid,
                     ttag,
@@ -414,9 +422,9 @@ impl State {
                     end,
                 });
                 pdu.ends_r2t = last;
-                pdu
             }
-        }))
+        }
+        Ok(true)
     }
 
     /// Sends what is left of `pdu`; returns whether it went out whole (else the socket is
@@ -602,7 +610,7 @@ impl Queue {
                 state <- new_mutex!(State {
                     slots,
                     send_list,
-                    sending: None,
+                    sending: Sending::IDLE,
                     conn: None,
                 }),
                 rx <- new_mutex!(Rx {
@@ -1021,7 +1029,7 @@ impl Queue {
                     // Best effort, between two PDUs of ours, and without waiting: the
                     // connection closes next.
                     let state = self.state.lock();
-                    let between = state.sending.as_ref().is_none_or(Sending::untouched);
+                    let between = !state.sending.begun();
                     if let (Ok(len), true) =
                         (term.emit_pdu(Role::Host, offending, &mut buf), between)
                     {
