@@ -50,7 +50,7 @@ pub(crate) fn delete_all() {
         let _ = c.schedule_delete();
     }
     drop(ctrls);
-    // The receive work still queued runs when the module's workqueue is destroyed.
+    // The I/O work still queued runs when the module's workqueue is destroyed.
     nvme_host::flush_delete_wq();
 }
 
@@ -372,7 +372,7 @@ fn setup_io(ctrl: &Ctrl<Host>, new: bool) -> Result<(), SetupError> {
     r
 }
 
-/// Connects I/O queues `qids` (started), each with its receive work on a CPU its map sends to.
+/// Connects I/O queues `qids` (started), each with its I/O work on a CPU its map sends to.
 fn connect_io_queues(
     ctrl: &Ctrl<Host>,
     maps: &IoQueues,

@@ -32,7 +32,7 @@ use fabrics::bindings as sock_bindings;
 use fabrics::{opt, CtrlHandle, FabricsDevice, Options};
 use kernel::prelude::*;
 
-/// The workqueue every queue's receive work runs on (`nvme_tcp_wq`).
+/// The workqueue every queue's I/O work runs on (`nvme_tcp_wq`).
 static IO_WQ: io_wq::ModuleQueue = io_wq::ModuleQueue::new();
 
 module! {
@@ -70,7 +70,7 @@ impl fabrics::Transport for Tcp {
     }
 }
 
-/// Owns [`IO_WQ`]: creates it at load, destroys it (running the receive work still queued,
+/// Owns [`IO_WQ`]: creates it at load, destroys it (running the I/O work still queued,
 /// which finds its queue stopped) at unload, after the controllers are gone.
 struct IoWq;
 

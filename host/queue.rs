@@ -65,7 +65,7 @@ const RX_STAGE: usize = 512;
 /// How many rounds of sending and receiving the I/O work runs before it requeues itself.
 const IO_ROUNDS: u32 = 8;
 
-/// No CPU picked for the receive work: it runs unbound.
+/// No CPU picked for the I/O work: it runs unbound.
 const NO_CPU: i32 = -1;
 
 /// Where a command's data goes.
@@ -546,7 +546,7 @@ enum Sent {
     Budget,
 }
 
-/// Why the receive work stops.
+/// Why receiving stops.
 enum RxError {
     /// A protocol error of the controller (reported with a TermReq when allowed).
     Fatal(FatalError),
@@ -566,13 +566,13 @@ impl From<Error> for RxError {
 #[pin_data]
 pub(crate) struct Queue {
     qid: u16,
-    /// The CPU the receive work runs on while connected, or [`NO_CPU`] (unbound: the admin
+    /// The CPU the I/O work runs on while connected, or [`NO_CPU`] (unbound: the admin
     /// queue, `wq_unbound`, or before Connect).
     io_cpu: Atomic<i32>,
     ctrl: CtrlRef<Host>,
     /// Connect succeeded on the current connection and the queue has not stopped.
     live: Atomic<bool>,
-    /// Commands the receive work completed (wraps), and that count at the last poll.
+    /// Commands the I/O work completed (wraps), and that count at the last poll.
     completed: Atomic<u32>,
     polled: Atomic<u32>,
     #[pin]
@@ -723,7 +723,7 @@ impl Queue {
         self.live.store(true, Release);
     }
 
-    /// Runs the receive work on `cpu` from now on (`None`: unbound), until the queue stops.
+    /// Runs the I/O work on `cpu` from now on (`None`: unbound), until the queue stops.
     pub(crate) fn set_io_cpu(&self, cpu: Option<u32>) {
         let cpu = cpu.and_then(|c| i32::try_from(c).ok()).unwrap_or(NO_CPU);
         let old = self.io_cpu.xchg(cpu, Relaxed);
@@ -998,7 +998,7 @@ impl Queue {
     /// commands completed since the last poll.
     ///
     /// blk-mq polls inside an RCU read-side critical section (`iocb_bio_iopoll`), where
-    /// nothing may sleep, and receiving takes the socket lock, which sleeps: the receive work
+    /// nothing may sleep, and receiving takes the socket lock, which sleeps: the I/O work
     /// (queued by the socket's `data_ready`) completes polled commands as any other, and a
     /// poll reports them.
     pub(crate) fn poll(&self) -> i32 {
@@ -1316,7 +1316,7 @@ impl Callbacks for Queue {
     }
 
     fn closing(this: ArcBorrow<'_, Self>) {
-        // The receive work finds the connection closed.
+        // The I/O work finds the connection closed.
         Self::kick(this);
     }
 }
