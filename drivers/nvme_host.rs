@@ -1174,6 +1174,16 @@ impl Request {
 
     /// Calls `f` on each contiguous piece of the data `offset..offset + len`, in order.
     pub(crate) fn for_each_piece(&self, offset: u32, len: u32, mut f: impl FnMut(&[u8])) {
+        self.for_each_kvec(offset, len, |v| {
+            // SAFETY: The piece is mapped memory of the request's data (direct map, no
+            // highmem), which the driver owns while the request is in flight.
+            f(unsafe { core::slice::from_raw_parts(v.iov_base.cast::<u8>(), v.iov_len) });
+        });
+    }
+
+    /// Calls `f` on the mapping of each contiguous piece of the data `offset..offset + len`,
+    /// in order.
+    fn for_each_kvec(&self, offset: u32, len: u32, mut f: impl FnMut(&kb::kvec)) {
         let mut at = offset;
         let end = offset.saturating_add(len);
         while at < end {
@@ -1186,11 +1196,7 @@ impl Request {
                 return;
             }
             for v in iovs.iter().take(n) {
-                let (base, len) = (v.iov_base.cast::<u8>(), v.iov_len);
-                // SAFETY: The piece is mapped memory of the request's data (direct map, no
-                // highmem), which the driver owns while the request is in flight.
-                let piece = unsafe { core::slice::from_raw_parts(base, len) };
-                f(piece);
+                f(v);
                 at = at.saturating_add(u32::try_from(v.iov_len).unwrap_or(u32::MAX));
             }
         }
@@ -1222,29 +1228,15 @@ impl Request {
     /// Copies `bytes` into the data at `offset` (a read's buffer, which the driver owns while
     /// the request is in flight); what lies beyond the data is dropped.
     pub(crate) fn copy_in(&self, offset: u32, mut bytes: &[u8]) {
-        let mut at = offset;
-        while !bytes.is_empty() {
-            let mut iovs = [kb::kvec {
-                iov_base: core::ptr::null_mut(),
-                iov_len: 0,
-            }; MAX_PIECES];
-            let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
-            let n = self.map(at, len, &mut iovs);
-            if n == 0 {
-                return;
-            }
-            for v in iovs.iter().take(n) {
-                let (head, rest) = bytes.split_at(v.iov_len.min(bytes.len()));
-                // SAFETY: The piece is mapped memory of the request's data (direct map, no
-                // highmem), which only this driver writes while the request is in flight, and
-                // `head` is no longer than it.
-                unsafe {
-                    core::ptr::copy_nonoverlapping(head.as_ptr(), v.iov_base.cast(), head.len())
-                };
-                bytes = rest;
-                at = at.saturating_add(u32::try_from(head.len()).unwrap_or(u32::MAX));
-            }
-        }
+        let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+        self.for_each_kvec(offset, len, |v| {
+            let (head, rest) = bytes.split_at(v.iov_len.min(bytes.len()));
+            // SAFETY: The piece is mapped memory of the request's data (direct map, no
+            // highmem), which only this driver writes while the request is in flight, and
+            // `head` is no longer than it.
+            unsafe { core::ptr::copy_nonoverlapping(head.as_ptr(), v.iov_base.cast(), head.len()) };
+            bytes = rest;
+        });
     }
 
     /// Sends the first pieces of the data `at..end` on `sock` without blocking: zero-copy

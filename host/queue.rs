@@ -252,6 +252,14 @@ fn tag(cid: u16) -> usize {
     usize::from(cid & 0xfff)
 }
 
+/// The command in flight as `cid`, if any, to update.
+fn busy_mut(slots: &mut [Slot], cid: u16) -> Option<&mut Command> {
+    match slots.get_mut(tag(cid))? {
+        Slot::Busy(c) if c.cid == cid => Some(c),
+        _ => None,
+    }
+}
+
 /// The command in flight as `cid`, if any.
 fn busy(slots: &[Slot], cid: u16) -> Option<&Command> {
     match slots.get(tag(cid))? {
@@ -266,10 +274,7 @@ impl State {
     }
 
     fn command_mut(&mut self, cid: u16) -> Option<&mut Command> {
-        match self.slots.get_mut(tag(cid))? {
-            Slot::Busy(c) if c.cid == cid => Some(c),
-            _ => None,
-        }
+        busy_mut(&mut self.slots, cid)
     }
 
     /// Takes command `cid` out of its slot: the caller completes it.
@@ -346,7 +351,7 @@ impl State {
                 if let Some(Command {
                     transfer: Transfer::Write { r2ts, .. },
                     ..
-                }) = Self::busy_mut(slots, cid)
+                }) = busy_mut(slots, cid)
                 {
                     *r2ts = r2ts.saturating_sub(1);
                 }
@@ -355,13 +360,6 @@ impl State {
                 Self::prepare(sending, slots, conn, job)?;
             }
             sent += 1;
-        }
-    }
-
-    fn busy_mut(slots: &mut [Slot], cid: u16) -> Option<&mut Command> {
-        match slots.get_mut(tag(cid))? {
-            Slot::Busy(c) if c.cid == cid => Some(c),
-            _ => None,
         }
     }
 
@@ -1265,7 +1263,7 @@ impl Queue {
                 requested, r2ts, ..
             },
             ..
-        }) = State::busy_mut(&mut state.slots, cid)
+        }) = state.command_mut(cid)
         else {
             return Ok(());
         };
