@@ -35,7 +35,7 @@ use kernel::{
     prelude::*,
     str::BStr,
     sync::{
-        atomic::{Acquire, Atomic, Relaxed, Release},
+        atomic::{Acquire, Atomic, Full, Relaxed, Release},
         Arc, ArcBorrow, Mutex,
     },
     workqueue::{impl_has_work, Work, WorkItem},
@@ -573,6 +573,11 @@ pub(crate) struct Queue {
     /// Commands the I/O work completed (wraps), and that count at the last poll.
     completed: Atomic<u32>,
     polled: Atomic<u32>,
+    /// The I/O work is running: a kick only sets `kicked`, which the run looks at before it
+    /// ends.
+    running: Atomic<bool>,
+    /// Something happened that the I/O work must look at (data, room, a queued PDU).
+    kicked: Atomic<bool>,
     #[pin]
     state: Mutex<State>,
     #[pin]
@@ -605,6 +610,8 @@ impl Queue {
                 live: Atomic::new(false),
                 completed: Atomic::new(0),
                 polled: Atomic::new(0),
+                running: Atomic::new(false),
+                kicked: Atomic::new(false),
                 state <- new_mutex!(State {
                     slots,
                     send_list,
@@ -786,8 +793,23 @@ impl Queue {
         }
     }
 
-    /// Queues the I/O work.
+    /// Has the I/O work look at the queue: notes the kick for a run in progress, else queues
+    /// one.
+    ///
+    /// A running I/O work takes the note before each round and again when it stops (see
+    /// [`Queue::io_work`]), so no kick is lost, and data that arrives while it runs costs no
+    /// second run unless it came during the last round.
     fn kick(this: ArcBorrow<'_, Self>) {
+        // Fully ordered against the load of `running`, as the I/O work's clearing of `running`
+        // is against its load of `kicked`: one of the two sides sees the other's store.
+        this.kicked.xchg(true, Full);
+        if !this.running.load(Relaxed) {
+            Self::queue_io_work(this);
+        }
+    }
+
+    /// Queues the I/O work on the queue's CPU.
+    fn queue_io_work(this: ArcBorrow<'_, Self>) {
         let cpu = u32::try_from(this.io_cpu.load(Relaxed)).ok();
         // Already queued: that run will see what this one was for.
         let _ = crate::IO_WQ.enqueue_on::<_, 0>(cpu, Arc::from(this));
@@ -928,25 +950,41 @@ impl Queue {
     /// The I/O work: sends what waits and handles what arrived, in rounds, until the socket
     /// has nothing more and nothing waits to be sent (or only room for it); requeues itself
     /// after [`IO_ROUNDS`] rounds.
+    ///
+    /// The workqueue never runs a work item twice at once, so `running` has one writer.
     fn io_work(this: Arc<Self>) {
+        this.running.store(true, Relaxed);
+        let again = this.serve();
+        // Fully ordered, pairing with `kick`: a kick that saw `running` set is seen here.
+        this.running.xchg(false, Full);
+        if again || this.kicked.load(Relaxed) {
+            Self::queue_io_work(this.as_arc_borrow());
+        }
+    }
+
+    /// One run of the I/O work; returns whether the budget ran out before the work did.
+    fn serve(&self) -> bool {
         for _ in 0..IO_ROUNDS {
-            let Ok(sent) = this.tx() else {
-                return;
+            // Kicks from here on are for what this round may miss. Acquire: what a kicker
+            // published before its kick (socket data, a queued command) is seen by this round.
+            self.kicked.xchg(false, Acquire);
+            let Ok(sent) = self.tx() else {
+                return false;
             };
-            let Ok(received) = this.rx() else {
-                return;
+            let Ok(received) = self.rx() else {
+                return false;
             };
             match (sent, received) {
                 (Sent::Budget, _) | (_, Step::More) => continue,
                 // Answers to the R2Ts just received go out now.
-                (_, Step::Drained) => match this.tx() {
+                (_, Step::Drained) => match self.tx() {
                     Ok(Sent::Budget) => continue,
-                    _ => return,
+                    _ => return false,
                 },
-                (Sent::Idle | Sent::Full, Step::Empty) => return,
+                (Sent::Idle | Sent::Full, Step::Empty) => return false,
             }
         }
-        Self::kick(this.as_arc_borrow());
+        true
     }
 
     /// Sends what waits, up to [`TX_BUDGET`] PDUs. A failure fails the queue.

@@ -23,7 +23,7 @@ use kernel::{
     new_mutex, new_work,
     prelude::*,
     sync::{
-        atomic::{Acquire, Atomic, Relaxed, Release},
+        atomic::{Acquire, Atomic, Full, Relaxed, Release},
         Arc, ArcBorrow, Mutex, SetOnce,
     },
     time::{Delta, Instant, Monotonic},
@@ -376,6 +376,10 @@ pub(crate) struct Queue {
     hooks: Mutex<Option<Hooks<Queue>>>,
     /// Head of the lock-free list of completed requests (their indices), or `NO_LINK`.
     done: Atomic<u32>,
+    /// `io_work` is running: a kick only sets `kicked`, which the run looks at before it ends.
+    running: Atomic<bool>,
+    /// Something happened that `io_work` must look at (data, write space, a completion).
+    kicked: Atomic<bool>,
     #[pin]
     sq: Sq<Queue>,
     #[pin]
@@ -442,6 +446,8 @@ impl Queue {
                 }),
                 hooks <- new_mutex!(None),
                 done: Atomic::new(NO_LINK),
+                running: Atomic::new(false),
+                kicked: Atomic::new(false),
                 // SAFETY: `this` is the queue being created inside an `Arc`, which contains the
                 // `Sq` and the request.
                 sq <- unsafe { Sq::new(this) },
@@ -487,8 +493,22 @@ impl Queue {
         self.sock.shutdown();
     }
 
-    /// Queues `io_work` on the connection's CPU.
+    /// Has `io_work` look at the queue: notes the kick for a run in progress, else queues one.
+    ///
+    /// A running `io_work` takes the note before each round and again when it stops (see
+    /// [`Queue::io_work`]), so a kick is never lost, and a completion that arrives while the
+    /// work runs (the core often completes a command inside `execute`) costs no second run.
     fn kick(this: ArcBorrow<'_, Self>) {
+        // Fully ordered against the load of `running`, as `io_work`'s clearing of `running` is
+        // against its load of `kicked`: one of the two sides sees the other's store.
+        this.kicked.xchg(true, Full);
+        if !this.running.load(Relaxed) {
+            Self::queue_io_work(this);
+        }
+    }
+
+    /// Queues `io_work` on the connection's CPU.
+    fn queue_io_work(this: ArcBorrow<'_, Self>) {
         let cpu = this.sock.incoming_cpu();
         // Already queued: that run will see what this one was for.
         let _ = crate::IO_WQ.enqueue_on::<_, 0>(cpu, Arc::from(this));
@@ -517,27 +537,47 @@ impl Queue {
 
     // ---- io_work ----
 
+    /// Serves the queue: receives, executes, sends, in rounds, until nothing moves or the
+    /// budget is spent; then lets kicks queue it again, and queues itself if one came late.
+    ///
+    /// The workqueue never runs a work item twice at once, so `running` has one writer.
     fn io_work(this: Arc<Self>) {
-        let mut io = this.io.lock();
+        this.running.store(true, Relaxed);
+        let again = this.serve();
+        // Fully ordered, pairing with `kick`: a kick that saw `running` set is seen here.
+        this.running.xchg(false, Full);
+        if again || this.kicked.load(Relaxed) {
+            Self::queue_io_work(this.as_arc_borrow());
+        }
+    }
+
+    /// One run of `io_work`; returns whether it must run again soon.
+    fn serve(&self) -> bool {
+        let mut io = self.io.lock();
         if matches!(io.phase, Phase::Failed | Phase::Releasing) {
-            return;
+            // Nothing to look at any more, whatever the kick was for.
+            self.kicked.store(false, Relaxed);
+            return false;
         }
         let mut ops = 0;
         let mut pending;
         let result = loop {
             pending = false;
-            match this.recv(&mut io) {
+            // Kicks from here on are for what this round may miss. Acquire: what a kicker
+            // published before its kick (socket data, a completion) is seen by this round.
+            self.kicked.xchg(false, Acquire);
+            match self.recv(&mut io) {
                 Ok(n) => {
                     pending |= n > 0;
                     ops += n;
                 }
                 Err(stop) => break Err(stop),
             }
-            if let Err(stop) = this.check_install(&mut io) {
+            if let Err(stop) = self.check_install(&mut io) {
                 break Err(stop);
             }
-            this.take_completions(&mut io);
-            match this.send(&mut io) {
+            self.take_completions(&mut io);
+            match self.send(&mut io) {
                 Ok(n) => {
                     pending |= n > 0;
                     ops += n;
@@ -549,8 +589,8 @@ impl Queue {
             }
         };
         if let Err(stop) = result {
-            this.fail(&mut io, stop);
-            return;
+            self.fail(&mut io, stop);
+            return false;
         }
         let polling = match io.poll_until {
             Some(_) if ops > 0 => {
@@ -560,10 +600,7 @@ impl Queue {
             Some(until) => until.elapsed().is_negative(),
             None => false,
         };
-        drop(io);
-        if pending || polling || this.done.load(Relaxed) != NO_LINK {
-            Self::kick(this.as_arc_borrow());
-        }
+        pending || polling
     }
 
     /// Ends the queue after `stop`: TermReq if the host broke the protocol, then close.
