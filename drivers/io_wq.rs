@@ -6,7 +6,7 @@ use crate::sock_bindings as b;
 use kernel::{
     bindings,
     prelude::*,
-    sync::atomic::{Acquire, Atomic, Relaxed, Release},
+    sync::atomic::{Acquire, Atomic, Full, Relaxed, Release},
     workqueue::RawWorkItem,
 };
 
@@ -66,5 +66,52 @@ impl ModuleQueue {
         // destroyed only after the last queue is gone). `cpu` is unbound or a CPU id the
         // network stack reported.
         unsafe { w.__enqueue(move |work| bindings::queue_work_on(cpu, wq, work)) }
+    }
+}
+
+/// Whether a queue's I/O work is running, and whether it was kicked meanwhile: a kick while the
+/// work runs only leaves a note, which the run takes before each round and again when it stops,
+/// so no kick is lost and none costs a second, empty run.
+///
+/// The kick's `xchg` and the stop's `xchg` are fully ordered against the load that follows
+/// each: of a kick and a stop that race, at least one sees the other's store (so either the
+/// kicker queues the work or the stopping run does). The workqueue never runs one work item
+/// twice at once, so `running` has one writer.
+pub(crate) struct Kicks {
+    running: Atomic<bool>,
+    kicked: Atomic<bool>,
+}
+
+impl Kicks {
+    /// Returns the state of a work that is not running and was not kicked.
+    pub(crate) const fn new() -> Self {
+        Self {
+            running: Atomic::new(false),
+            kicked: Atomic::new(false),
+        }
+    }
+
+    /// Notes a kick; returns whether the caller must queue the work (it is not running).
+    pub(crate) fn kick(&self) -> bool {
+        self.kicked.xchg(true, Full);
+        !self.running.load(Relaxed)
+    }
+
+    /// The work starts running.
+    pub(crate) fn start(&self) {
+        self.running.store(true, Relaxed);
+    }
+
+    /// A round of the work starts: kicks from here on are for what this round may miss.
+    /// Acquire: what a kicker published before its kick (socket data, a completion, a queued
+    /// PDU) is seen by the round.
+    pub(crate) fn round(&self) {
+        self.kicked.xchg(false, Acquire);
+    }
+
+    /// The work stops; returns whether a kick came that it may have missed (queue it again).
+    pub(crate) fn stop(&self) -> bool {
+        self.running.xchg(false, Full);
+        self.kicked.load(Relaxed)
     }
 }

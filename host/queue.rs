@@ -21,6 +21,7 @@
 
 use crate::crc32c::KernelCrc32c;
 use crate::ctrl::Host;
+use crate::io_wq::Kicks;
 use crate::nvme_host::{
     status, BlkStatus, Ctrl, CtrlRef, CtrlState, Request, SetupError, TimeoutAction, AER_CID,
 };
@@ -35,7 +36,7 @@ use kernel::{
     prelude::*,
     str::BStr,
     sync::{
-        atomic::{Acquire, Atomic, Full, Relaxed, Release},
+        atomic::{Acquire, Atomic, Relaxed, Release},
         Arc, ArcBorrow, Mutex,
     },
     workqueue::{impl_has_work, Work, WorkItem},
@@ -573,11 +574,8 @@ pub(crate) struct Queue {
     /// Commands the I/O work completed (wraps), and that count at the last poll.
     completed: Atomic<u32>,
     polled: Atomic<u32>,
-    /// The I/O work is running: a kick only sets `kicked`, which the run looks at before it
-    /// ends.
-    running: Atomic<bool>,
-    /// Something happened that the I/O work must look at (data, room, a queued PDU).
-    kicked: Atomic<bool>,
+    /// Kicks of the I/O work; one while it runs only leaves it a note.
+    kicks: Kicks,
     #[pin]
     state: Mutex<State>,
     #[pin]
@@ -610,8 +608,7 @@ impl Queue {
                 live: Atomic::new(false),
                 completed: Atomic::new(0),
                 polled: Atomic::new(0),
-                running: Atomic::new(false),
-                kicked: Atomic::new(false),
+                kicks: Kicks::new(),
                 state <- new_mutex!(State {
                     slots,
                     send_list,
@@ -794,16 +791,9 @@ impl Queue {
     }
 
     /// Has the I/O work look at the queue: notes the kick for a run in progress, else queues
-    /// one.
-    ///
-    /// A running I/O work takes the note before each round and again when it stops (see
-    /// [`Queue::io_work`]), so no kick is lost, and data that arrives while it runs costs no
-    /// second run unless it came during the last round.
+    /// one (see [`Kicks`]).
     fn kick(this: ArcBorrow<'_, Self>) {
-        // Fully ordered against the load of `running`, as the I/O work's clearing of `running`
-        // is against its load of `kicked`: one of the two sides sees the other's store.
-        this.kicked.xchg(true, Full);
-        if !this.running.load(Relaxed) {
+        if this.kicks.kick() {
             Self::queue_io_work(this);
         }
     }
@@ -950,14 +940,10 @@ impl Queue {
     /// The I/O work: sends what waits and handles what arrived, in rounds, until the socket
     /// has nothing more and nothing waits to be sent (or only room for it); requeues itself
     /// after [`IO_ROUNDS`] rounds.
-    ///
-    /// The workqueue never runs a work item twice at once, so `running` has one writer.
     fn io_work(this: Arc<Self>) {
-        this.running.store(true, Relaxed);
+        this.kicks.start();
         let again = this.serve();
-        // Fully ordered, pairing with `kick`: a kick that saw `running` set is seen here.
-        this.running.xchg(false, Full);
-        if again || this.kicked.load(Relaxed) {
+        if this.kicks.stop() || again {
             Self::queue_io_work(this.as_arc_borrow());
         }
     }
@@ -965,9 +951,7 @@ impl Queue {
     /// One run of the I/O work; returns whether the budget ran out before the work did.
     fn serve(&self) -> bool {
         for _ in 0..IO_ROUNDS {
-            // Kicks from here on are for what this round may miss. Acquire: what a kicker
-            // published before its kick (socket data, a queued command) is seen by this round.
-            self.kicked.xchg(false, Acquire);
+            self.kicks.round();
             let Ok(sent) = self.tx() else {
                 return false;
             };

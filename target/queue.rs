@@ -7,6 +7,7 @@
 //! the core's `nvmet_wq` once the connection closes.
 
 use crate::crc32c::KernelCrc32c;
+use crate::io_wq::Kicks;
 use crate::nvmet::{status, Request, Sq, TRADDR_SIZE};
 use crate::pdu::{
     C2HData, CapsuleCmd, CapsuleResp, CommandTable, DataDigest, Event, FatalError, Fes, Framing,
@@ -23,7 +24,7 @@ use kernel::{
     new_mutex, new_work,
     prelude::*,
     sync::{
-        atomic::{Acquire, Atomic, Full, Relaxed, Release},
+        atomic::{Acquire, Atomic, Relaxed, Release},
         Arc, ArcBorrow, Mutex, SetOnce,
     },
     time::{Delta, Instant, Monotonic},
@@ -376,10 +377,8 @@ pub(crate) struct Queue {
     hooks: Mutex<Option<Hooks<Queue>>>,
     /// Head of the lock-free list of completed requests (their indices), or `NO_LINK`.
     done: Atomic<u32>,
-    /// `io_work` is running: a kick only sets `kicked`, which the run looks at before it ends.
-    running: Atomic<bool>,
-    /// Something happened that `io_work` must look at (data, write space, a completion).
-    kicked: Atomic<bool>,
+    /// Kicks of `io_work`; one while it runs only leaves it a note.
+    kicks: Kicks,
     #[pin]
     sq: Sq<Queue>,
     #[pin]
@@ -446,8 +445,7 @@ impl Queue {
                 }),
                 hooks <- new_mutex!(None),
                 done: Atomic::new(NO_LINK),
-                running: Atomic::new(false),
-                kicked: Atomic::new(false),
+                kicks: Kicks::new(),
                 // SAFETY: `this` is the queue being created inside an `Arc`, which contains the
                 // `Sq` and the request.
                 sq <- unsafe { Sq::new(this) },
@@ -493,16 +491,11 @@ impl Queue {
         self.sock.shutdown();
     }
 
-    /// Has `io_work` look at the queue: notes the kick for a run in progress, else queues one.
-    ///
-    /// A running `io_work` takes the note before each round and again when it stops (see
-    /// [`Queue::io_work`]), so a kick is never lost, and a completion that arrives while the
-    /// work runs (the core often completes a command inside `execute`) costs no second run.
+    /// Has `io_work` look at the queue: notes the kick for a run in progress, else queues one
+    /// (see [`Kicks`]). A completion that arrives while the work runs (the core often completes
+    /// a command inside `execute`) so costs no second run.
     fn kick(this: ArcBorrow<'_, Self>) {
-        // Fully ordered against the load of `running`, as `io_work`'s clearing of `running` is
-        // against its load of `kicked`: one of the two sides sees the other's store.
-        this.kicked.xchg(true, Full);
-        if !this.running.load(Relaxed) {
+        if this.kicks.kick() {
             Self::queue_io_work(this);
         }
     }
@@ -539,14 +532,10 @@ impl Queue {
 
     /// Serves the queue: receives, executes, sends, in rounds, until nothing moves or the
     /// budget is spent; then lets kicks queue it again, and queues itself if one came late.
-    ///
-    /// The workqueue never runs a work item twice at once, so `running` has one writer.
     fn io_work(this: Arc<Self>) {
-        this.running.store(true, Relaxed);
+        this.kicks.start();
         let again = this.serve();
-        // Fully ordered, pairing with `kick`: a kick that saw `running` set is seen here.
-        this.running.xchg(false, Full);
-        if again || this.kicked.load(Relaxed) {
+        if this.kicks.stop() || again {
             Self::queue_io_work(this.as_arc_borrow());
         }
     }
@@ -555,17 +544,15 @@ impl Queue {
     fn serve(&self) -> bool {
         let mut io = self.io.lock();
         if matches!(io.phase, Phase::Failed | Phase::Releasing) {
-            // Nothing to look at any more, whatever the kick was for.
-            self.kicked.store(false, Relaxed);
+            // Nothing to look at any more, whatever the kick was for: take the note.
+            self.kicks.round();
             return false;
         }
         let mut ops = 0;
         let mut pending;
         let result = loop {
             pending = false;
-            // Kicks from here on are for what this round may miss. Acquire: what a kicker
-            // published before its kick (socket data, a completion) is seen by this round.
-            self.kicked.xchg(false, Acquire);
+            self.kicks.round();
             match self.recv(&mut io) {
                 Ok(n) => {
                     pending |= n > 0;
