@@ -7,7 +7,7 @@
 //! logic sees [`Ctrl`], [`CtrlRef`] and [`Request`] and never a raw pointer.
 
 use crate::fabrics::{bindings as b, CtrlHandle, FabricsDevice, Options};
-use crate::socket::{Io, Socket};
+use crate::socket::{Io, Socket, Vecs};
 use core::{marker::PhantomData, ptr::NonNull};
 use kernel::{
     bindings as kb,
@@ -26,9 +26,6 @@ pub(crate) const AER_CID: u16 = b::NVME_AQ_BLK_MQ_DEPTH as u16;
 /// Depth of the admin queue (`NVME_AQ_DEPTH`): the blk-mq tags and the asynchronous event
 /// request.
 pub(crate) const AQ_DEPTH: usize = b::NVME_AQ_DEPTH as usize;
-
-/// Most pieces one socket call covers (128 KiB of page-sized segments).
-const MAX_PIECES: usize = 32;
 
 /// A `blk_status_t` returned from `queue_rq`.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -1162,22 +1159,25 @@ impl Request {
         unsafe { b::nvme_tcp_rs_rq_is_write(self.raw()) }
     }
 
-    /// Fills `out` with the pieces of bytes `offset..offset + len` of the data; returns how
-    /// many.
-    fn map(&self, offset: u32, len: u32, out: &mut [kb::kvec; MAX_PIECES]) -> usize {
-        // SAFETY: The request is valid; `out` has room for `MAX_PIECES` entries.
-        let n = unsafe {
-            b::nvme_tcp_rs_rq_map(self.raw(), offset, len, out.as_mut_ptr(), MAX_PIECES as i32)
+    /// Returns the pieces of bytes `offset..offset + len` of the data, as many as one socket
+    /// call takes (they may cover less than `len`).
+    fn map(&self, offset: u32, len: u32, out: &mut Vecs<kb::kvec>) {
+        // SAFETY: The request is valid; the helper writes at most `max` entries from the start
+        // of the array and returns how many (or a negative error, read as none).
+        unsafe {
+            out.fill_with(|v, max| {
+                let n = b::nvme_tcp_rs_rq_map(self.raw(), offset, len, v, max as i32);
+                usize::try_from(n).unwrap_or(0)
+            })
         };
-        usize::try_from(n).unwrap_or(0).min(MAX_PIECES)
     }
 
     /// Calls `f` on each contiguous piece of the data `offset..offset + len`, in order.
     pub(crate) fn for_each_piece(&self, offset: u32, len: u32, mut f: impl FnMut(&[u8])) {
         self.for_each_kvec(offset, len, |v| {
-            // SAFETY: The piece is mapped memory of the request's data (direct map, no
+            // SAFETY: `map` made `v` from a piece of the request's data (direct map, no
             // highmem), which the driver owns while the request is in flight.
-            f(unsafe { core::slice::from_raw_parts(v.iov_base.cast::<u8>(), v.iov_len) });
+            f(unsafe { piece(v) })
         });
     }
 
@@ -1186,16 +1186,13 @@ impl Request {
     fn for_each_kvec(&self, offset: u32, len: u32, mut f: impl FnMut(&kb::kvec)) {
         let mut at = offset;
         let end = offset.saturating_add(len);
+        let mut iovs = Vecs::new();
         while at < end {
-            let mut iovs = [kb::kvec {
-                iov_base: core::ptr::null_mut(),
-                iov_len: 0,
-            }; MAX_PIECES];
-            let n = self.map(at, end - at, &mut iovs);
-            if n == 0 {
+            self.map(at, end - at, &mut iovs);
+            if iovs.as_slice().is_empty() {
                 return;
             }
-            for v in iovs.iter().take(n) {
+            for v in iovs.as_slice() {
                 f(v);
                 at = at.saturating_add(u32::try_from(v.iov_len).unwrap_or(u32::MAX));
             }
@@ -1203,26 +1200,38 @@ impl Request {
     }
 
     /// Receives at most `len` bytes from `sock` without blocking, straight into the data at
-    /// `offset` (a read's buffer, which the driver owns while the request is in flight).
-    /// Returns how many bytes arrived and how many were asked for (`len`, or less where the
-    /// data takes more pieces than one call maps); `None` if none had arrived.
+    /// `offset` (a read's buffer, which the driver owns while the request is in flight), then
+    /// calls `f` on each piece of what arrived, in order. Returns how many bytes arrived and
+    /// how many were asked for (`len`, or less where the data takes more pieces than one call
+    /// maps); `None` if none had arrived.
     pub(crate) fn recv(
         &self,
         sock: &Socket,
         offset: u32,
         len: u32,
+        mut f: impl FnMut(&[u8]),
     ) -> Result<Option<(usize, usize)>> {
-        let mut iovs = [kb::kvec {
-            iov_base: core::ptr::null_mut(),
-            iov_len: 0,
-        }; MAX_PIECES];
-        let n = self.map(offset, len, &mut iovs);
-        let total = iovs.iter().take(n).map(|v| v.iov_len).sum();
-        let iovs = iovs.get_mut(..n).unwrap_or(&mut []);
+        let mut iovs = Vecs::new();
+        self.map(offset, len, &mut iovs);
+        let total = iovs.as_slice().iter().map(|v| v.iov_len).sum();
         // SAFETY: The pieces are the request's data pages, which only this driver writes while
         // the request is in flight.
-        let got = unsafe { sock.recv_kvecs(iovs, total) }?;
-        Ok(got.map(|got| (got, total)))
+        let Some(got) = (unsafe { sock.recv_kvecs(iovs.as_mut_slice(), total) })? else {
+            return Ok(None);
+        };
+        let mut left = got;
+        for v in iovs.as_slice() {
+            if left == 0 {
+                break;
+            }
+            // SAFETY: `map` made `v` from a piece of the request's data, and the socket call
+            // that wrote it has returned.
+            let p = unsafe { piece(v) };
+            let p = p.get(..left.min(p.len())).unwrap_or(&[]);
+            left -= p.len();
+            f(p);
+        }
+        Ok(Some((got, total)))
     }
 
     /// Copies `bytes` into the data at `offset` (a read's buffer, which the driver owns while
@@ -1244,42 +1253,39 @@ impl Request {
     /// Returns how many bytes went out (`None`: the socket is full). `more` asks for
     /// `MSG_MORE` after the last of them; it is set anyway while data remains.
     pub(crate) fn send_some(&self, sock: &Socket, at: u32, end: u32, more: bool) -> Io {
-        // SAFETY: all-zero is a valid `bio_vec`.
-        let mut bvecs: [kb::bio_vec; MAX_PIECES] = unsafe { core::mem::zeroed() };
-        // SAFETY: The request is valid; `bvecs` has room for `MAX_PIECES` entries.
-        let n = unsafe {
-            b::nvme_tcp_rs_rq_map_pages(
-                self.raw(),
-                at,
-                end - at,
-                bvecs.as_mut_ptr().cast(),
-                MAX_PIECES as i32,
-            )
+        let mut bvecs = Vecs::<kb::bio_vec>::new();
+        let mut spliceable = true;
+        // SAFETY: The request is valid; the helper writes at most `max` entries from the start
+        // of the array and returns how many, or a negative error before which it may have
+        // written some (read as none).
+        unsafe {
+            bvecs.fill_with(|v, max| {
+                let n = b::nvme_tcp_rs_rq_map_pages(self.raw(), at, end - at, v.cast(), max as i32);
+                spliceable = n >= 0;
+                usize::try_from(n).unwrap_or(0)
+            })
         };
-        if let Ok(n) = usize::try_from(n) {
-            let pieces = bvecs.get(..n.min(MAX_PIECES)).unwrap_or(&[]);
-            let chunk: u32 = pieces.iter().map(|v| v.bv_len).sum();
+        if spliceable {
+            let chunk: u32 = bvecs.as_slice().iter().map(|v| v.bv_len).sum();
             if chunk == 0 {
                 return Err(EINVAL);
             }
             // SAFETY: The pages are the request's bio pages, referenced while it is in flight,
             // and the helper checked that they may be spliced.
-            return unsafe { sock.send_pages(pieces, chunk as usize, more || at + chunk < end) };
+            return unsafe {
+                sock.send_pages(bvecs.as_slice(), chunk as usize, more || at + chunk < end)
+            };
         }
         // A page among them cannot be spliced: copied.
-        let mut iovs = [kb::kvec {
-            iov_base: core::ptr::null_mut(),
-            iov_len: 0,
-        }; MAX_PIECES];
-        let n = self.map(at, end - at, &mut iovs);
-        let chunk: usize = iovs.iter().take(n).map(|v| v.iov_len).sum();
+        let mut iovs = Vecs::new();
+        self.map(at, end - at, &mut iovs);
+        let chunk: usize = iovs.as_slice().iter().map(|v| v.iov_len).sum();
         if chunk == 0 {
             return Err(EINVAL);
         }
         let more = more || at as usize + chunk < end as usize;
-        let iovs = iovs.get_mut(..n).unwrap_or(&mut []);
         // SAFETY: The pieces are the request's data, readable while it is in flight.
-        unsafe { sock.send_kvecs(iovs, chunk, more) }
+        unsafe { sock.send_kvecs(iovs.as_mut_slice(), chunk, more) }
     }
 
     /// Completes the request with the CQE's `status` field (phase bit included) and result.
@@ -1287,6 +1293,16 @@ impl Request {
         // SAFETY: The driver owns the request (type invariant) and gives it back here.
         unsafe { b::nvme_tcp_rs_complete_rq(self.raw(), status, result) };
     }
+}
+
+/// Returns the bytes a `kvec` maps.
+///
+/// # Safety
+///
+/// `v` must describe memory valid for reads, and not written, while the result is borrowed.
+unsafe fn piece(v: &kb::kvec) -> &[u8] {
+    // SAFETY: The caller guarantees the memory.
+    unsafe { core::slice::from_raw_parts(v.iov_base.cast::<u8>(), v.iov_len) }
 }
 
 /// Gives back a CPU of [`Ctrl::get_io_cpu`].

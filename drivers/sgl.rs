@@ -4,12 +4,9 @@
 //! writes as `req->sg`, and which the transport fills from and sends to the socket directly.
 
 use crate::nvmet::bindings as b;
-use crate::socket::{Io, Socket};
+use crate::socket::{Io, Socket, Vecs};
 use core::ptr::NonNull;
 use kernel::{bindings, page::PAGE_SIZE};
-
-/// Most pages one socket call covers (128 KiB of data).
-const MAX_SEGS: usize = 32;
 
 /// A data buffer of `len` bytes in `nents` page-sized scatterlist entries.
 ///
@@ -114,57 +111,46 @@ impl DataBuffer {
     ///
     /// The caller must own the buffer exclusively (the core does not hold the command).
     pub(crate) fn recv(&mut self, sock: &Socket, offset: u32, len: u32) -> Io {
-        let mut iovs = [bindings::kvec {
-            iov_base: core::ptr::null_mut(),
-            iov_len: 0,
-        }; MAX_SEGS];
-        let mut n = 0;
+        let mut iovs = Vecs::<bindings::kvec>::new();
         let mut total = 0usize;
         self.for_each_piece(offset, len, |piece| {
-            if let Some(iov) = iovs.get_mut(n) {
-                iov.iov_base = piece.as_mut_ptr().cast();
-                iov.iov_len = piece.len();
-                n += 1;
+            if iovs.push(bindings::kvec {
+                iov_base: piece.as_mut_ptr().cast(),
+                iov_len: piece.len(),
+            }) {
                 total += piece.len();
             }
         });
-        let iovs = iovs.get_mut(..n).unwrap_or(&mut []);
         // SAFETY: The pieces are pages of this buffer, which `&mut self` owns exclusively.
-        unsafe { sock.recv_kvecs(iovs, total) }
+        unsafe { sock.recv_kvecs(iovs.as_mut_slice(), total) }
     }
 
     /// Sends `offset..offset + len` of the buffer zero-copy; at most 32 pages per call.
     pub(crate) fn send(&self, sock: &Socket, offset: u32, len: u32, more: bool) -> Io {
-        let mut bvecs = [bindings::bio_vec {
-            bv_page: core::ptr::null_mut(),
-            bv_len: 0,
-            bv_offset: 0,
-        }; MAX_SEGS];
+        let mut bvecs = Vecs::<bindings::bio_vec>::new();
         let end = offset.saturating_add(len).min(self.len);
         let mut at = offset;
-        let mut n = 0;
-        while at < end && n < MAX_SEGS {
+        while at < end {
             let Some((sg, off)) = self.entry(at) else {
                 break;
             };
             let piece = (PAGE_SIZE - off).min((end - at) as usize);
             // SAFETY: `sg` is a valid entry with a page.
             let page = unsafe { b::nvmet_tcp_rs_sg_page(sg) };
-            if let Some(bv) = bvecs.get_mut(n) {
-                *bv = bindings::bio_vec {
-                    bv_page: page,
-                    bv_len: piece as u32,
-                    bv_offset: off as u32,
-                };
+            let bv = bindings::bio_vec {
+                bv_page: page,
+                bv_len: piece as u32,
+                bv_offset: off as u32,
+            };
+            if !bvecs.push(bv) {
+                break;
             }
-            n += 1;
             at += piece as u32;
         }
         let sent_all = at == end;
-        let bvecs = bvecs.get(..n).unwrap_or(&[]);
         // SAFETY: The pages belong to this buffer, alive for the call; the network stack takes
         // its own page references for what it queues.
-        unsafe { sock.send_pages(bvecs, (at - offset) as usize, more || !sent_all) }
+        unsafe { sock.send_pages(bvecs.as_slice(), (at - offset) as usize, more || !sent_all) }
     }
 }
 

@@ -6,7 +6,7 @@
 //! The kernel crate has no socket abstraction; this one covers what an NVMe/TCP transport needs.
 
 use crate::sock_bindings as b;
-use core::{marker::PhantomData, ptr::NonNull};
+use core::{marker::PhantomData, mem::MaybeUninit, ptr::NonNull};
 use kernel::{
     bindings,
     error::to_result,
@@ -15,6 +15,69 @@ use kernel::{
     sync::{Arc, ArcBorrow},
     types::ForeignOwnable,
 };
+
+/// Most I/O vectors one socket call takes: 128 KiB of page-sized pieces.
+pub(crate) const MAX_VECS: usize = 32;
+
+/// Up to [`MAX_VECS`] I/O vectors (`kvec` or `bio_vec`) for one socket call.
+///
+/// The array is not zeroed when made: one is made for every data transfer, and only the
+/// entries filled in are ever read.
+///
+/// # Invariants
+///
+/// The first `len` entries of `v` are initialised, and `len <= MAX_VECS`.
+pub(crate) struct Vecs<T> {
+    v: [MaybeUninit<T>; MAX_VECS],
+    len: usize,
+}
+
+impl<T: Copy> Vecs<T> {
+    /// Returns an empty set.
+    pub(crate) const fn new() -> Self {
+        Self {
+            v: [const { MaybeUninit::uninit() }; MAX_VECS],
+            len: 0,
+        }
+    }
+
+    /// Appends `x`; `false` if the set is full.
+    pub(crate) fn push(&mut self, x: T) -> bool {
+        let Some(slot) = self.v.get_mut(self.len) else {
+            return false;
+        };
+        slot.write(x);
+        // The invariant holds: entry `len` is initialised and `len < MAX_VECS` before.
+        self.len += 1;
+        true
+    }
+
+    /// Lets `fill` write entries from the start: it gets the array and its length, and returns
+    /// how many entries it wrote. Replaces what the set held.
+    ///
+    /// # Safety
+    ///
+    /// `fill` must initialise the first `k` entries of the array, where `k` is what it returns
+    /// (a larger return value is clamped to [`MAX_VECS`]).
+    #[allow(dead_code)] // Host module only.
+    pub(crate) unsafe fn fill_with(&mut self, fill: impl FnOnce(*mut T, usize) -> usize) {
+        let k = fill(self.v.as_mut_ptr().cast(), MAX_VECS);
+        // INVARIANT: The caller guarantees that `fill` initialised the first `k` entries.
+        self.len = k.min(MAX_VECS);
+    }
+
+    /// Returns the entries filled in.
+    pub(crate) fn as_slice(&self) -> &[T] {
+        // SAFETY: By the type invariant the first `len` entries are initialised.
+        unsafe { core::slice::from_raw_parts(self.v.as_ptr().cast(), self.len) }
+    }
+
+    /// Returns the entries filled in, mutably (socket calls take them so).
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [T] {
+        // SAFETY: By the type invariant the first `len` entries are initialised.
+        unsafe { core::slice::from_raw_parts_mut(self.v.as_mut_ptr().cast(), self.len) }
+    }
+}
 
 /// A socket address (`struct sockaddr_storage`), IPv4 or IPv6.
 #[derive(Clone, Copy)]

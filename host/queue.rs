@@ -63,6 +63,11 @@ const TX_BUDGET: u32 = 16;
 /// headers in one `recvmsg`, without copying much data (larger data is received in place).
 const RX_STAGE: usize = 512;
 
+/// How many commands one read of [`RX_STAGE`] bytes can complete: one per response or
+/// C2HData with SUCCESS, the shortest PDUs that complete one (24 bytes), and one more whose
+/// data ends the read.
+const MAX_DONE: usize = RX_STAGE / 24 + 1;
+
 /// How many rounds of sending and receiving the I/O work runs before it requeues itself.
 const IO_ROUNDS: u32 = 8;
 
@@ -500,9 +505,23 @@ struct Rx {
     /// Where headers are read, a burst at a time; data that comes along is copied to its
     /// command's pages.
     stage: [u8; RX_STAGE],
+    /// Commands answered by one step of receiving, completed once the state lock is dropped.
+    done: KVec<Done>,
     /// The connection received from; `None` once it failed or the queue stopped: the work does
     /// nothing more until the next connect.
     conn: Option<Arc<Conn>>,
+}
+
+/// A command answered, to complete outside the state lock.
+enum Done {
+    /// Command `rq` with the CQE's status field (phase bit included) and result.
+    Command {
+        rq: Request,
+        status: u16,
+        result: u64,
+    },
+    /// The asynchronous event request.
+    Aer { status: u16, result: u64 },
 }
 
 /// One TCP connection of a queue, from its ICReq/ICResp until the queue stops.
@@ -619,6 +638,7 @@ impl Queue {
                     receiver: Receiver::new(Role::Host, Limits::default()),
                     data: RxData::Idle,
                     stage: [0; RX_STAGE],
+                    done: KVec::with_capacity(MAX_DONE, GFP_KERNEL)?,
                     conn: None,
                 }),
                 link <- new_mutex!(None),
@@ -1073,20 +1093,50 @@ impl Queue {
     }
 
     /// Receives and handles what the receiver wants next.
+    ///
+    /// The state lock is held across everything one read brought; the commands answered are
+    /// completed after it is dropped, error or not.
     fn rx_step(&self, conn: &Conn, rx: &mut Rx) -> Result<Step, RxError> {
-        match rx.receiver.want() {
+        let Rx {
+            receiver,
+            data,
+            stage,
+            done,
+            ..
+        } = rx;
+        let step = {
+            let mut state = self.state.lock();
+            self.rx_locked(&mut state, conn, receiver, data, stage, done)
+        };
+        for d in done.drain_all() {
+            match d {
+                Done::Command { rq, status, result } => {
+                    rq.complete(status, result);
+                    self.completed.add(1, Relaxed);
+                }
+                Done::Aer { status, result } => self.ctrl.complete_async_event(status, result),
+            }
+        }
+        step
+    }
+
+    /// The body of [`Queue::rx_step`], under the state lock.
+    fn rx_locked(
+        &self,
+        state: &mut State,
+        conn: &Conn,
+        receiver: &mut Receiver<KernelCrc32c>,
+        data: &mut RxData,
+        stage: &mut [u8; RX_STAGE],
+        done: &mut KVec<Done>,
+    ) -> Result<Step, RxError> {
+        match receiver.want() {
             Want::Nothing => {
-                Err(RxError::Fatal(rx.receiver.error().unwrap_or(
+                Err(RxError::Fatal(receiver.error().unwrap_or(
                     FatalError::status(crate::pdu::Fes::PduSequenceError),
                 )))
             }
             Want::Bytes(_) => {
-                let Rx {
-                    receiver,
-                    data,
-                    stage,
-                    ..
-                } = rx;
                 let got = match conn.sock.recv(stage)? {
                     None => return Ok(Step::Empty),
                     Some(0) => return Err(RxError::Closed(ECONNRESET)),
@@ -1094,13 +1144,9 @@ impl Queue {
                 };
                 let mut input = stage.get(..got).unwrap_or(&[]);
                 while !input.is_empty() {
-                    let (event, rest) = {
-                        let state = self.state.lock();
-                        let (e, r) = receiver.feed(input, &*state);
-                        (e, r)
-                    };
+                    let (event, rest) = receiver.feed(input, &*state);
                     input = rest;
-                    self.handle(data, event)?;
+                    self.handle(state, data, event, done)?;
                 }
                 Ok(if got < RX_STAGE {
                     Step::Drained
@@ -1109,78 +1155,86 @@ impl Queue {
                 })
             }
             Want::Data { len: 0, .. } => {
-                let (event, _) = {
-                    let state = self.state.lock();
-                    rx.receiver.feed(&[], &*state)
-                };
-                self.handle(&mut rx.data, event)?;
+                let (event, _) = receiver.feed(&[], &*state);
+                self.handle(state, data, event, done)?;
                 Ok(Step::More)
             }
-            Want::Data { offset, len } => self.rx_data(conn, rx, offset, len),
+            Want::Data { offset, len } => {
+                self.rx_data(state, conn, receiver, data, offset, len, done)
+            }
         }
     }
 
-    /// Receives data of the current PDU straight into its command's pages.
-    fn rx_data(&self, conn: &Conn, rx: &mut Rx, offset: u32, len: u32) -> Result<Step, RxError> {
-        let RxData::C2H { cid, .. } = rx.data else {
-            // Only C2HData carries data the host keeps (a C2HTermReq stops before its data).
-            return Err(RxError::Fatal(FatalError::status(
-                crate::pdu::Fes::PduSequenceError,
-            )));
+    /// Receives data of the current PDU straight into its command's pages; handles the end of
+    /// the data if it all came.
+    #[allow(clippy::too_many_arguments)]
+    fn rx_data(
+        &self,
+        state: &mut State,
+        conn: &Conn,
+        receiver: &mut Receiver<KernelCrc32c>,
+        data: &mut RxData,
+        offset: u32,
+        len: u32,
+        done: &mut KVec<Done>,
+    ) -> Result<Step, RxError> {
+        let sequence = RxError::Fatal(FatalError::status(crate::pdu::Fes::PduSequenceError));
+        // Only C2HData carries data the host keeps (a C2HTermReq stops before its data).
+        let RxData::C2H { cid, .. } = *data else {
+            return Err(sequence);
         };
-        let state = self.state.lock();
         let Some(cmd) = state.command(cid) else {
-            return Err(RxError::Fatal(FatalError::status(
-                crate::pdu::Fes::PduSequenceError,
-            )));
+            return Err(sequence);
         };
-        let (got, asked) = match cmd.rq.recv(&conn.sock, offset, len)? {
-            None => return Ok(Step::Empty),
-            Some((0, _)) => return Err(RxError::Closed(ECONNRESET)),
-            Some((got, asked)) => (
-                u32::try_from(got).map_err(|_| RxError::Closed(EINVAL))?,
-                asked,
-            ),
-        };
-        // The bytes are in place: the receiver only advances over them (and digests them).
+        // The bytes land in place: the receiver only advances over them (and digests them).
         let mut fatal = None;
-        cmd.rq.for_each_piece(offset, got, |piece| {
-            if let (Event::Fatal(f), _) = rx.receiver.feed(piece, &*state) {
+        let (got, asked) = match cmd.rq.recv(&conn.sock, offset, len, |piece| {
+            if let (Event::Fatal(f), _) = receiver.feed(piece, &*state) {
                 fatal = Some(f);
             }
-        });
-        drop(state);
-        match fatal {
-            Some(f) => Err(RxError::Fatal(f)),
-            None if (got as usize) < asked => Ok(Step::Drained),
-            None => Ok(Step::More),
+        })? {
+            None => return Ok(Step::Empty),
+            Some((0, _)) => return Err(RxError::Closed(ECONNRESET)),
+            Some(got) => got,
+        };
+        if let Some(f) = fatal {
+            return Err(RxError::Fatal(f));
         }
+        if let Want::Data { len: 0, .. } = receiver.want() {
+            let (event, _) = receiver.feed(&[], &*state);
+            self.handle(state, data, event, done)?;
+        }
+        Ok(if got < asked {
+            Step::Drained
+        } else {
+            Step::More
+        })
     }
 
     /// Handles one event of the receiver.
-    fn handle(&self, rx: &mut RxData, event: Event<'_>) -> Result<(), RxError> {
+    fn handle(
+        &self,
+        state: &mut State,
+        rx: &mut RxData,
+        event: Event<'_>,
+        done: &mut KVec<Done>,
+    ) -> Result<(), RxError> {
+        let sequence = || RxError::Fatal(FatalError::status(crate::pdu::Fes::PduSequenceError));
         match event {
             Event::NeedMore => Ok(()),
             Event::Data { offset, data } => {
                 // Data read along with a header: copied into place.
                 let RxData::C2H { cid, .. } = *rx else {
-                    return Err(RxError::Fatal(FatalError::status(
-                        crate::pdu::Fes::PduSequenceError,
-                    )));
+                    return Err(sequence());
                 };
-                let state = self.state.lock();
-                let cmd = state.command(cid).ok_or(RxError::Fatal(FatalError::status(
-                    crate::pdu::Fes::PduSequenceError,
-                )))?;
+                let cmd = state.command(cid).ok_or_else(sequence)?;
                 cmd.rq.copy_in(offset, data);
                 Ok(())
             }
             Event::Fatal(f) => Err(RxError::Fatal(f)),
-            Event::AwaitParams => Err(RxError::Fatal(FatalError::status(
-                crate::pdu::Fes::PduSequenceError,
-            ))),
+            Event::AwaitParams => Err(sequence()),
             Event::DataEnd(digest) => {
-                self.c2h_end(rx, digest);
+                self.c2h_end(state, rx, digest, done);
                 Ok(())
             }
             Event::Header(h) => match h.pdu {
@@ -1189,7 +1243,7 @@ impl Queue {
                     let result = u64::from_le_bytes([
                         cqe[0], cqe[1], cqe[2], cqe[3], cqe[4], cqe[5], cqe[6], cqe[7],
                     ]);
-                    self.respond(r.cid(), r.status(), result);
+                    self.respond(state, r.cid(), r.status(), result, done);
                     Ok(())
                 }
                 Pdu::C2HData(d) => {
@@ -1200,42 +1254,75 @@ impl Queue {
                     };
                     Ok(())
                 }
-                Pdu::R2t(r) => self.r2t(r.cccid, r.ttag, r.r2to, r.r2tl),
+                Pdu::R2t(r) => Self::r2t(state, r.cccid, r.ttag, r.r2to, r.r2tl),
                 Pdu::C2HTermReq(t) => Err(RxError::TermReq(t.error())),
-                _ => Err(RxError::Fatal(FatalError::status(
-                    crate::pdu::Fes::PduSequenceError,
-                ))),
+                _ => Err(sequence()),
             },
         }
     }
 
-    /// Completes command `cid` (or the asynchronous event request) with a response.
-    fn respond(&self, cid: u16, status_field: u16, result: u64) {
-        let mut state = self.state.lock();
+    /// Takes command `cid` (or the asynchronous event request) out of its slot, to be
+    /// completed with a response.
+    fn respond(
+        &self,
+        state: &mut State,
+        cid: u16,
+        status_field: u16,
+        result: u64,
+        done: &mut KVec<Done>,
+    ) {
         if self.qid == 0 && cid == AER_CID {
             if let Some(slot) = state.slots.get_mut(tag(AER_CID)) {
                 *slot = Slot::Free;
             }
-            drop(state);
-            self.ctrl.complete_async_event(status_field, result);
+            Self::finished(
+                done,
+                Done::Aer {
+                    status: status_field,
+                    result,
+                },
+            );
             return;
         }
         // The receiver checked that `cid` is in flight.
         let Some(cmd) = state.take(cid) else {
             return;
         };
-        drop(state);
-        let st = if cmd.data_error && status_field >> 1 == 0 {
+        let status = if cmd.data_error && status_field >> 1 == 0 {
             status::DATA_XFER_ERROR << 1
         } else {
             status_field
         };
-        cmd.rq.complete(st, result);
-        self.completed.add(1, Relaxed);
+        Self::finished(
+            done,
+            Done::Command {
+                rq: cmd.rq,
+                status,
+                result,
+            },
+        );
+    }
+
+    /// Adds an answered command to `done`.
+    fn finished(done: &mut KVec<Done>, d: Done) {
+        // Cannot fail: one read completes at most `MAX_DONE` commands, the capacity, and
+        // `rx_step` empties the list after each.
+        if let Err(e) = done.push_within_capacity(d) {
+            match e.0 {
+                Done::Command { rq, status, result } => rq.complete(status, result),
+                Done::Aer { .. } => {}
+            }
+        }
     }
 
     /// The data of a C2HData PDU is complete.
-    fn c2h_end(&self, rx: &mut RxData, digest: DataDigest) {
+    fn c2h_end(
+        &self,
+        state: &mut State,
+        rx: &mut RxData,
+        digest: DataDigest,
+        done: &mut KVec<Done>,
+    ) {
         let RxData::C2H {
             cid,
             datal,
@@ -1244,7 +1331,6 @@ impl Queue {
         else {
             return;
         };
-        let mut state = self.state.lock();
         let Some(cmd) = state.command_mut(cid) else {
             return;
         };
@@ -1260,24 +1346,27 @@ impl Queue {
             cmd.data_error = true;
         }
         if success {
-            let cmd = state.take(cid);
-            drop(state);
-            if let Some(cmd) = cmd {
-                let st = if cmd.data_error {
+            if let Some(cmd) = state.take(cid) {
+                let status = if cmd.data_error {
                     status::DATA_XFER_ERROR << 1
                 } else {
                     0
                 };
-                cmd.rq.complete(st, 0);
-                self.completed.add(1, Relaxed);
+                Self::finished(
+                    done,
+                    Done::Command {
+                        rq: cmd.rq,
+                        status,
+                        result: 0,
+                    },
+                );
             }
         }
     }
 
     /// Queues the answer of an R2T: H2CData PDUs of at most MAXH2CDATA bytes each, sent by
     /// this same I/O work's next round.
-    fn r2t(&self, cid: u16, ttag: u16, r2to: u32, r2tl: u32) -> Result<(), RxError> {
-        let mut state = self.state.lock();
+    fn r2t(state: &mut State, cid: u16, ttag: u16, r2to: u32, r2tl: u32) -> Result<(), RxError> {
         // The receiver checked the range against the command.
         let end = r2to.checked_add(r2tl).ok_or(RxError::Closed(EOVERFLOW))?;
         let Some(Command {
