@@ -247,6 +247,29 @@ impl<C: Crc32c> Receiver<C> {
             match self.state {
                 State::Failed { error, .. } => return (Event::Fatal(error), input),
                 State::AwaitParams => return (Event::AwaitParams, input),
+                State::Header { have: 0, need }
+                    if usize::from(need) == COMMON_LEN && input.len() >= COMMON_LEN =>
+                {
+                    // A PDU starts here. Its header is checked where it lies if the input holds
+                    // all of it; it is only buffered when it does not, or to report it.
+                    let (need, whole) = match self.start_header(input) {
+                        Ok(need) => (need, input.split_at_checked(usize::from(need))),
+                        Err(e) => return self.fail_on(e, input, COMMON_LEN),
+                    };
+                    let Some((bytes, rest)) = whole else {
+                        let (have, rest) = self.fill_header(0, need, input);
+                        self.state = State::Header { have, need };
+                        input = rest;
+                        continue;
+                    };
+                    return match accept::<C, T>(&self.validator, bytes, table) {
+                        Ok((header, state)) => {
+                            self.state = state;
+                            (Event::Header(header), rest)
+                        }
+                        Err(e) => self.fail_on(e, input, bytes.len()),
+                    };
+                }
                 State::Header { have, need } => {
                     let (have, rest) = self.fill_header(have, need, input);
                     input = rest;
@@ -255,14 +278,18 @@ impl<C: Crc32c> Receiver<C> {
                         return (Event::NeedMore, input);
                     }
                     if usize::from(need) == COMMON_LEN {
-                        match self.start_header(have) {
-                            Ok(state) => self.state = state,
+                        match self.start_header(&self.hdr) {
+                            Ok(need) => self.state = State::Header { have, need },
                             Err(e) => return (self.fail(e, have), input),
                         }
                         continue;
                     }
-                    return match self.finish_header(need, table) {
-                        Ok(header) => (Event::Header(header), input),
+                    let bytes = self.hdr.get(..usize::from(need)).unwrap_or(&[]);
+                    return match accept::<C, T>(&self.validator, bytes, table) {
+                        Ok((header, state)) => {
+                            self.state = state;
+                            (Event::Header(header), input)
+                        }
                         Err(e) => (self.fail(e, need), input),
                     };
                 }
@@ -365,58 +392,66 @@ impl<C: Crc32c> Receiver<C> {
         }
     }
 
-    /// Checks the 8-byte common header and returns the state that reads the rest of the header.
-    fn start_header(&self, have: u8) -> Result<State, FatalError> {
-        let first = self
-            .hdr
+    /// Checks the 8-byte common header at the start of `bytes` and returns how many header
+    /// bytes the PDU has (HLEN plus the header digest).
+    fn start_header(&self, bytes: &[u8]) -> Result<u8, FatalError> {
+        let first = bytes
             .first_chunk::<COMMON_LEN>()
             .ok_or(FatalError::status(Fes::InvalidHeaderField))?;
         let need = self.validator.check_common(&Common::from_bytes(first))?;
-        let need = u8::try_from(need)
+        u8::try_from(need)
             .ok()
             .filter(|&n| usize::from(n) <= MAX_HLEN)
-            .ok_or(FatalError::invalid_field(super::common::field::HLEN))?;
-        Ok(State::Header { have, need })
+            .ok_or(FatalError::invalid_field(super::common::field::HLEN))
     }
 
-    /// Validates the buffered header and sets the state for what follows it.
-    fn finish_header<T: CommandTable + ?Sized>(
+    /// Stops on `error` found in the first `len` bytes of `input`, a header that was not
+    /// buffered: buffers them for [`Receiver::offending_header`] and consumes them.
+    fn fail_on<'a>(
         &mut self,
-        need: u8,
-        table: &T,
-    ) -> Result<Header, FatalError> {
-        let bytes = self.hdr.get(..usize::from(need)).unwrap_or(&[]);
-        // `start_header` checked the common header and computed `need` from it.
-        let header = match self
-            .validator
-            .validate_checked::<C, T>(bytes, usize::from(need), table)
-        {
-            Ok(h) => h,
-            Err(DecodeError::Fatal(e)) => return Err(e),
-            Err(DecodeError::Truncated) => {
-                return Err(FatalError::invalid_field(super::common::field::HLEN))
-            }
-        };
-        let layout = header.layout;
-        self.state = if matches!(header.pdu, Pdu::IcReq(_) | Pdu::IcResp(_)) {
-            State::AwaitParams
-        } else if layout.data_len == 0 {
-            NEXT_PDU
-        } else {
-            let data = DataCursor {
-                offset: header.pdu.data_offset(),
-                left: layout.data_len,
-                crc: layout.ddgst.then_some(SEED),
-            };
-            if layout.pad > 0 {
-                State::Pad {
-                    left: layout.pad,
-                    data,
-                }
-            } else {
-                State::Data(data)
-            }
-        };
-        Ok(header)
+        error: FatalError,
+        input: &'a [u8],
+        len: usize,
+    ) -> (Event<'a>, &'a [u8]) {
+        let (bytes, rest) = input.split_at_checked(len).unwrap_or((input, &[]));
+        let (have, _) = self.fill_header(0, u8::try_from(len).unwrap_or(u8::MAX), bytes);
+        (self.fail(error, have), rest)
     }
+}
+
+/// Validates the whole header `bytes` (HLEN and the header digest; the common header passed
+/// [`Validator::check_common`]) and returns it with the state for what follows it.
+fn accept<C: Crc32c, T: CommandTable + ?Sized>(
+    validator: &Validator,
+    bytes: &[u8],
+    table: &T,
+) -> Result<(Header, State), FatalError> {
+    let header = match validator.validate_checked::<C, T>(bytes, bytes.len(), table) {
+        Ok(h) => h,
+        Err(DecodeError::Fatal(e)) => return Err(e),
+        Err(DecodeError::Truncated) => {
+            return Err(FatalError::invalid_field(super::common::field::HLEN))
+        }
+    };
+    let layout = header.layout;
+    let state = if matches!(header.pdu, Pdu::IcReq(_) | Pdu::IcResp(_)) {
+        State::AwaitParams
+    } else if layout.data_len == 0 {
+        NEXT_PDU
+    } else {
+        let data = DataCursor {
+            offset: header.pdu.data_offset(),
+            left: layout.data_len,
+            crc: layout.ddgst.then_some(SEED),
+        };
+        if layout.pad > 0 {
+            State::Pad {
+                left: layout.pad,
+                data,
+            }
+        } else {
+            State::Data(data)
+        }
+    };
+    Ok((header, state))
 }
