@@ -63,9 +63,10 @@ const TX_BUDGET: u32 = 16;
 /// headers in one `recvmsg`, without copying much data (larger data is received in place).
 const RX_STAGE: usize = 512;
 
-/// How many commands one read of [`RX_STAGE`] bytes can complete: one per response or
-/// C2HData with SUCCESS, the shortest PDUs that complete one (24 bytes), and one more whose
-/// data ends the read.
+/// How many commands one read of [`RX_STAGE`] bytes can complete. Each event completes at
+/// most one; a PDU that starts in the read needs 24 bytes or more to complete one (a
+/// CapsuleResp is 24 bytes, a C2HData with SUCCESS 24 and at least one byte of data: the PDU
+/// crate refuses one without data), and only the PDU already in progress completes with fewer.
 const MAX_DONE: usize = RX_STAGE / 24 + 1;
 
 /// How many rounds of sending and receiving the I/O work runs before it requeues itself.
@@ -1109,13 +1110,7 @@ impl Queue {
             self.rx_locked(&mut state, conn, receiver, data, stage, done)
         };
         for d in done.drain_all() {
-            match d {
-                Done::Command { rq, status, result } => {
-                    rq.complete(status, result);
-                    self.completed.add(1, Relaxed);
-                }
-                Done::Aer { status, result } => self.ctrl.complete_async_event(status, result),
-            }
+            self.complete(d);
         }
         step
     }
@@ -1275,7 +1270,7 @@ impl Queue {
             if let Some(slot) = state.slots.get_mut(tag(AER_CID)) {
                 *slot = Slot::Free;
             }
-            Self::finished(
+            self.finished(
                 done,
                 Done::Aer {
                     status: status_field,
@@ -1293,7 +1288,7 @@ impl Queue {
         } else {
             status_field
         };
-        Self::finished(
+        self.finished(
             done,
             Done::Command {
                 rq: cmd.rq,
@@ -1304,14 +1299,23 @@ impl Queue {
     }
 
     /// Adds an answered command to `done`.
-    fn finished(done: &mut KVec<Done>, d: Done) {
+    fn finished(&self, done: &mut KVec<Done>, d: Done) {
         // Cannot fail: one read completes at most `MAX_DONE` commands, the capacity, and
-        // `rx_step` empties the list after each.
+        // `rx_step` empties the list after each. Were it to, the command is completed here,
+        // under the state lock, as the C host completes under the socket lock.
         if let Err(e) = done.push_within_capacity(d) {
-            match e.0 {
-                Done::Command { rq, status, result } => rq.complete(status, result),
-                Done::Aer { .. } => {}
+            self.complete(e.0);
+        }
+    }
+
+    /// Completes an answered command.
+    fn complete(&self, d: Done) {
+        match d {
+            Done::Command { rq, status, result } => {
+                rq.complete(status, result);
+                self.completed.add(1, Relaxed);
             }
+            Done::Aer { status, result } => self.ctrl.complete_async_event(status, result),
         }
     }
 
@@ -1352,7 +1356,7 @@ impl Queue {
                 } else {
                     0
                 };
-                Self::finished(
+                self.finished(
                     done,
                     Done::Command {
                         rq: cmd.rq,
