@@ -14,9 +14,20 @@
  * The blk-mq request PDU of the host: the core's nvme_request first (as
  * nvme_req() requires), then the command it points to.
  */
+/*
+ * Where the last nvme_tcp_rs_rq_map_next stopped in a request's data: the
+ * segment at byte pos of the data lies in bio at iter (none while bio is NULL).
+ */
+struct nvme_tcp_rs_cursor {
+	struct bio *bio;
+	struct bvec_iter iter;
+	u32 pos;
+};
+
 struct nvme_tcp_rs_pdu {
 	struct nvme_request req;
 	struct nvme_command cmd;
+	struct nvme_tcp_rs_cursor cursor;
 };
 
 /* Helpers of host_helpers.c. */
@@ -58,6 +69,8 @@ u32 nvme_tcp_rs_rq_data_len(struct request *rq);
 bool nvme_tcp_rs_rq_is_write(struct request *rq);
 int nvme_tcp_rs_rq_map(struct request *rq, u32 offset, u32 len,
 		       struct kvec *out, int max);
+int nvme_tcp_rs_rq_map_next(struct request *rq, u32 offset, u32 len,
+			     struct kvec *out, int max);
 int nvme_tcp_rs_rq_map_pages(struct request *rq, u32 offset, u32 len,
 			     struct bio_vec *out, int max);
 struct request *nvme_tcp_rs_find_rq(struct blk_mq_tag_set *set,

@@ -62,6 +62,7 @@ int nvme_tcp_rs_init_request(struct blk_mq_tag_set *set, struct request *rq,
 
 	nvme_req(rq)->ctrl = set->driver_data;
 	nvme_req(rq)->cmd = &pdu->cmd;
+	pdu->cursor.bio = NULL;
 	return 0;
 }
 
@@ -216,6 +217,9 @@ bool nvme_tcp_rs_check_ready(struct nvme_ctrl *ctrl, struct request *rq,
 
 void nvme_tcp_rs_start_request(struct request *rq)
 {
+	struct nvme_tcp_rs_pdu *pdu = blk_mq_rq_to_pdu(rq);
+
+	pdu->cursor.bio = NULL;
 	nvme_start_request(rq);
 }
 
@@ -285,6 +289,58 @@ int nvme_tcp_rs_rq_map(struct request *rq, u32 offset, u32 len,
 	rq_for_each_segment(bv, rq, iter) {
 		if (!nvme_tcp_rs_map_bvec(&bv, &pos, offset, end, out, max, &n))
 			return n;
+	}
+	return n;
+}
+
+/*
+ * As nvme_tcp_rs_rq_map, for data that is placed in order: the walk resumes at
+ * the segment where the last call found offset (kept in the request's PDU,
+ * reset when the request starts), if offset is not before it, so placing a
+ * request's data a piece at a time walks its segments once.
+ */
+int nvme_tcp_rs_rq_map_next(struct request *rq, u32 offset, u32 len,
+			    struct kvec *out, int max)
+{
+	struct nvme_tcp_rs_cursor *cur =
+		&((struct nvme_tcp_rs_pdu *)blk_mq_rq_to_pdu(rq))->cursor;
+	struct bio *bio = rq->bio;
+	struct bvec_iter iter;
+	u32 pos = 0, end = offset + len;
+	int n = 0;
+
+	if (rq->rq_flags & RQF_SPECIAL_PAYLOAD)
+		return nvme_tcp_rs_rq_map(rq, offset, len, out, max);
+	if (cur->bio && cur->pos <= offset) {
+		bio = cur->bio;
+		iter = cur->iter;
+		pos = cur->pos;
+	} else if (bio) {
+		iter = bio->bi_iter;
+	}
+	while (bio) {
+		while (iter.bi_size) {
+			struct bio_vec bv = bio_iter_iovec(bio, iter);
+			u32 stop = pos + bv.bv_len;
+
+			if (stop > offset) {
+				if (pos >= end || n == max)
+					return n;
+				if (n == 0) {
+					cur->bio = bio;
+					cur->iter = iter;
+					cur->pos = pos;
+				}
+				out[n].iov_base = bvec_virt(&bv) + max(pos, offset) - pos;
+				out[n].iov_len = min(stop, end) - max(pos, offset);
+				n++;
+			}
+			pos = stop;
+			bio_advance_iter_single(bio, &iter, bv.bv_len);
+		}
+		bio = bio->bi_next;
+		if (bio)
+			iter = bio->bi_iter;
 	}
 	return n;
 }

@@ -1199,53 +1199,41 @@ impl Request {
         }
     }
 
-    /// Receives at most `len` bytes from `sock` without blocking, straight into the data at
-    /// `offset` (a read's buffer, which the driver owns while the request is in flight), then
-    /// calls `f` on each piece of what arrived, in order. Returns how many bytes arrived and
-    /// how many were asked for (`len`, or less where the data takes more pieces than one call
-    /// maps); `None` if none had arrived.
-    pub(crate) fn recv(
-        &self,
-        sock: &Socket,
-        offset: u32,
-        len: u32,
-        mut f: impl FnMut(&[u8]),
-    ) -> Result<Option<(usize, usize)>> {
-        let mut iovs = Vecs::new();
-        self.map(offset, len, &mut iovs);
-        let total = iovs.as_slice().iter().map(|v| v.iov_len).sum();
-        // SAFETY: The pieces are the request's data pages, which only this driver writes while
-        // the request is in flight.
-        let Some(got) = (unsafe { sock.recv_kvecs(iovs.as_mut_slice(), total) })? else {
-            return Ok(None);
-        };
-        let mut left = got;
-        for v in iovs.as_slice() {
-            if left == 0 {
-                break;
-            }
-            // SAFETY: `map` made `v` from a piece of the request's data, and the socket call
-            // that wrote it has returned.
-            let p = unsafe { piece(v) };
-            let p = p.get(..left.min(p.len())).unwrap_or(&[]);
-            left -= p.len();
-            f(p);
-        }
-        Ok(Some((got, total)))
-    }
-
     /// Copies `bytes` into the data at `offset` (a read's buffer, which the driver owns while
     /// the request is in flight); what lies beyond the data is dropped.
-    pub(crate) fn copy_in(&self, offset: u32, mut bytes: &[u8]) {
-        let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
-        self.for_each_kvec(offset, len, |v| {
-            let (head, rest) = bytes.split_at(v.iov_len.min(bytes.len()));
-            // SAFETY: The piece is mapped memory of the request's data (direct map, no
-            // highmem), which only this driver writes while the request is in flight, and
-            // `head` is no longer than it.
-            unsafe { core::ptr::copy_nonoverlapping(head.as_ptr(), v.iov_base.cast(), head.len()) };
-            bytes = rest;
-        });
+    ///
+    /// Data placed in order walks the request's segments once: each call resumes where the
+    /// last one found its offset (a cursor in the request's PDU, hence `&mut self`).
+    pub(crate) fn copy_in(&mut self, offset: u32, mut bytes: &[u8]) {
+        let mut at = offset;
+        let mut iovs = Vecs::new();
+        while !bytes.is_empty() {
+            let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+            // SAFETY: The request is valid, and `&mut self` makes this the only user of its
+            // cursor; the helper writes at most `max` entries from the start of the array and
+            // returns how many (or a negative error, read as none).
+            unsafe {
+                iovs.fill_with(|v, max| {
+                    let n = b::nvme_tcp_rs_rq_map_next(self.raw(), at, len, v, max as i32);
+                    usize::try_from(n).unwrap_or(0)
+                })
+            };
+            if iovs.as_slice().is_empty() {
+                return;
+            }
+            for v in iovs.as_slice() {
+                let (head, rest) = bytes.split_at(v.iov_len.min(bytes.len()));
+                // SAFETY: The piece is mapped memory of the request's data (direct map, no
+                // highmem), which only this driver writes while the request is in flight, and
+                // `head` is no longer than it.
+                unsafe {
+                    core::ptr::copy_nonoverlapping(head.as_ptr(), v.iov_base.cast(), head.len())
+                };
+                // Cannot truncate: no longer than `len`.
+                at = at.saturating_add(head.len() as u32);
+                bytes = rest;
+            }
+        }
     }
 
     /// Sends the first pieces of the data `at..end` on `sock` without blocking: zero-copy

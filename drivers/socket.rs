@@ -505,6 +505,44 @@ impl Socket {
         unsafe { self.recv_kvecs(core::slice::from_mut(&mut iov), buf.len()) }
     }
 
+    /// Reads what has arrived without blocking, in place (`tcp_read_sock`, as the C host
+    /// receives): calls `f` on each contiguous piece of it, in order, borrowed from the
+    /// socket's receive queue for the call. `f` returns how many bytes of the piece it
+    /// consumed; fewer than all of them stops the read, and the rest stays queued.
+    ///
+    /// Returns how many bytes were consumed (`Some(0)`: `f` consumed none), `None` if nothing
+    /// had arrived, and `ECONNRESET` once the peer closed and everything was read.
+    #[allow(dead_code)] // Host module only.
+    pub(crate) fn read<F: FnMut(&[u8]) -> usize>(&self, mut f: F) -> Io {
+        /// Hands one piece to the `F` that `arg` points to.
+        ///
+        /// # Safety
+        ///
+        /// `arg` must point to an `F` not otherwise accessed during the call, and `data` be
+        /// valid for reads of `len` bytes, not written during the call.
+        unsafe extern "C" fn piece<F: FnMut(&[u8]) -> usize>(
+            arg: *mut c_void,
+            data: *const u8,
+            len: u32,
+        ) -> u32 {
+            // SAFETY: The caller guarantees both.
+            let (f, bytes) = unsafe {
+                (
+                    &mut *arg.cast::<F>(),
+                    core::slice::from_raw_parts(data, len as usize),
+                )
+            };
+            // Cannot truncate: at most `len`.
+            f(bytes).min(bytes.len()) as u32
+        }
+        // SAFETY: The socket is valid. The helper calls `piece` only before it returns, with
+        // `arg` (`f`, exclusively borrowed here) and the bytes of an skb the socket lock keeps
+        // queued for the call.
+        let ret =
+            unsafe { b::nvmet_tcp_rs_sk_read(self.sk(), Some(piece::<F>), (&raw mut f).cast()) };
+        io_result(ret)
+    }
+
     /// Receives into the memory `iovs` describe, without blocking.
     ///
     /// # Safety

@@ -8,6 +8,7 @@
 #include <linux/tcp.h>
 #include <net/inet_sock.h>
 #include <net/sock.h>
+#include <net/tcp.h>
 #include <net/tcp_states.h>
 #include "socket_helpers.h"
 
@@ -114,6 +115,135 @@ void nvmet_tcp_rs_sk_client_opts(struct sock *sk, long rcvtimeo)
 	sk->sk_allocation = GFP_ATOMIC;
 	sk->sk_use_task_frag = false;
 	sk_set_memalloc(sk);
+}
+
+struct nvmet_tcp_rs_reader {
+	nvmet_tcp_rs_piece_fn piece;
+	void *arg;
+	bool stopped;
+};
+
+/* Hands @len bytes at @p to the reader; returns how many it consumed. */
+static u32 nvmet_tcp_rs_give(struct nvmet_tcp_rs_reader *r, const u8 *p,
+			     u32 len)
+{
+	u32 taken = r->piece(r->arg, p, len);
+
+	if (taken < len) {
+		r->stopped = true;
+		return taken;
+	}
+	return len;
+}
+
+/*
+ * Hands bytes [@offset, @offset + @len) of @skb to the reader, each
+ * contiguous piece in place (the linear part, each fragment, then the skbs of
+ * the fragment list); where a fragment cannot be read in place (no mapping),
+ * it is copied out a bounce buffer at a time. Returns the bytes consumed, or
+ * -EFAULT if none could be read.
+ */
+static int nvmet_tcp_rs_give_skb(struct nvmet_tcp_rs_reader *r,
+				 const struct sk_buff *skb, u32 offset, u32 len)
+{
+	const struct sk_buff *list;
+	u32 start, end = skb_headlen(skb), used = 0;
+	int i;
+
+	if (offset < end)
+		used = nvmet_tcp_rs_give(r, skb->data + offset,
+					 min(end - offset, len));
+	if (used < len && !r->stopped && !skb_frags_readable(skb))
+		return used ? used : -EFAULT;
+	for (i = 0; used < len && !r->stopped &&
+		    i < skb_shinfo(skb)->nr_frags; i++) {
+		const skb_frag_t *frag = &skb_shinfo(skb)->frags[i];
+		u32 at = offset + used, n;
+		const u8 *p;
+		u8 bounce[64];
+
+		start = end;
+		end = start + skb_frag_size(frag);
+		if (at >= end)
+			continue;
+		n = min(end - at, len - used);
+		p = skb_frag_address_safe(frag);
+		if (p) {
+			used += nvmet_tcp_rs_give(r, p + (at - start), n);
+			continue;
+		}
+		n = min_t(u32, n, sizeof(bounce));
+		if (skb_copy_bits(skb, at, bounce, n))
+			return used ? used : -EFAULT;
+		used += nvmet_tcp_rs_give(r, bounce, n);
+		/* The rest of this fragment in the next round. */
+		end = start;
+		i--;
+	}
+	skb_walk_frags(skb, list) {
+		u32 at = offset + used;
+		int got;
+
+		if (used >= len || r->stopped)
+			break;
+		start = end;
+		end = start + list->len;
+		if (at >= end)
+			continue;
+		got = nvmet_tcp_rs_give_skb(r, list, at - start,
+					    min(end - at, len - used));
+		if (got < 0)
+			return used ? used : got;
+		used += got;
+	}
+	return used;
+}
+
+/*
+ * tcp_read_sock actor: hands the bytes of @skb to the reader. A piece not
+ * consumed whole stops the read.
+ */
+static int nvmet_tcp_rs_read_actor(read_descriptor_t *desc,
+				   struct sk_buff *skb, unsigned int offset,
+				   size_t len)
+{
+	struct nvmet_tcp_rs_reader *r = desc->arg.data;
+	int used;
+
+	if (r->stopped)
+		return 0;
+	used = nvmet_tcp_rs_give_skb(r, skb, offset, min_t(size_t, len, INT_MAX));
+	if (r->stopped)
+		desc->count = 0;
+	return used;
+}
+
+/*
+ * Reads what has arrived on @sk without waiting, passing it to @piece in
+ * contiguous pieces (see the actor). Returns the bytes consumed; 0 if @piece
+ * consumed nothing; -EAGAIN if nothing had arrived; the socket's error, or
+ * -ECONNRESET once the peer closed and everything was read.
+ */
+int nvmet_tcp_rs_sk_read(struct sock *sk, nvmet_tcp_rs_piece_fn piece,
+			 void *arg)
+{
+	struct nvmet_tcp_rs_reader r = { .piece = piece, .arg = arg };
+	read_descriptor_t desc = { .arg.data = &r, .count = 1 };
+	int ret, err;
+
+	lock_sock(sk);
+	ret = tcp_read_sock(sk, &desc, nvmet_tcp_rs_read_actor);
+	if (ret == 0 && !r.stopped) {
+		err = READ_ONCE(sk->sk_err);
+		if (err)
+			ret = -err;
+		else if (READ_ONCE(sk->sk_shutdown) & RCV_SHUTDOWN)
+			ret = -ECONNRESET;
+		else
+			ret = -EAGAIN;
+	}
+	release_sock(sk);
+	return ret;
 }
 
 /*

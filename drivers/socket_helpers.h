@@ -31,6 +31,13 @@ int nvmet_tcp_rs_sk_incoming_cpu(struct sock *sk);
 u8 nvmet_tcp_rs_sk_rcv_tos(struct sock *sk);
 int nvmet_tcp_rs_format_addr(char *buf, size_t len,
 			     const struct sockaddr_storage *addr, bool port);
+/*
+ * Called on each contiguous piece of received bytes; returns how many it
+ * consumed (fewer than @len stops the read).
+ */
+typedef u32 (*nvmet_tcp_rs_piece_fn)(void *arg, const u8 *data, u32 len);
+int nvmet_tcp_rs_sk_read(struct sock *sk, nvmet_tcp_rs_piece_fn piece,
+			 void *arg);
 void nvmet_tcp_rs_sk_client_opts(struct sock *sk, long rcvtimeo);
 struct workqueue_struct *nvmet_tcp_rs_alloc_io_wq(const char *name,
 						  bool unbound);

@@ -55,19 +55,9 @@ const SGL_METABUF: u8 = 1 << 6;
 /// the largest PDO (CPDA 31: 128-byte alignment).
 const MAX_HEADER: usize = 256;
 
-/// How many PDUs one round of the I/O work receives, and how many it sends.
-const RX_BUDGET: u32 = 16;
+/// How many PDUs one round of the I/O work sends. Receiving takes all that has arrived, as
+/// the C host's `read_sock` does.
 const TX_BUDGET: u32 = 16;
-
-/// How many bytes one read between data sections takes at most: a burst of responses and
-/// headers in one `recvmsg`, without copying much data (larger data is received in place).
-const RX_STAGE: usize = 512;
-
-/// How many commands one read of [`RX_STAGE`] bytes can complete. Each event completes at
-/// most one; a PDU that starts in the read needs 24 bytes or more to complete one (a
-/// CapsuleResp is 24 bytes, a C2HData with SUCCESS 24 and at least one byte of data: the PDU
-/// crate refuses one without data), and only the PDU already in progress completes with fewer.
-const MAX_DONE: usize = RX_STAGE / 24 + 1;
 
 /// How many rounds of sending and receiving the I/O work runs before it requeues itself.
 const IO_ROUNDS: u32 = 8;
@@ -503,10 +493,9 @@ enum RxData {
 struct Rx {
     receiver: Receiver<KernelCrc32c>,
     data: RxData,
-    /// Where headers are read, a burst at a time; data that comes along is copied to its
-    /// command's pages.
-    stage: [u8; RX_STAGE],
-    /// Commands answered by one step of receiving, completed once the state lock is dropped.
+    /// Commands answered by one read, completed once the state lock is dropped. Room for one
+    /// per slot: a slot is answered at most once per read, as only `queue_rq` fills it again
+    /// and it needs the state lock the read holds.
     done: KVec<Done>,
     /// The connection received from; `None` once it failed or the queue stopped: the work does
     /// nothing more until the next connect.
@@ -542,15 +531,12 @@ struct Link {
     hooks: Hooks<Queue>,
 }
 
-/// What one receive step did.
+/// What one read of the socket did.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Step {
     /// Nothing had arrived.
     Empty,
-    /// Bytes were handled; more may be there.
-    More,
-    /// Bytes were handled and the socket had no more (a short read): whatever arrives next
-    /// queues the work again.
+    /// Everything that had arrived was handled: whatever arrives next queues the work again.
     Drained,
 }
 
@@ -638,8 +624,7 @@ impl Queue {
                 rx <- new_mutex!(Rx {
                     receiver: Receiver::new(Role::Host, Limits::default()),
                     data: RxData::Idle,
-                    stage: [0; RX_STAGE],
-                    done: KVec::with_capacity(MAX_DONE, GFP_KERNEL)?,
+                    done: KVec::with_capacity(depth, GFP_KERNEL)?,
                     conn: None,
                 }),
                 link <- new_mutex!(None),
@@ -980,7 +965,7 @@ impl Queue {
                 return false;
             };
             match (sent, received) {
-                (Sent::Budget, _) | (_, Step::More) => continue,
+                (Sent::Budget, _) => continue,
                 // Answers to the R2Ts just received go out now.
                 (_, Step::Drained) => match self.tx() {
                     Ok(Sent::Budget) => continue,
@@ -1008,31 +993,18 @@ impl Queue {
         })
     }
 
-    /// Handles what arrived, up to [`RX_BUDGET`] PDU steps. A failure is reported and fails
-    /// the queue.
+    /// Handles what arrived. A failure is reported and fails the queue.
     fn rx(&self) -> Result<Step, ()> {
         let mut rx = self.rx.lock();
         let Some(conn) = rx.conn.clone() else {
             return Ok(Step::Empty);
         };
-        let mut outcome = Step::Empty;
-        for _ in 0..RX_BUDGET {
-            match self.rx_step(&conn, &mut rx) {
-                Ok(Step::Empty) => return Ok(outcome),
-                Ok(step) => outcome = step,
-                Err(e) => {
-                    self.report(&conn, &rx, e);
-                    rx.conn = None;
-                    drop(rx);
-                    self.failed();
-                    return Err(());
-                }
-            }
-            if outcome == Step::Drained {
-                break;
-            }
-        }
-        Ok(outcome)
+        self.receive(&conn, &mut rx).map_err(|e| {
+            self.report(&conn, &rx, e);
+            rx.conn = None;
+            drop(rx);
+            self.failed();
+        })
     }
 
     /// Polls for completions (blk-mq `poll`, for io_uring's polled I/O); returns how many
@@ -1093,117 +1065,63 @@ impl Queue {
         }
     }
 
-    /// Receives and handles what the receiver wants next.
-    ///
-    /// The state lock is held across everything one read brought; the commands answered are
-    /// completed after it is dropped, error or not.
-    fn rx_step(&self, conn: &Conn, rx: &mut Rx) -> Result<Step, RxError> {
+    /// Handles everything that has arrived, in place in the socket's receive queue and in one
+    /// hold of the state lock; the commands answered are completed after it is dropped, error
+    /// or not.
+    fn receive(&self, conn: &Conn, rx: &mut Rx) -> Result<Step, RxError> {
         let Rx {
             receiver,
             data,
-            stage,
             done,
             ..
         } = rx;
-        let step = {
+        let mut error = None;
+        let read = {
             let mut state = self.state.lock();
-            self.rx_locked(&mut state, conn, receiver, data, stage, done)
+            conn.sock.read(|bytes| {
+                match self.rx_bytes(&mut state, receiver, data, done, bytes) {
+                    Ok(()) => bytes.len(),
+                    Err(e) => {
+                        // Stops the read: the connection ends.
+                        error = Some(e);
+                        0
+                    }
+                }
+            })
         };
         for d in done.drain_all() {
             self.complete(d);
         }
-        step
+        if let Some(e) = error {
+            return Err(e);
+        }
+        Ok(match read? {
+            None => Step::Empty,
+            Some(_) => Step::Drained,
+        })
     }
 
-    /// The body of [`Queue::rx_step`], under the state lock.
-    fn rx_locked(
+    /// Feeds `bytes` to the receiver and handles each event, under the state lock.
+    fn rx_bytes(
         &self,
         state: &mut State,
-        conn: &Conn,
         receiver: &mut Receiver<KernelCrc32c>,
         data: &mut RxData,
-        stage: &mut [u8; RX_STAGE],
         done: &mut KVec<Done>,
-    ) -> Result<Step, RxError> {
-        match receiver.want() {
-            Want::Nothing => {
-                Err(RxError::Fatal(receiver.error().unwrap_or(
-                    FatalError::status(crate::pdu::Fes::PduSequenceError),
-                )))
-            }
-            Want::Bytes(_) => {
-                let got = match conn.sock.recv(stage)? {
-                    None => return Ok(Step::Empty),
-                    Some(0) => return Err(RxError::Closed(ECONNRESET)),
-                    Some(got) => got,
-                };
-                let mut input = stage.get(..got).unwrap_or(&[]);
-                while !input.is_empty() {
-                    let (event, rest) = receiver.feed(input, &*state);
-                    input = rest;
-                    self.handle(state, data, event, done)?;
-                }
-                Ok(if got < RX_STAGE {
-                    Step::Drained
-                } else {
-                    Step::More
-                })
-            }
-            Want::Data { len: 0, .. } => {
-                let (event, _) = receiver.feed(&[], &*state);
-                self.handle(state, data, event, done)?;
-                Ok(Step::More)
-            }
-            Want::Data { offset, len } => {
-                self.rx_data(state, conn, receiver, data, offset, len, done)
-            }
+        bytes: &[u8],
+    ) -> Result<(), RxError> {
+        let mut input = bytes;
+        while !input.is_empty() {
+            let (event, rest) = receiver.feed(input, &*state);
+            input = rest;
+            self.handle(state, data, event, done)?;
         }
-    }
-
-    /// Receives data of the current PDU straight into its command's pages; handles the end of
-    /// the data if it all came.
-    #[allow(clippy::too_many_arguments)]
-    fn rx_data(
-        &self,
-        state: &mut State,
-        conn: &Conn,
-        receiver: &mut Receiver<KernelCrc32c>,
-        data: &mut RxData,
-        offset: u32,
-        len: u32,
-        done: &mut KVec<Done>,
-    ) -> Result<Step, RxError> {
-        let sequence = RxError::Fatal(FatalError::status(crate::pdu::Fes::PduSequenceError));
-        // Only C2HData carries data the host keeps (a C2HTermReq stops before its data).
-        let RxData::C2H { cid, .. } = *data else {
-            return Err(sequence);
-        };
-        let Some(cmd) = state.command(cid) else {
-            return Err(sequence);
-        };
-        // The bytes land in place: the receiver only advances over them (and digests them).
-        let mut fatal = None;
-        let (got, asked) = match cmd.rq.recv(&conn.sock, offset, len, |piece| {
-            if let (Event::Fatal(f), _) = receiver.feed(piece, &*state) {
-                fatal = Some(f);
-            }
-        })? {
-            None => return Ok(Step::Empty),
-            Some((0, _)) => return Err(RxError::Closed(ECONNRESET)),
-            Some(got) => got,
-        };
-        if let Some(f) = fatal {
-            return Err(RxError::Fatal(f));
-        }
+        // The end of data is an event of its own: handled now, as nothing may follow soon.
         if let Want::Data { len: 0, .. } = receiver.want() {
             let (event, _) = receiver.feed(&[], &*state);
             self.handle(state, data, event, done)?;
         }
-        Ok(if got < asked {
-            Step::Drained
-        } else {
-            Step::More
-        })
+        Ok(())
     }
 
     /// Handles one event of the receiver.
@@ -1222,7 +1140,7 @@ impl Queue {
                 let RxData::C2H { cid, .. } = *rx else {
                     return Err(sequence());
                 };
-                let cmd = state.command(cid).ok_or_else(sequence)?;
+                let cmd = state.command_mut(cid).ok_or_else(sequence)?;
                 cmd.rq.copy_in(offset, data);
                 Ok(())
             }
@@ -1300,8 +1218,8 @@ impl Queue {
 
     /// Adds an answered command to `done`.
     fn finished(&self, done: &mut KVec<Done>, d: Done) {
-        // Cannot fail: one read completes at most `MAX_DONE` commands, the capacity, and
-        // `rx_step` empties the list after each. Were it to, the command is completed here,
+        // Cannot fail: one read answers each slot at most once, and the list has room for
+        // every slot and is emptied after each read. Were it to, the command is completed here,
         // under the state lock, as the C host completes under the socket lock.
         if let Err(e) = done.push_within_capacity(d) {
             self.complete(e.0);

@@ -3,6 +3,7 @@
 each host/target pairing, nvme-loop and local null_blk as ceilings.
 
 Usage: bench.py OUT.json [--runtime SECONDS] [--reps N] [--only TAGS] [--profile DIR]
+                [--profile-workload NAME]
 
 --only TAGS: only these configurations, comma-separated tags (cc, c-rust,
 rust-c, rust-rust, loop, local); C+C always runs, since it is the baseline.
@@ -11,6 +12,8 @@ rust-c, rust-rust, loop, local); C+C always runs, since it is the baseline.
 with `perf record -a` (cpu-clock sampling: the emulated CPU has no PMU) and
 write DIR/<pairing>.txt, the hottest symbols (DIR/<pairing>.data is the
 recording, for `perf report -i` or `perf script` in the guest).
+--profile-workload NAME: record under that workload instead (a name of the
+table, e.g. read-128k-qd16).
 
 Pairings and ceilings are measured in alternation (rep 1 of each, then rep 2
 of each, ...) so that drift in the emulated machine spreads over all of them;
@@ -166,10 +169,10 @@ def run_fio(dev, args, runtime):
     }
 
 
-def profile(outdir, runtime, chosen):
-    """Where the time goes: perf samples of the whole guest under 4K randread QD32x2."""
+def profile(outdir, runtime, chosen, workload):
+    """Where the time goes: perf samples of the whole guest under one workload."""
     os.makedirs(outdir, exist_ok=True)
-    wargs = dict((w[0], w[1]) for w in WORKLOADS)["randread-4k-qd32x2"]
+    wargs = dict((w[0], w[1]) for w in WORKLOADS)[workload]
     for name, _tag, kind, host, target in CONFIGS:
         if kind != "tcp" or name not in chosen:
             continue
@@ -200,6 +203,7 @@ def main():
     runtime = 5
     reps = 3
     profile_dir = None
+    profile_workload = "randread-4k-qd32x2"
     only = None
     args = sys.argv[2:]
     while args:
@@ -211,6 +215,8 @@ def main():
             only = set(args[1].split(",")) | {"cc"}
         elif args[0] == "--profile":
             profile_dir = args[1]
+        elif args[0] == "--profile-workload":
+            profile_workload = args[1]
         args = args[2:]
     sh("mount", "-t", "configfs", "none", "/sys/kernel/config", check=False)
     sh("modprobe", "null_blk", "nr_devices=1", "gb=1", "queue_mode=2", "irqmode=0",
@@ -252,7 +258,7 @@ def main():
                    "workloads": {w[0]: w[2] for w in WORKLOADS},
                    "results": summary, "skipped": skipped, "runs": results}, f, indent=1)
     if profile_dir:
-        profile(profile_dir, runtime, chosen)
+        profile(profile_dir, runtime, chosen, profile_workload)
 
 
 if __name__ == "__main__":
