@@ -107,24 +107,6 @@ impl DataBuffer {
         });
     }
 
-    /// Receives at most `len` bytes from `sock` straight into `offset..` of the buffer.
-    ///
-    /// The caller must own the buffer exclusively (the core does not hold the command).
-    pub(crate) fn recv(&mut self, sock: &Socket, offset: u32, len: u32) -> Io {
-        let mut iovs = Vecs::<bindings::kvec>::new();
-        let mut total = 0usize;
-        self.for_each_piece(offset, len, |piece| {
-            if iovs.push(bindings::kvec {
-                iov_base: piece.as_mut_ptr().cast(),
-                iov_len: piece.len(),
-            }) {
-                total += piece.len();
-            }
-        });
-        // SAFETY: The pieces are pages of this buffer, which `&mut self` owns exclusively.
-        unsafe { sock.recv_kvecs(iovs.as_mut_slice(), total) }
-    }
-
     /// Sends `offset..offset + len` of the buffer zero-copy; at most 32 pages per call.
     pub(crate) fn send(&self, sock: &Socket, offset: u32, len: u32, more: bool) -> Io {
         let mut bvecs = Vecs::<bindings::bio_vec>::new();

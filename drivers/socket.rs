@@ -73,6 +73,7 @@ impl<T: Copy> Vecs<T> {
     }
 
     /// Returns the entries filled in, mutably (socket calls take them so).
+    #[allow(dead_code)] // Host module only.
     pub(crate) fn as_mut_slice(&mut self) -> &mut [T] {
         // SAFETY: By the type invariant the first `len` entries are initialised.
         unsafe { core::slice::from_raw_parts_mut(self.v.as_mut_ptr().cast(), self.len) }
@@ -202,6 +203,17 @@ unsafe impl Sync for Socket {}
 
 /// Result of a non-blocking transfer: bytes moved, or nothing because it would block.
 pub(crate) type Io = Result<Option<usize>>;
+
+/// What [`Socket::read`] found.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Read {
+    /// Nothing had arrived.
+    Nothing,
+    /// This many bytes were consumed (0: the reader took none of the first piece).
+    Bytes(usize),
+    /// The peer closed the connection, and everything before was read.
+    Closed,
+}
 
 fn io_result(ret: i32) -> Io {
     if ret >= 0 {
@@ -495,25 +507,13 @@ impl Socket {
         u32::try_from(cpu).ok()
     }
 
-    /// Receives into `buf` without blocking. `Some(0)` means the peer closed the connection.
-    pub(crate) fn recv(&self, buf: &mut [u8]) -> Io {
-        let mut iov = bindings::kvec {
-            iov_base: buf.as_mut_ptr().cast(),
-            iov_len: buf.len(),
-        };
-        // SAFETY: `iov` describes `buf`, valid for writes of its length.
-        unsafe { self.recv_kvecs(core::slice::from_mut(&mut iov), buf.len()) }
-    }
-
     /// Reads what has arrived without blocking, in place (`tcp_read_sock`, as the C host
     /// receives): calls `f` on each contiguous piece of it, in order, borrowed from the
     /// socket's receive queue for the call. `f` returns how many bytes of the piece it
     /// consumed; fewer than all of them stops the read, and the rest stays queued.
     ///
-    /// Returns how many bytes were consumed (`Some(0)`: `f` consumed none), `None` if nothing
-    /// had arrived, and `ECONNRESET` once the peer closed and everything was read.
-    #[allow(dead_code)] // Host module only.
-    pub(crate) fn read<F: FnMut(&[u8]) -> usize>(&self, mut f: F) -> Io {
+    /// The socket stays locked while `f` runs: `f` must not call the socket (to send, say).
+    pub(crate) fn read<F: FnMut(&[u8]) -> usize>(&self, mut f: F) -> Result<Read> {
         /// Hands one piece to the `F` that `arg` points to.
         ///
         /// # Safety
@@ -535,35 +535,18 @@ impl Socket {
             // Cannot truncate: at most `len`.
             f(bytes).min(bytes.len()) as u32
         }
+        let mut eof = false;
         // SAFETY: The socket is valid. The helper calls `piece` only before it returns, with
         // `arg` (`f`, exclusively borrowed here) and the bytes of an skb the socket lock keeps
         // queued for the call.
-        let ret =
-            unsafe { b::nvmet_tcp_rs_sk_read(self.sk(), Some(piece::<F>), (&raw mut f).cast()) };
-        io_result(ret)
-    }
-
-    /// Receives into the memory `iovs` describe, without blocking.
-    ///
-    /// # Safety
-    ///
-    /// Every `kvec` must describe memory valid for writes and not accessed concurrently.
-    pub(crate) unsafe fn recv_kvecs(&self, iovs: &mut [bindings::kvec], len: usize) -> Io {
-        // SAFETY: all-zero is a valid `msghdr`.
-        let mut msg: bindings::msghdr = unsafe { core::mem::zeroed() };
-        msg.msg_flags = bindings::MSG_DONTWAIT | bindings::MSG_NOSIGNAL;
-        // SAFETY: The socket is valid; the caller guarantees the buffers.
         let ret = unsafe {
-            bindings::kernel_recvmsg(
-                self.sock.as_ptr(),
-                &mut msg,
-                iovs.as_mut_ptr(),
-                iovs.len(),
-                len,
-                msg.msg_flags as i32,
-            )
+            b::nvmet_tcp_rs_sk_read(self.sk(), Some(piece::<F>), (&raw mut f).cast(), &mut eof)
         };
-        io_result(ret)
+        Ok(match io_result(ret)? {
+            None => Read::Nothing,
+            Some(0) if eof => Read::Closed,
+            Some(n) => Read::Bytes(n),
+        })
     }
 
     /// Sends `buf` by copy without blocking; `more` sets `MSG_MORE`, otherwise `MSG_EOR`.

@@ -220,12 +220,12 @@ static int nvmet_tcp_rs_read_actor(read_descriptor_t *desc,
 
 /*
  * Reads what has arrived on @sk without waiting, passing it to @piece in
- * contiguous pieces (see the actor). Returns the bytes consumed; 0 if @piece
- * consumed nothing; -EAGAIN if nothing had arrived; the socket's error, or
- * -ECONNRESET once the peer closed and everything was read.
+ * contiguous pieces (see the actor). Returns the bytes consumed (0 if @piece
+ * consumed nothing); -EAGAIN if nothing had arrived; 0 with *@eof set once the
+ * peer closed and everything was read; or the socket's error.
  */
 int nvmet_tcp_rs_sk_read(struct sock *sk, nvmet_tcp_rs_piece_fn piece,
-			 void *arg)
+			 void *arg, bool *eof)
 {
 	struct nvmet_tcp_rs_reader r = { .piece = piece, .arg = arg };
 	read_descriptor_t desc = { .arg.data = &r, .count = 1 };
@@ -238,7 +238,7 @@ int nvmet_tcp_rs_sk_read(struct sock *sk, nvmet_tcp_rs_piece_fn piece,
 		if (err)
 			ret = -err;
 		else if (READ_ONCE(sk->sk_shutdown) & RCV_SHUTDOWN)
-			ret = -ECONNRESET;
+			*eof = true;
 		else
 			ret = -EAGAIN;
 	}

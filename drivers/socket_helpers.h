@@ -37,7 +37,7 @@ int nvmet_tcp_rs_format_addr(char *buf, size_t len,
  */
 typedef u32 (*nvmet_tcp_rs_piece_fn)(void *arg, const u8 *data, u32 len);
 int nvmet_tcp_rs_sk_read(struct sock *sk, nvmet_tcp_rs_piece_fn piece,
-			 void *arg);
+			 void *arg, bool *eof);
 void nvmet_tcp_rs_sk_client_opts(struct sock *sk, long rcvtimeo);
 struct workqueue_struct *nvmet_tcp_rs_alloc_io_wq(const char *name,
 						  bool unbound);

@@ -30,7 +30,7 @@ use crate::pdu::{
     CapsuleCmd, CommandState, CommandTable, DataDigest, Digest, Event, FatalError, Framing,
     H2CData, HostConfig, IcResp, Limits, Params, Pdu, Receiver, Role, TermReq, Validator, Want,
 };
-use crate::socket::{Callbacks, Hooks, Socket};
+use crate::socket::{Callbacks, Hooks, Read, Socket};
 use kernel::{
     dev_err, dev_warn, new_mutex, new_work,
     prelude::*,
@@ -1095,10 +1095,11 @@ impl Queue {
         if let Some(e) = error {
             return Err(e);
         }
-        Ok(match read? {
-            None => Step::Empty,
-            Some(_) => Step::Drained,
-        })
+        match read? {
+            Read::Nothing => Ok(Step::Empty),
+            Read::Bytes(_) => Ok(Step::Drained),
+            Read::Closed => Err(RxError::Closed(ECONNRESET)),
+        }
     }
 
     /// Feeds `bytes` to the receiver and handles each event, under the state lock.

@@ -11,12 +11,12 @@ use crate::io_wq::Kicks;
 use crate::nvmet::{status, Request, Sq, TRADDR_SIZE};
 use crate::pdu::{
     C2HData, CapsuleCmd, CapsuleResp, CommandTable, DataDigest, Event, FatalError, Fes, Framing,
-    Header, Limits, Pdu, R2t, Receiver, Role, TargetConfig, TermReq, Transfer, Want,
+    Header, IcResp, Limits, Pdu, R2t, Receiver, Role, TargetConfig, TermReq, Transfer, Want,
 };
 use crate::port::{TcpPort, BACKLOG, MAX_DATA_LEN};
 use crate::registry;
 use crate::sgl::DataBuffer;
-use crate::socket::{AddrText, Callbacks, Hooks, SockAddr, Socket};
+use crate::socket::{AddrText, Callbacks, Hooks, Read, SockAddr, Socket};
 use crate::workqueue::nvmet_wq;
 use core::ptr::NonNull;
 use kernel::{
@@ -46,9 +46,6 @@ const NO_LINK: u32 = u32::MAX;
 const ADMIN_INCAPSULE: u32 = 8192;
 /// Largest header section the target sends: a C2HData/R2T/CapsuleResp header and its digest.
 const HDR_MAX: usize = 24 + 4;
-/// Bytes read at once while the receiver is between data sections (headers, padding, digests):
-/// one call takes in a burst of command capsules; data that comes along is copied into place.
-const RX_STAGE: usize = 1024;
 /// Bytes of headers gathered before one send: responses and R2Ts that are ready together leave
 /// in one call.
 const TX_STAGE: usize = 1024;
@@ -290,8 +287,8 @@ struct IoState {
     /// Headers staged for sending; they go out before `cur`'s data.
     tx: TxStage,
     cur: Option<Cursor>,
-    /// Where bytes are read while no data section is being received.
-    rx_stage: KVec<u8>,
+    /// The answer to the ICReq just read, to send once the read is over.
+    icresp: Option<IcResp>,
     recv_to: RecvTo,
     /// The PDU being received is an H2CTermReq.
     term: bool,
@@ -416,7 +413,6 @@ impl Queue {
         let mut sendq = IdFifo::new();
         sendq.grow(1)?;
         let tx = TxStage::new()?;
-        let rx_stage = KVec::from_elem(0u8, RX_STAGE, GFP_KERNEL)?;
         let nport = core::ptr::from_ref::<crate::nvmet::Port>(port.nport());
         let queue = Arc::pin_init(
             try_pin_init!(&this in Self {
@@ -437,7 +433,7 @@ impl Queue {
                     sendq,
                     tx,
                     cur: None,
-                    rx_stage,
+                    icresp: None,
                     recv_to: RecvTo::Discard,
                     term: false,
                     completions,
@@ -700,96 +696,50 @@ impl Queue {
 
     // ---- receive ----
 
-    /// Receives and handles up to `RECV_BUDGET` PDUs (more when a burst of them arrives in one
-    /// read); returns how many were completed.
+    /// Reads what has arrived, in place in the socket's receive queue, and handles it, up to
+    /// `RECV_BUDGET` PDUs (the rest stays queued for the next round); returns how many PDUs
+    /// were completed.
     fn recv(&self, io: &mut IoState) -> Result<u32, Stop> {
         let mut pdus = 0;
-        while pdus < RECV_BUDGET {
-            let n = match io.rx.want() {
-                Want::Bytes(_) => {
-                    let mut stage = core::mem::take(&mut io.rx_stage);
-                    let staged = self.recv_staged(io, &mut stage);
-                    io.rx_stage = stage;
-                    match staged? {
-                        None => return Ok(pdus),
-                        Some(n) => n,
-                    }
+        let mut stop = None;
+        let read = self.sock.read(|bytes| {
+            if pdus >= RECV_BUDGET {
+                return 0;
+            }
+            match self.feed(io, bytes, RECV_BUDGET - pdus) {
+                Ok((n, used)) => {
+                    pdus += n;
+                    used
                 }
-                Want::Data { len: 0, .. } | Want::Nothing => self.feed(io, &[], false)?,
-                Want::Data { offset, len } => match self.recv_data(io, offset, len)? {
-                    None => return Ok(pdus),
-                    Some(n) => n,
-                },
-            };
-            pdus += n;
+                Err(e) => {
+                    stop = Some(e);
+                    0
+                }
+            }
+        });
+        if let Some(e) = stop {
+            return Err(e);
+        }
+        // The socket is not locked any more: what the PDUs read ask to send goes now.
+        if let Some(icresp) = io.icresp.take() {
+            self.send_icresp(icresp)?;
+        }
+        match read? {
+            Read::Closed => return Err(Stop::Closed),
+            Read::Nothing | Read::Bytes(_) => {}
+        }
+        // The end of data is an event of its own: handled now, as nothing may follow soon.
+        if let Want::Data { len: 0, .. } = io.rx.want() {
+            pdus += self.feed(io, &[], 1)?.0;
         }
         Ok(pdus)
     }
 
-    /// Reads what is there, up to the size of `stage`, and feeds it; `None` if nothing was.
-    fn recv_staged(&self, io: &mut IoState, stage: &mut [u8]) -> Result<Option<u32>, Stop> {
-        match self.sock.recv(stage)? {
-            None => Ok(None),
-            Some(0) => Err(Stop::Closed),
-            Some(k) => Ok(Some(self.feed(io, stage.get(..k).unwrap_or(&[]), true)?)),
-        }
-    }
-
-    /// Receives data of the current PDU where it belongs; `None` if none is available.
-    fn recv_data(&self, io: &mut IoState, offset: u32, len: u32) -> Result<Option<u32>, Stop> {
-        let id = match io.recv_to {
-            RecvTo::Slot(id) => id,
-            RecvTo::Drain(_) | RecvTo::Discard => {
-                let mut scratch = [0u8; 512];
-                let n = (len as usize).min(scratch.len());
-                let buf = scratch.get_mut(..n).unwrap_or(&mut []);
-                return match self.sock.recv(buf)? {
-                    None => Ok(None),
-                    Some(0) => Err(Stop::Closed),
-                    Some(k) => Ok(Some(self.feed(io, buf.get(..k).unwrap_or(&[]), false)?)),
-                };
-            }
-        };
-        let Some(mut buf) = io.slot_mut(id).and_then(|s| s.buf.take()) else {
-            return Err(Stop::Error(EINVAL));
-        };
-        let received = buf.recv(&self.sock, offset, len);
-        let result = match received {
-            Ok(None) => Ok(None),
-            Ok(Some(0)) => Err(Stop::Closed),
-            Ok(Some(k)) => {
-                // The bytes are in place: feeding them advances the receiver and its digest.
-                let mut pdus = 0;
-                let mut err = None;
-                buf.for_each_piece(offset, k as u32, |piece| {
-                    if err.is_none() {
-                        match self.feed(io, piece, false) {
-                            Ok(n) => pdus += n,
-                            Err(e) => err = Some(e),
-                        }
-                    }
-                });
-                match err {
-                    Some(e) => Err(e),
-                    None => Ok(Some(pdus)),
-                }
-            }
-            Err(e) => Err(Stop::Error(e)),
-        };
-        if let Some(slot) = io.slot_mut(id) {
-            if slot.buf.is_none() {
-                slot.buf = Some(buf);
-            }
-        }
-        result
-    }
-
-    /// Feeds received bytes to the receiver and handles its events; returns PDUs completed.
-    ///
-    /// Data in `input` is copied into its command's buffer if `staged`; otherwise it was
-    /// received there already.
-    fn feed(&self, io: &mut IoState, input: &[u8], staged: bool) -> Result<u32, Stop> {
-        let mut input = input;
+    /// Feeds received bytes to the receiver and handles its events, until they are all
+    /// consumed or `budget` PDUs are complete; returns the PDUs completed and the bytes
+    /// consumed.
+    fn feed(&self, io: &mut IoState, bytes: &[u8], budget: u32) -> Result<(u32, usize), Stop> {
+        let mut input = bytes;
         let mut pdus = 0;
         loop {
             let table = Table {
@@ -800,7 +750,7 @@ impl Queue {
             let (event, rest) = io.rx.feed(input, &table);
             input = rest;
             match event {
-                Event::NeedMore => return Ok(pdus),
+                Event::NeedMore => return Ok((pdus, bytes.len() - input.len())),
                 Event::Header(h) => {
                     if h.layout.data_len == 0 {
                         pdus += 1;
@@ -810,12 +760,10 @@ impl Queue {
                 Event::Data { offset, data } => {
                     if let RecvTo::Slot(id) = io.recv_to {
                         if let Some(slot) = io.slot_mut(id) {
-                            if staged {
-                                // The receiver checked that the data lies within the command's
-                                // buffer.
-                                if let Some(buf) = slot.buf.as_mut() {
-                                    buf.copy_in(offset, data);
-                                }
+                            // The receiver checked that the data lies within the command's
+                            // buffer.
+                            if let Some(buf) = slot.buf.as_mut() {
+                                buf.copy_in(offset, data);
                             }
                             if slot.state == SlotState::AwaitingH2C {
                                 slot.next = slot.next.saturating_add(data.len() as u32);
@@ -835,7 +783,26 @@ impl Queue {
                 }
                 Event::Fatal(e) => return Err(Stop::Fatal(e, describe(e))),
             }
+            if pdus >= budget {
+                return Ok((pdus, bytes.len() - input.len()));
+            }
         }
+    }
+
+    /// Answers an ICReq.
+    fn send_icresp(&self, icresp: IcResp) -> Result<(), Stop> {
+        let mut buf = [0u8; 128];
+        let n = Pdu::IcResp(icresp)
+            .emit_header::<KernelCrc32c>(&Framing::default(), &mut buf)
+            .map_err(|_| Stop::Error(EINVAL))?;
+        match self.sock.send(buf.get(..n).unwrap_or(&[]), false)? {
+            Some(k) if k == n => {}
+            _ => return Err(Stop::Error(EAGAIN)),
+        }
+        if self.is_closing() {
+            return Err(Stop::Closed);
+        }
+        Ok(())
     }
 
     fn on_header(&self, io: &mut IoState, h: &Header) -> Result<(), Stop> {
@@ -849,20 +816,11 @@ impl Queue {
                 let (params, icresp) = config
                     .accept_icreq(&icreq)
                     .map_err(|e| Stop::Fatal(e, "ICReq refused"))?;
-                let mut buf = [0u8; 128];
-                let n = Pdu::IcResp(icresp)
-                    .emit_header::<KernelCrc32c>(&Framing::default(), &mut buf)
-                    .map_err(|_| Stop::Error(EINVAL))?;
-                match self.sock.send(buf.get(..n).unwrap_or(&[]), false)? {
-                    Some(k) if k == n => {}
-                    _ => return Err(Stop::Error(EAGAIN)),
-                }
+                // Sent once the read is over: the socket is locked while it runs.
+                io.icresp = Some(icresp);
                 io.rx.establish(params);
                 io.framing = params.framing(Role::Target);
                 io.phase = Phase::Live;
-                if self.is_closing() {
-                    return Err(Stop::Closed);
-                }
             }
             Pdu::CapsuleCmd(cmd) => self.on_command(io, &cmd)?,
             Pdu::H2CData(d) => {
