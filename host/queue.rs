@@ -28,7 +28,8 @@ use crate::nvme_host::{
 use crate::pdu::{
     capsule::{SGL_IN_CAPSULE, SGL_TRANSPORT},
     CapsuleCmd, CommandState, CommandTable, DataDigest, Digest, Event, FatalError, Framing,
-    H2CData, HostConfig, IcResp, Limits, Params, Pdu, Receiver, Role, TermReq, Validator, Want,
+    H2CData, Header, HostConfig, IcResp, Limits, Params, Pdu, Receiver, Role, TermReq, Validator,
+    Want,
 };
 use crate::socket::{Callbacks, Hooks, Read, Socket};
 use kernel::{
@@ -1115,22 +1116,23 @@ impl Queue {
         while !input.is_empty() {
             let (event, rest) = receiver.feed(input, &*state);
             input = rest;
-            self.handle(state, data, event, done)?;
+            self.handle(state, data, event, receiver.header(), done)?;
         }
         // The end of data is an event of its own: handled now, as nothing may follow soon.
         if let Want::Data { len: 0, .. } = receiver.want() {
             let (event, _) = receiver.feed(&[], &*state);
-            self.handle(state, data, event, done)?;
+            self.handle(state, data, event, receiver.header(), done)?;
         }
         Ok(())
     }
 
-    /// Handles one event of the receiver.
+    /// Handles one event of the receiver; `h` is the receiver's last header.
     fn handle(
         &self,
         state: &mut State,
         rx: &mut RxData,
         event: Event<'_>,
+        h: &Header,
         done: &mut KVec<Done>,
     ) -> Result<(), RxError> {
         let sequence = || RxError::Fatal(FatalError::status(crate::pdu::Fes::PduSequenceError));
@@ -1151,7 +1153,7 @@ impl Queue {
                 self.c2h_end(state, rx, digest, done);
                 Ok(())
             }
-            Event::Header(h) => match h.pdu {
+            Event::Header => match h.pdu {
                 Pdu::CapsuleResp(r) => {
                     let cqe = r.cqe;
                     let result = u64::from_le_bytes([

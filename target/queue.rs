@@ -751,7 +751,8 @@ impl Queue {
             input = rest;
             match event {
                 Event::NeedMore => return Ok((pdus, bytes.len() - input.len())),
-                Event::Header(h) => {
+                Event::Header => {
+                    let h = *io.rx.header();
                     if h.layout.data_len == 0 {
                         pdus += 1;
                     }

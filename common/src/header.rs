@@ -394,6 +394,34 @@ pub struct Header {
 }
 
 impl Header {
+    /// Returns a header that stands for none yet (an empty C2HData of an unknown type), to be
+    /// overwritten by a decoded one.
+    pub fn placeholder() -> Self {
+        Self {
+            common: Common {
+                pdu_type: PduType::Unknown(0xff),
+                flags: Flags::default(),
+                hlen: 0,
+                pdo: 0,
+                plen: 0,
+            },
+            layout: Layout {
+                hlen: 0,
+                hdgst: false,
+                pad: 0,
+                data_len: 0,
+                ddgst: false,
+            },
+            pdu: Pdu::C2HData(C2HData {
+                cccid: 0,
+                datao: 0,
+                datal: 0,
+                last: false,
+                success: false,
+            }),
+        }
+    }
+
     /// Decodes a header from `bytes` without context: structure only, no digest check.
     ///
     /// `pda` is the data alignment the receiver asked for. Role, connection state, negotiated

@@ -17,7 +17,7 @@
 //! }
 //! ```
 //!
-//! For each PDU the events are: [`Event::Header`]; then, if the PDU carries data, one or more
+//! For each PDU the events are: [`Event::Header`] (the header is then [`Receiver::header`]); then, if the PDU carries data, one or more
 //! [`Event::Data`] (slices of the input, with their offset in the command's buffer) and one
 //! [`Event::DataEnd`] with the data digest verdict. After an ICReq/ICResp header the machine
 //! waits ([`Event::AwaitParams`]) until the driver has negotiated and called
@@ -56,8 +56,11 @@ pub enum DataDigest {
 pub enum Event<'a> {
     /// All input was consumed without completing anything; feed more bytes.
     NeedMore,
-    /// A complete, validated PDU header.
-    Header(Header),
+    /// A complete, validated PDU header, which [`Receiver::header`] returns until the next one.
+    ///
+    /// The header stays in the receiver rather than travel in the event: it is large (the
+    /// CapsuleCmd's SQE), and the event is moved several times on its way to the driver.
+    Header,
     /// Data of the current PDU, to be placed at `offset` in the command's buffer.
     ///
     /// For H2CData/C2HData `offset` starts at DATAO; for in-capsule and TermReq data at 0.
@@ -143,6 +146,8 @@ pub struct Receiver<C: Crc32c> {
     validator: Validator,
     state: State,
     hdr: [u8; MAX_HLEN],
+    /// The last header accepted.
+    header: Header,
     _crc32c: PhantomData<fn() -> C>,
 }
 
@@ -153,6 +158,7 @@ impl<C: Crc32c> Receiver<C> {
             validator: Validator::new(role, limits),
             state: NEXT_PDU,
             hdr: [0; MAX_HLEN],
+            header: Header::placeholder(),
             _crc32c: PhantomData,
         }
     }
@@ -193,6 +199,11 @@ impl<C: Crc32c> Receiver<C> {
             }
             State::AwaitParams | State::Failed { .. } => Want::Nothing,
         }
+    }
+
+    /// Returns the last header [`Event::Header`] reported (a placeholder before the first).
+    pub fn header(&self) -> &Header {
+        &self.header
     }
 
     /// Returns the rules this receiver applies.
@@ -262,10 +273,10 @@ impl<C: Crc32c> Receiver<C> {
                         input = rest;
                         continue;
                     };
-                    return match accept::<C, T>(&self.validator, bytes, table) {
-                        Ok((header, state)) => {
+                    return match accept::<C, T>(&self.validator, bytes, table, &mut self.header) {
+                        Ok(state) => {
                             self.state = state;
-                            (Event::Header(header), rest)
+                            (Event::Header, rest)
                         }
                         Err(e) => self.fail_on(e, input, bytes.len()),
                     };
@@ -285,10 +296,10 @@ impl<C: Crc32c> Receiver<C> {
                         continue;
                     }
                     let bytes = self.hdr.get(..usize::from(need)).unwrap_or(&[]);
-                    return match accept::<C, T>(&self.validator, bytes, table) {
-                        Ok((header, state)) => {
+                    return match accept::<C, T>(&self.validator, bytes, table, &mut self.header) {
+                        Ok(state) => {
                             self.state = state;
-                            (Event::Header(header), input)
+                            (Event::Header, input)
                         }
                         Err(e) => (self.fail(e, need), input),
                     };
@@ -420,19 +431,20 @@ impl<C: Crc32c> Receiver<C> {
 }
 
 /// Validates the whole header `bytes` (HLEN and the header digest; the common header passed
-/// [`Validator::check_common`]) and returns it with the state for what follows it.
+/// [`Validator::check_common`]) into `header` and returns the state for what follows it.
 fn accept<C: Crc32c, T: CommandTable + ?Sized>(
     validator: &Validator,
     bytes: &[u8],
     table: &T,
-) -> Result<(Header, State), FatalError> {
-    let header = match validator.validate_checked::<C, T>(bytes, bytes.len(), table) {
-        Ok(h) => h,
+    header: &mut Header,
+) -> Result<State, FatalError> {
+    match validator.validate_into::<C, T>(bytes, bytes.len(), table, header) {
+        Ok(()) => {}
         Err(DecodeError::Fatal(e)) => return Err(e),
         Err(DecodeError::Truncated) => {
             return Err(FatalError::invalid_field(super::common::field::HLEN))
         }
-    };
+    }
     let layout = header.layout;
     let state = if matches!(header.pdu, Pdu::IcReq(_) | Pdu::IcResp(_)) {
         State::AwaitParams
@@ -453,5 +465,5 @@ fn accept<C: Crc32c, T: CommandTable + ?Sized>(
             State::Data(data)
         }
     };
-    Ok((header, state))
+    Ok(state)
 }

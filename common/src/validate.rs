@@ -215,6 +215,21 @@ impl Validator {
         need: usize,
         table: &T,
     ) -> Result<Header, DecodeError> {
+        let mut out = Header::placeholder();
+        self.validate_into::<C, T>(hdr, need, table, &mut out)?;
+        Ok(out)
+    }
+
+    /// As [`Validator::validate_checked`], but the header is decoded into `out`, where it is
+    /// used (a receiver's header slot): nothing is moved. On an error `out` holds whatever
+    /// was decoded before it.
+    pub(crate) fn validate_into<C: Crc32c, T: CommandTable + ?Sized>(
+        &self,
+        hdr: &[u8],
+        need: usize,
+        table: &T,
+        out: &mut Header,
+    ) -> Result<(), DecodeError> {
         let first = hdr
             .first_chunk::<COMMON_LEN>()
             .ok_or(DecodeError::Truncated)?;
@@ -239,13 +254,11 @@ impl Validator {
                 return Err(FatalError::invalid_field(field::FLAGS).into());
             }
         }
-        let pdu = Pdu::decode(&common, hdr, &layout)?;
-        self.check_pdu(&pdu, table)?;
-        Ok(Header {
-            common,
-            layout,
-            pdu,
-        })
+        out.pdu = Pdu::decode(&common, hdr, &layout)?;
+        out.common = common;
+        out.layout = layout;
+        self.check_pdu(&out.pdu, table)?;
+        Ok(())
     }
 
     /// Checks a decoded PDU against the limits, the parameters and the command table.

@@ -200,11 +200,13 @@ impl Replay {
                 return;
             }
             if dir == H2C {
-                util::record(&mut self.target_evs, &ev);
-                self.target_event(&ev);
+                let h = *self.target_rx.header();
+                util::record(&mut self.target_evs, &ev, &h);
+                self.target_event(&ev, &h);
             } else {
-                util::record(&mut self.host_evs, &ev);
-                self.host_event(&ev);
+                let h = *self.host_rx.header();
+                util::record(&mut self.host_evs, &ev, &h);
+                self.host_event(&ev, &h);
             }
             if matches!(ev, Event::Fatal(_)) {
                 return;
@@ -213,11 +215,11 @@ impl Replay {
     }
 
     /// The target's driver: an event of the target-role receiver.
-    fn target_event(&mut self, ev: &Event<'_>) {
+    fn target_event(&mut self, ev: &Event<'_>, h: &Header) {
         let m = &mut self.model;
-        m.target.apply(ev);
+        m.target.apply(ev, h);
         match *ev {
-            Event::Header(h) => {
+            Event::Header => {
                 if let Pdu::CapsuleCmd(c) = h.pdu {
                     // The host sent it: it is in flight on the host's side now.
                     let state = command_state(&c);
@@ -253,11 +255,11 @@ impl Replay {
     }
 
     /// The host's driver: an event of the host-role receiver.
-    fn host_event(&mut self, ev: &Event<'_>) {
+    fn host_event(&mut self, ev: &Event<'_>, h: &Header) {
         let m = &mut self.model;
-        m.host.apply(ev);
+        m.host.apply(ev, h);
         match *ev {
-            Event::Header(h) => match h.pdu {
+            Event::Header => match h.pdu {
                 Pdu::R2t(r) => {
                     // The target sent it for a transfer it now awaits.
                     let t = Transfer {

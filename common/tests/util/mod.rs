@@ -62,9 +62,9 @@ impl CommandTable for Driver {
 
 impl Driver {
     /// Updates the table after `ev`, as a driver of the receiving side does.
-    pub fn apply(&mut self, ev: &Event<'_>) {
+    pub fn apply(&mut self, ev: &Event<'_>, h: &Header) {
         match ev {
-            Event::Header(h) => {
+            Event::Header => {
                 self.current = Some(*h);
                 match h.pdu {
                     Pdu::R2t(r) => {
@@ -127,8 +127,8 @@ pub fn run(
             let (ev, rest) = rx.feed(input, &driver);
             assert!(rest.len() <= before);
             input = rest;
-            driver.apply(&ev);
-            record(&mut evs, &ev);
+            driver.apply(&ev, rx.header());
+            record(&mut evs, &ev, rx.header());
             match ev {
                 Event::NeedMore => {
                     assert!(input.is_empty(), "NeedMore with input left");
@@ -153,10 +153,10 @@ pub fn run(
 
 /// Appends `ev` to `evs` in normalised form: consecutive data slices merged, `NeedMore` left
 /// out.
-pub fn record(evs: &mut Vec<Ev>, ev: &Event<'_>) {
+pub fn record(evs: &mut Vec<Ev>, ev: &Event<'_>, header: &Header) {
     match *ev {
         Event::NeedMore => {}
-        Event::Header(h) => evs.push(Ev::Header(h)),
+        Event::Header => evs.push(Ev::Header(*header)),
         Event::Data { offset, data } => {
             assert!(!data.is_empty());
             if let Some(Ev::Data { offset: o, bytes }) = evs.last_mut() {
@@ -220,8 +220,8 @@ pub fn run_by_want(
         let input = &stream[pos..pos + n];
         pos += n;
         let (ev, rest) = rx.feed(input, &driver);
-        driver.apply(&ev);
-        record(&mut evs, &ev);
+        driver.apply(&ev, rx.header());
+        record(&mut evs, &ev, rx.header());
         match ev {
             Event::Data { offset: o, data } => {
                 assert_eq!(Some(o), offset);
