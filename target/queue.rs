@@ -294,6 +294,10 @@ struct IoState {
     term: bool,
     /// Completions taken from the lock-free list, in arrival order.
     completions: KVec<u16>,
+    /// Commands received whole in the current read, executed once it is over: the core takes
+    /// its own locks (`nvmet_config_sem` for Connect), which must not nest in the socket's.
+    /// Room for every slot and the Connect slot: a slot is executed at most once per read.
+    ready: KVec<u16>,
     /// While `idle_poll_period_usecs` is set: keep polling until then.
     poll_until: Option<Instant<Monotonic>>,
 }
@@ -304,6 +308,14 @@ impl IoState {
             Some(&self.connect)
         } else {
             self.slots.get(usize::from(id))
+        }
+    }
+
+    /// Lists slot `id` to execute once the read is over.
+    fn mark_ready(&mut self, id: u16) {
+        // Cannot fail: a slot is listed at most once per read, and there is room for all.
+        if self.ready.push_within_capacity(id).is_err() {
+            pr_warn!("nvmet_tcp: no room to execute slot {}\n", id);
         }
     }
 
@@ -410,6 +422,8 @@ impl Queue {
         };
         let mut completions = KVec::new();
         completions.reserve(1, GFP_KERNEL)?;
+        let mut ready = KVec::new();
+        ready.reserve(1, GFP_KERNEL)?;
         let mut sendq = IdFifo::new();
         sendq.grow(1)?;
         let tx = TxStage::new()?;
@@ -437,6 +451,7 @@ impl Queue {
                     recv_to: RecvTo::Discard,
                     term: false,
                     completions,
+                    ready,
                     poll_until: (crate::idle_poll_usecs() > 0).then(idle_deadline),
                 }),
                 hooks <- new_mutex!(None),
@@ -639,6 +654,7 @@ impl Queue {
         }
         io.sendq.grow(n + 1)?;
         io.completions.reserve(n + 1, GFP_KERNEL)?;
+        io.ready.reserve(n + 1, GFP_KERNEL)?;
         io.slots = slots;
         io.free = free;
         io.installed = true;
@@ -717,22 +733,38 @@ impl Queue {
                 }
             }
         });
+        // The end of data is an event of its own: handled now, as nothing may follow soon.
+        if stop.is_none() {
+            if let Want::Data { len: 0, .. } = io.rx.want() {
+                match self.feed(io, &[], 1) {
+                    Ok((n, _)) => pdus += n,
+                    Err(e) => stop = Some(e),
+                }
+            }
+        }
+        // The socket is not locked any more: the commands read are executed (also when
+        // receiving failed: each holds a reference on the queue until it completes), and what
+        // the PDUs read ask to send goes now.
+        self.execute_ready(io);
         if let Some(e) = stop {
             return Err(e);
         }
-        // The socket is not locked any more: what the PDUs read ask to send goes now.
         if let Some(icresp) = io.icresp.take() {
             self.send_icresp(icresp)?;
         }
         match read? {
-            Read::Closed => return Err(Stop::Closed),
-            Read::Nothing | Read::Bytes(_) => {}
+            Read::Closed => Err(Stop::Closed),
+            Read::Nothing | Read::Bytes(_) => Ok(pdus),
         }
-        // The end of data is an event of its own: handled now, as nothing may follow soon.
-        if let Want::Data { len: 0, .. } = io.rx.want() {
-            pdus += self.feed(io, &[], 1)?.0;
+    }
+
+    /// Executes the commands [`IoState::ready`] lists, in the order they arrived.
+    fn execute_ready(&self, io: &mut IoState) {
+        for id in io.ready.drain_all() {
+            if let Some(req) = self.request(id) {
+                req.execute();
+            }
         }
-        Ok(pdus)
     }
 
     /// Feeds received bytes to the receiver and handles its events, until they are all
@@ -922,7 +954,7 @@ impl Queue {
             let _ = io.sendq.push(id);
         } else {
             slot.state = SlotState::Executing;
-            req.execute();
+            io.mark_ready(id);
         }
         Ok(())
     }
@@ -950,7 +982,7 @@ impl Queue {
                 if bad {
                     req.complete(status::TRANSIENT_TRANSPORT);
                 } else {
-                    req.execute();
+                    io.mark_ready(id);
                 }
             }
             SlotState::AwaitingH2C => {
@@ -960,7 +992,7 @@ impl Queue {
                     if slot.digest_bad {
                         req.complete(status::TRANSIENT_TRANSPORT);
                     } else {
-                        req.execute();
+                        io.mark_ready(id);
                     }
                 }
             }
