@@ -49,19 +49,16 @@ view!(
 impl<T: Borrow<[u8; CMD_HLEN]>> CmdPdu<T> {
     /// Returns a copy of the SQE.
     pub fn sqe(&self) -> [u8; SQE_LEN] {
-        let mut sqe = [0u8; SQE_LEN];
-        for (d, s) in sqe.iter_mut().zip(self.0.borrow().iter().skip(8)) {
-            *d = *s;
-        }
-        sqe
+        // The SQE is the last 64 of the 72 bytes.
+        self.0.borrow().last_chunk().map_or([0; SQE_LEN], |s| *s)
     }
 }
 
 impl<T: BorrowMut<[u8; CMD_HLEN]>> CmdPdu<T> {
     /// Sets the SQE.
     pub fn set_sqe(&mut self, sqe: &[u8; SQE_LEN]) {
-        for (d, s) in self.0.borrow_mut().iter_mut().skip(8).zip(sqe) {
-            *d = *s;
+        if let Some(d) = self.0.borrow_mut().last_chunk_mut() {
+            *d = *sqe;
         }
     }
 }
@@ -69,19 +66,16 @@ impl<T: BorrowMut<[u8; CMD_HLEN]>> CmdPdu<T> {
 impl<T: Borrow<[u8; RSP_HLEN]>> RspPdu<T> {
     /// Returns a copy of the CQE.
     pub fn cqe(&self) -> [u8; CQE_LEN] {
-        let mut cqe = [0u8; CQE_LEN];
-        for (d, s) in cqe.iter_mut().zip(self.0.borrow().iter().skip(8)) {
-            *d = *s;
-        }
-        cqe
+        // The CQE is the last 16 of the 24 bytes.
+        self.0.borrow().last_chunk().map_or([0; CQE_LEN], |c| *c)
     }
 }
 
 impl<T: BorrowMut<[u8; RSP_HLEN]>> RspPdu<T> {
     /// Sets the CQE.
     pub fn set_cqe(&mut self, cqe: &[u8; CQE_LEN]) {
-        for (d, s) in self.0.borrow_mut().iter_mut().skip(8).zip(cqe) {
-            *d = *s;
+        if let Some(d) = self.0.borrow_mut().last_chunk_mut() {
+            *d = *cqe;
         }
     }
 }

@@ -304,7 +304,11 @@ view!(
 
 /// Copies `src` into `dst` from byte `at` on, as far as both reach; never panics.
 pub(super) fn copy_at(dst: &mut [u8], at: usize, src: &[u8]) {
-    for (d, s) in dst.iter_mut().skip(at).zip(src) {
-        *d = *s;
+    let Some(tail) = dst.get_mut(at..) else {
+        return;
+    };
+    let n = tail.len().min(src.len());
+    if let (Some(d), Some(s)) = (tail.get_mut(..n), src.get(..n)) {
+        d.copy_from_slice(s);
     }
 }
