@@ -1127,6 +1127,9 @@ impl Queue {
     }
 
     /// Handles one event of the receiver; `h` is the receiver's last header.
+    ///
+    /// Inlined: it runs for every event, a few per command.
+    #[inline(always)]
     fn handle(
         &self,
         state: &mut State,

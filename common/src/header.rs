@@ -79,6 +79,7 @@ impl Layout {
     /// # Errors
     ///
     /// An Invalid PDU Header Field error naming PDU-Type, HLEN, FLAGS, PDO or PLEN.
+    #[inline]
     pub fn parse(common: &Common, pda: u8) -> Result<Self, FatalError> {
         let t = common.pdu_type;
         let hlen = t.hlen().ok_or(FatalError::invalid_field(field::PDU_TYPE))?;
@@ -336,6 +337,7 @@ impl Pdu {
     ///
     /// [`DecodeError::Truncated`] if `hdr` is shorter than HLEN; otherwise an Invalid PDU Header
     /// Field error.
+    #[inline]
     pub fn decode(common: &Common, hdr: &[u8], layout: &Layout) -> Result<Self, DecodeError> {
         let trunc = |_| DecodeError::Truncated;
         let bad_datal = FatalError::invalid_field(data::field::DATAL);

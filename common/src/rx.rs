@@ -405,6 +405,7 @@ impl<C: Crc32c> Receiver<C> {
 
     /// Checks the 8-byte common header at the start of `bytes` and returns how many header
     /// bytes the PDU has (HLEN plus the header digest).
+    #[inline(always)]
     fn start_header(&self, bytes: &[u8]) -> Result<u8, FatalError> {
         let first = bytes
             .first_chunk::<COMMON_LEN>()
@@ -432,6 +433,7 @@ impl<C: Crc32c> Receiver<C> {
 
 /// Validates the whole header `bytes` (HLEN and the header digest; the common header passed
 /// [`Validator::check_common`]) into `header` and returns the state for what follows it.
+#[inline(always)]
 fn accept<C: Crc32c, T: CommandTable + ?Sized>(
     validator: &Validator,
     bytes: &[u8],
