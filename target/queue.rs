@@ -816,7 +816,9 @@ impl Queue {
                 }
                 Event::Fatal(e) => return Err(Stop::Fatal(e, describe(e))),
             }
-            if pdus >= budget {
+            // All consumed: no call only to hear `NeedMore` (an end of data due now is taken
+            // by the next piece, or once the read is over).
+            if pdus >= budget || input.is_empty() {
                 return Ok((pdus, bytes.len() - input.len()));
             }
         }
