@@ -11,10 +11,6 @@
 #include "drivers/nvme/host/fabrics.h"
 
 /*
- * The blk-mq request PDU of the host: the core's nvme_request first (as
- * nvme_req() requires), then the command it points to.
- */
-/*
  * Where the last nvme_tcp_rs_rq_map_next stopped in a request's data: the
  * segment at byte pos of the data lies in bio at iter (none while bio is NULL).
  */
@@ -24,6 +20,11 @@ struct nvme_tcp_rs_cursor {
 	u32 pos;
 };
 
+/*
+ * The blk-mq request PDU of the host: the core's nvme_request first (as
+ * nvme_req() requires), then the command it points to, then the cursor of the
+ * placement of received data.
+ */
 struct nvme_tcp_rs_pdu {
 	struct nvme_request req;
 	struct nvme_command cmd;
