@@ -72,6 +72,8 @@ int nvme_tcp_rs_rq_map(struct request *rq, u32 offset, u32 len,
 		       struct kvec *out, int max);
 int nvme_tcp_rs_rq_map_next(struct request *rq, u32 offset, u32 len,
 			     struct kvec *out, int max);
+int nvme_tcp_rs_rq_copy_skb(struct request *rq, u32 pos,
+			    const struct sk_buff *skb, u32 offset, u32 len);
 int nvme_tcp_rs_rq_map_pages(struct request *rq, u32 offset, u32 len,
 			     struct bio_vec *out, int max);
 struct request *nvme_tcp_rs_find_rq(struct blk_mq_tag_set *set,

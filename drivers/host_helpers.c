@@ -346,6 +346,36 @@ int nvme_tcp_rs_rq_map_next(struct request *rq, u32 offset, u32 len,
 }
 
 /*
+ * Copies @len bytes at @offset of @skb to bytes @pos.. of the data of @rq, in
+ * order as nvme_tcp_rs_rq_map_next. Returns 0; -ERANGE if the data is shorter,
+ * or -EFAULT.
+ */
+int nvme_tcp_rs_rq_copy_skb(struct request *rq, u32 pos,
+			    const struct sk_buff *skb, u32 offset, u32 len)
+{
+	struct kvec kv[16];
+	struct iov_iter iter;
+
+	while (len) {
+		int i, n = nvme_tcp_rs_rq_map_next(rq, pos, len, kv,
+						   ARRAY_SIZE(kv));
+		u32 size = 0;
+
+		if (n <= 0)
+			return -ERANGE;
+		for (i = 0; i < n; i++)
+			size += kv[i].iov_len;
+		iov_iter_kvec(&iter, ITER_DEST, kv, n, size);
+		if (skb_copy_datagram_iter(skb, offset, &iter, size))
+			return -EFAULT;
+		pos += size;
+		offset += size;
+		len -= size;
+	}
+	return 0;
+}
+
+/*
  * As nvme_tcp_rs_map_bvec, but the part as a page range; clears *ok if it
  * cannot be spliced.
  */

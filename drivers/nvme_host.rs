@@ -7,7 +7,7 @@
 //! logic sees [`Ctrl`], [`CtrlRef`] and [`Request`] and never a raw pointer.
 
 use crate::fabrics::{bindings as b, CtrlHandle, FabricsDevice, Options};
-use crate::socket::{Io, Socket, Vecs};
+use crate::socket::{Io, SkbBytes, Socket, Vecs};
 use core::{marker::PhantomData, ptr::NonNull};
 use kernel::{
     bindings as kb,
@@ -1234,6 +1234,19 @@ impl Request {
                 bytes = rest;
             }
         }
+    }
+
+    /// Copies `src` out of its socket buffer into the data at `offset` (a read's buffer, which
+    /// the driver owns while the request is in flight), walking the segments from where the
+    /// last placement stopped as [`Request::copy_in`]; `false` (with nothing or part copied) if
+    /// the data is shorter or the copy failed.
+    pub(crate) fn copy_from_skb(&mut self, offset: u32, src: &SkbBytes<'_>) -> bool {
+        let (skb, at) = src.raw();
+        // SAFETY: The request is valid, and `&mut self` makes this the only user of its cursor;
+        // the helper writes only within the request's data, which only this driver writes
+        // while the request is in flight; `src` keeps its `len()` bytes from `at` of `skb`
+        // readable.
+        unsafe { b::nvme_tcp_rs_rq_copy_skb(self.raw(), offset, skb, at, src.len()) == 0 }
     }
 
     /// Sends the first pieces of the data `at..end` on `sock` without blocking: zero-copy

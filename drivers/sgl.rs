@@ -4,7 +4,7 @@
 //! writes as `req->sg`, and which the transport fills from and sends to the socket directly.
 
 use crate::nvmet::bindings as b;
-use crate::socket::{Io, Socket, Vecs};
+use crate::socket::{Io, SkbBytes, Socket, Vecs};
 use core::ptr::NonNull;
 use kernel::{bindings, page::PAGE_SIZE};
 
@@ -105,6 +105,24 @@ impl DataBuffer {
             }
             rest = tail;
         });
+    }
+
+    /// Copies `src` out of its socket buffer into `offset..` of the buffer; `false` (with
+    /// nothing or part copied) if it does not fit or the copy failed.
+    ///
+    /// The caller must own the buffer exclusively (the core does not hold the command).
+    pub(crate) fn copy_from_skb(&mut self, offset: u32, src: &SkbBytes<'_>) -> bool {
+        if offset
+            .checked_add(src.len())
+            .is_none_or(|end| end > self.len)
+        {
+            return false;
+        }
+        let (skb, at) = src.raw();
+        // SAFETY: By the type invariant `sg` is a flat array of whole-page entries covering
+        // `len` bytes, so `offset..offset + src.len()` lies within it, and `&mut self` makes
+        // this the only writer; `src` keeps its `len()` bytes from `at` of `skb` readable.
+        unsafe { b::nvmet_tcp_rs_sg_copy_skb(self.sg.as_ptr(), offset, skb, at, src.len()) == 0 }
     }
 
     /// Sends `offset..offset + len` of the buffer zero-copy; at most 32 pages per call.

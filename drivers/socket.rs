@@ -204,6 +204,66 @@ unsafe impl Sync for Socket {}
 /// Result of a non-blocking transfer: bytes moved, or nothing because it would block.
 pub(crate) type Io = Result<Option<usize>>;
 
+/// Received bytes handed to a reader (see [`Socket::read`]): a contiguous piece in place, and
+/// what follows it in the same socket buffer, which can be copied out.
+///
+/// # Invariants
+///
+/// `skb` is a valid socket buffer, unchanged for `'a`, with `avail` bytes from `offset`, of
+/// which `bytes` are the first `bytes.len() <= avail`.
+pub(crate) struct Piece<'a> {
+    bytes: &'a [u8],
+    skb: *const bindings::sk_buff,
+    offset: u32,
+    avail: u32,
+    _skb: PhantomData<&'a bindings::sk_buff>,
+}
+
+impl<'a> Piece<'a> {
+    /// Returns the bytes of the piece.
+    pub(crate) fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// Returns up to `max` bytes that follow the piece in its socket buffer, to be copied out.
+    pub(crate) fn after(&self, max: u32) -> SkbBytes<'a> {
+        let len = self.bytes.len() as u32;
+        // INVARIANT: Within the `avail` bytes of the valid `skb` from `offset`.
+        SkbBytes {
+            skb: self.skb,
+            offset: self.offset + len,
+            len: (self.avail - len).min(max),
+            _skb: PhantomData,
+        }
+    }
+}
+
+/// Bytes of a received socket buffer, which can only be copied out (see [`Piece::after`]).
+///
+/// # Invariants
+///
+/// `skb` is a valid socket buffer, unchanged for `'a`, with `len` bytes from `offset`.
+pub(crate) struct SkbBytes<'a> {
+    skb: *const bindings::sk_buff,
+    offset: u32,
+    len: u32,
+    _skb: PhantomData<&'a bindings::sk_buff>,
+}
+
+impl SkbBytes<'_> {
+    /// Returns how many bytes there are.
+    pub(crate) fn len(&self) -> u32 {
+        self.len
+    }
+
+    /// Returns the socket buffer and the offset of the bytes in it, for a C helper that
+    /// copies them out: by the type invariant, `len()` bytes from there stay readable for as
+    /// long as `self` is borrowed.
+    pub(crate) fn raw(&self) -> (*const bindings::sk_buff, u32) {
+        (self.skb, self.offset)
+    }
+}
+
 /// What [`Socket::read`] found.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Read {
@@ -509,31 +569,46 @@ impl Socket {
 
     /// Reads what has arrived without blocking, in place (`tcp_read_sock`, as the C host
     /// receives): calls `f` on each contiguous piece of it, in order, borrowed from the
-    /// socket's receive queue for the call. `f` returns how many bytes of the piece it
-    /// consumed; fewer than all of them stops the read, and the rest stays queued.
+    /// socket's receive queue for the call. `f` returns how many bytes it consumed: fewer than
+    /// the piece stops the read, and the rest stays queued; more (up to the end of the piece's
+    /// socket buffer)
+    /// means it copied the bytes after the piece out itself ([`Piece::after`]), and the read
+    /// resumes after them.
     ///
     /// The socket stays locked while `f` runs: `f` must not call the socket (to send, say).
-    pub(crate) fn read<F: FnMut(&[u8]) -> usize>(&self, mut f: F) -> Result<Read> {
+    pub(crate) fn read<F: FnMut(Piece<'_>) -> usize>(&self, mut f: F) -> Result<Read> {
         /// Hands one piece to the `F` that `arg` points to.
         ///
         /// # Safety
         ///
-        /// `arg` must point to an `F` not otherwise accessed during the call, and `data` be
-        /// valid for reads of `len` bytes, not written during the call.
-        unsafe extern "C" fn piece<F: FnMut(&[u8]) -> usize>(
+        /// `arg` must point to an `F` not otherwise accessed during the call; `skb` be a valid
+        /// socket buffer, not changed during the call, with `avail` bytes from `offset`; and
+        /// `data` be valid for reads of `len <= avail` bytes, the first of them.
+        unsafe extern "C" fn piece<F: FnMut(Piece<'_>) -> usize>(
             arg: *mut c_void,
             data: *const u8,
             len: u32,
+            skb: *const bindings::sk_buff,
+            offset: u32,
+            avail: u32,
         ) -> u32 {
-            // SAFETY: The caller guarantees both.
+            // SAFETY: The caller guarantees all of it.
             let (f, bytes) = unsafe {
                 (
                     &mut *arg.cast::<F>(),
                     core::slice::from_raw_parts(data, len as usize),
                 )
             };
-            // Cannot truncate: at most `len`.
-            f(bytes).min(bytes.len()) as u32
+            // INVARIANT: As the caller guarantees.
+            let p = Piece {
+                bytes,
+                skb,
+                offset,
+                avail: avail.max(len),
+                _skb: PhantomData,
+            };
+            // Cannot truncate: at most `avail`.
+            f(p).min(avail as usize) as u32
         }
         let mut eof = false;
         // SAFETY: The socket is valid. The helper calls `piece` only before it returns, with

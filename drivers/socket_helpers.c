@@ -123,25 +123,29 @@ struct nvmet_tcp_rs_reader {
 	bool stopped;
 };
 
-/* Hands @len bytes at @p to the reader; returns how many it consumed. */
+/*
+ * Hands the @len bytes at @p, bytes @at.. of @skb, to the reader, which may
+ * consume up to @avail bytes of @skb from there; returns how many it consumed.
+ */
 static u32 nvmet_tcp_rs_give(struct nvmet_tcp_rs_reader *r, const u8 *p,
-			     u32 len)
+			     u32 len, const struct sk_buff *skb, u32 at,
+			     u32 avail)
 {
-	u32 taken = r->piece(r->arg, p, len);
+	u32 taken = r->piece(r->arg, p, len, skb, at, avail);
 
-	if (taken < len) {
+	if (taken < len)
 		r->stopped = true;
-		return taken;
-	}
-	return len;
+	return min(taken, avail);
 }
 
 /*
  * Hands bytes [@offset, @offset + @len) of @skb to the reader, each
  * contiguous piece in place (the linear part, each fragment, then the skbs of
  * the fragment list); where a fragment cannot be read in place (no mapping),
- * it is copied out a bounce buffer at a time. Returns the bytes consumed, or
- * -EFAULT if none could be read.
+ * it is copied out a bounce buffer at a time. The reader may consume more
+ * than a piece (copying the bytes after it out of @skb itself): the walk
+ * resumes after what it consumed. Returns the bytes consumed, or -EFAULT if
+ * none could be read.
  */
 static int nvmet_tcp_rs_give_skb(struct nvmet_tcp_rs_reader *r,
 				 const struct sk_buff *skb, u32 offset, u32 len)
@@ -152,7 +156,7 @@ static int nvmet_tcp_rs_give_skb(struct nvmet_tcp_rs_reader *r,
 
 	if (offset < end)
 		used = nvmet_tcp_rs_give(r, skb->data + offset,
-					 min(end - offset, len));
+					 min(end - offset, len), skb, offset, len);
 	if (used < len && !r->stopped && !skb_frags_readable(skb))
 		return used ? used : -EFAULT;
 	for (i = 0; used < len && !r->stopped &&
@@ -169,13 +173,14 @@ static int nvmet_tcp_rs_give_skb(struct nvmet_tcp_rs_reader *r,
 		n = min(end - at, len - used);
 		p = skb_frag_address_safe(frag);
 		if (p) {
-			used += nvmet_tcp_rs_give(r, p + (at - start), n);
+			used += nvmet_tcp_rs_give(r, p + (at - start), n, skb,
+						  at, len - used);
 			continue;
 		}
 		n = min_t(u32, n, sizeof(bounce));
 		if (skb_copy_bits(skb, at, bounce, n))
 			return used ? used : -EFAULT;
-		used += nvmet_tcp_rs_give(r, bounce, n);
+		used += nvmet_tcp_rs_give(r, bounce, n, skb, at, len - used);
 		/* The rest of this fragment in the next round. */
 		end = start;
 		i--;

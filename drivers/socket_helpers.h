@@ -32,10 +32,14 @@ u8 nvmet_tcp_rs_sk_rcv_tos(struct sock *sk);
 int nvmet_tcp_rs_format_addr(char *buf, size_t len,
 			     const struct sockaddr_storage *addr, bool port);
 /*
- * Called on each contiguous piece of received bytes; returns how many it
- * consumed (fewer than @len stops the read).
+ * Called on each contiguous piece of received bytes: the @len bytes at @data
+ * are bytes @offset.. of @skb, of which @avail (at least @len) may be
+ * consumed, those after the piece by copying them out of @skb. Returns how
+ * many it consumed: fewer than @len stops the read.
  */
-typedef u32 (*nvmet_tcp_rs_piece_fn)(void *arg, const u8 *data, u32 len);
+typedef u32 (*nvmet_tcp_rs_piece_fn)(void *arg, const u8 *data, u32 len,
+				     const struct sk_buff *skb, u32 offset,
+				     u32 avail);
 int nvmet_tcp_rs_sk_read(struct sock *sk, nvmet_tcp_rs_piece_fn piece,
 			 void *arg, bool *eof);
 void nvmet_tcp_rs_sk_client_opts(struct sock *sk, long rcvtimeo);

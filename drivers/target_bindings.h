@@ -14,6 +14,8 @@ int nvmet_tcp_rs_idle_poll_usecs(void);
 bool nvmet_tcp_rs_ratelimit(void);
 void *nvmet_tcp_rs_sg_virt(struct scatterlist *sg);
 struct page *nvmet_tcp_rs_sg_page(struct scatterlist *sg);
+int nvmet_tcp_rs_sg_copy_skb(struct scatterlist *sg, u32 pos,
+			     const struct sk_buff *skb, u32 offset, u32 len);
 size_t nvmet_tcp_rs_sizeof_fabrics_ops(void);
 size_t nvmet_tcp_rs_sizeof_port(void);
 size_t nvmet_tcp_rs_sizeof_req(void);

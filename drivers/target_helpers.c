@@ -73,6 +73,39 @@ struct page *nvmet_tcp_rs_sg_page(struct scatterlist *sg)
 }
 
 /*
+ * Copies @len bytes at @offset of @skb to bytes @pos.. of the buffer @sg, a
+ * flat array of whole-page entries (sgl_alloc) long enough for them. Returns 0
+ * or -EFAULT.
+ */
+int nvmet_tcp_rs_sg_copy_skb(struct scatterlist *sg, u32 pos,
+			     const struct sk_buff *skb, u32 offset, u32 len)
+{
+	struct bio_vec bv[16];
+	struct iov_iter iter;
+	u32 off = offset_in_page(pos);
+
+	sg += pos >> PAGE_SHIFT;
+	while (len) {
+		u32 n = 0;
+		int i;
+
+		for (i = 0; i < ARRAY_SIZE(bv) && n < len; i++, sg++) {
+			u32 k = min_t(u32, PAGE_SIZE - off, len - n);
+
+			bvec_set_page(&bv[i], sg_page(sg), k, off);
+			n += k;
+			off = 0;
+		}
+		iov_iter_bvec(&iter, ITER_DEST, bv, i, n);
+		if (skb_copy_datagram_iter(skb, offset, &iter, n))
+			return -EFAULT;
+		offset += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/*
  * Layout of the structures the Rust side uses, as compiled by C; the Rust
  * side compares them with its own view at load time.
  */

@@ -31,7 +31,7 @@ use crate::pdu::{
     H2CData, Header, HostConfig, IcResp, Limits, Params, Pdu, Receiver, Role, TermReq, Validator,
     Want,
 };
-use crate::socket::{Callbacks, Hooks, Read, Socket};
+use crate::socket::{Callbacks, Hooks, Piece, Read, Socket};
 use kernel::{
     dev_err, dev_warn, new_mutex, new_work,
     prelude::*,
@@ -1079,9 +1079,15 @@ impl Queue {
         let mut error = None;
         let read = {
             let mut state = self.state.lock();
-            conn.sock.read(|bytes| {
-                match self.rx_bytes(&mut state, receiver, data, done, bytes) {
-                    Ok(()) => bytes.len(),
+            conn.sock.read(|piece| {
+                let bytes = piece.bytes();
+                let placed = self
+                    .rx_bytes(&mut state, receiver, data, done, bytes)
+                    // The data that follows in the same socket buffer is copied into place in
+                    // one go.
+                    .and_then(|()| self.place(&mut state, receiver, data, done, &piece));
+                match placed {
+                    Ok(placed) => bytes.len() + placed,
                     Err(e) => {
                         // Stops the read: the connection ends.
                         error = Some(e);
@@ -1124,6 +1130,35 @@ impl Queue {
             self.handle(state, data, event, receiver.header(), done)?;
         }
         Ok(())
+    }
+
+    /// Copies the C2H data that follows `piece` in its socket buffer straight into the
+    /// request's pages, where the receiver allows it ([`Receiver::placeable`]: no data digest
+    /// to compute); returns the bytes placed (none: the data is fed as it comes).
+    fn place(
+        &self,
+        state: &mut State,
+        receiver: &mut Receiver<KernelCrc32c>,
+        data: &mut RxData,
+        done: &mut KVec<Done>,
+        piece: &Piece<'_>,
+    ) -> Result<usize, RxError> {
+        let (Some((offset, left)), RxData::C2H { cid, .. }) = (receiver.placeable(), *data) else {
+            return Ok(0);
+        };
+        let src = piece.after(left);
+        let len = src.len();
+        let copied = len > 0
+            && state
+                .command_mut(cid)
+                .is_some_and(|cmd| cmd.rq.copy_from_skb(offset, &src));
+        if !copied {
+            return Ok(0);
+        }
+        // Cannot fail: `len` is within what `placeable` allowed.
+        let event = receiver.placed(len).ok_or(RxError::Closed(EIO))?;
+        self.handle(state, data, event, receiver.header(), done)?;
+        Ok(len as usize)
     }
 
     /// Handles one event of the receiver; `h` is the receiver's last header.

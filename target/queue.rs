@@ -16,7 +16,7 @@ use crate::pdu::{
 use crate::port::{TcpPort, BACKLOG, MAX_DATA_LEN};
 use crate::registry;
 use crate::sgl::DataBuffer;
-use crate::socket::{AddrText, Callbacks, Hooks, Read, SockAddr, Socket};
+use crate::socket::{AddrText, Callbacks, Hooks, Piece, Read, SockAddr, Socket};
 use crate::workqueue::nvmet_wq;
 use core::ptr::NonNull;
 use kernel::{
@@ -718,18 +718,33 @@ impl Queue {
     fn recv(&self, io: &mut IoState) -> Result<u32, Stop> {
         let mut pdus = 0;
         let mut stop = None;
-        let read = self.sock.read(|bytes| {
+        let read = self.sock.read(|piece| {
             if pdus >= RECV_BUDGET {
                 return 0;
             }
-            match self.feed(io, bytes, RECV_BUDGET - pdus) {
+            let bytes = piece.bytes();
+            let used = match self.feed(io, bytes, RECV_BUDGET - pdus) {
                 Ok((n, used)) => {
                     pdus += n;
                     used
                 }
                 Err(e) => {
                     stop = Some(e);
-                    0
+                    return 0;
+                }
+            };
+            if used < bytes.len() || pdus >= RECV_BUDGET {
+                return used;
+            }
+            // The data that follows in the same socket buffer is copied into place in one go.
+            match self.place(io, &piece) {
+                Ok((n, placed)) => {
+                    pdus += n;
+                    used + placed
+                }
+                Err(e) => {
+                    stop = Some(e);
+                    used
                 }
             }
         });
@@ -821,6 +836,41 @@ impl Queue {
             if pdus >= budget || input.is_empty() {
                 return Ok((pdus, bytes.len() - input.len()));
             }
+        }
+    }
+
+    /// Copies the data of the current PDU that follows `piece` in its socket buffer straight
+    /// into the command's buffer, where the receiver allows it ([`Receiver::placeable`]: no
+    /// data digest to compute); returns the PDUs completed and the bytes placed (none: the
+    /// data is fed as it comes).
+    fn place(&self, io: &mut IoState, piece: &Piece<'_>) -> Result<(u32, usize), Stop> {
+        let (Some((offset, left)), RecvTo::Slot(id)) = (io.rx.placeable(), io.recv_to) else {
+            return Ok((0, 0));
+        };
+        let src = piece.after(left);
+        let len = src.len();
+        let Some(slot) = io.slot_mut(id) else {
+            return Ok((0, 0));
+        };
+        let copied = len > 0
+            && slot
+                .buf
+                .as_mut()
+                .is_some_and(|b| b.copy_from_skb(offset, &src));
+        if !copied {
+            return Ok((0, 0));
+        }
+        if slot.state == SlotState::AwaitingH2C {
+            slot.next = slot.next.saturating_add(len);
+        }
+        match io.rx.placed(len) {
+            Some(Event::DataEnd(verdict)) => {
+                self.on_data_end(io, verdict)?;
+                Ok((1, len as usize))
+            }
+            Some(_) => Ok((0, len as usize)),
+            // Cannot happen: `len` is within what `placeable` allowed.
+            None => Err(Stop::Error(EIO)),
         }
     }
 

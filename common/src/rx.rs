@@ -201,6 +201,44 @@ impl<C: Crc32c> Receiver<C> {
         }
     }
 
+    /// Returns the offset in the command's buffer and the length of the current PDU's data
+    /// still to come, if the driver may place it there itself and report it with
+    /// [`Receiver::placed`] instead of feeding it: only within the data of a PDU without a data
+    /// digest (the digest needs the bytes).
+    pub fn placeable(&self) -> Option<(u32, u32)> {
+        match self.state {
+            State::Data(DataCursor {
+                offset,
+                left,
+                crc: None,
+            }) if left > 0 => Some((offset, left)),
+            _ => None,
+        }
+    }
+
+    /// Accounts for the next `len` bytes of the current PDU's data, which the driver read from
+    /// the connection and placed at [`Receiver::placeable`]'s offset itself.
+    ///
+    /// Returns [`Event::DataEnd`] once the data is complete, else [`Event::NeedMore`]; `None`,
+    /// changing nothing, if `len` is 0 or more than [`Receiver::placeable`] allows.
+    pub fn placed(&mut self, len: u32) -> Option<Event<'static>> {
+        let (offset, left) = self.placeable()?;
+        if len == 0 || len > left {
+            return None;
+        }
+        if len == left {
+            self.state = NEXT_PDU;
+            return Some(Event::DataEnd(DataDigest::Absent));
+        }
+        self.state = State::Data(DataCursor {
+            // The validator checked that the data's end fits in 32 bits.
+            offset: offset.saturating_add(len),
+            left: left - len,
+            crc: None,
+        });
+        Some(Event::NeedMore)
+    }
+
     /// Returns the last header [`Event::Header`] reported (a placeholder before the first).
     pub fn header(&self) -> &Header {
         &self.header

@@ -6,7 +6,7 @@
 mod util;
 
 use nvme_tcp_pdu::*;
-use util::{pdu_bytes, run, run_by_want, Driver, Ev, Rng};
+use util::{pdu_bytes, run, run_by_want, run_placing, Driver, Ev, Rng};
 
 fn params(digests: bool, hpda: u8) -> Params {
     Params {
@@ -262,6 +262,20 @@ fn all_splits(
             run_by_want(receiver(role, p, with_ic), d.clone(), s, max_read),
             reference,
             "max_read {max_read}"
+        );
+    }
+    // A driver placing data itself where the receiver allows it.
+    for (max_read, max_place) in [(1, 1), (5, 3), (64, 7), (usize::MAX, usize::MAX)] {
+        assert_eq!(
+            run_placing(
+                receiver(role, p, with_ic),
+                d.clone(),
+                s,
+                max_read,
+                max_place
+            ),
+            reference,
+            "max_read {max_read} max_place {max_place}"
         );
     }
     reference

@@ -238,3 +238,67 @@ pub fn run_by_want(
     }
     evs
 }
+
+/// Receives `stream` as a driver that copies data into place itself and reports it with
+/// [`Receiver::placed`] wherever [`Receiver::placeable`] allows (at most `max_place` bytes at a
+/// time), and feeds everything else in reads of at most `max_read` bytes.
+///
+/// The data it places is recorded as the data events a feeding driver would see.
+pub fn run_placing(
+    mut rx: Receiver<SoftCrc32c>,
+    mut driver: Driver,
+    stream: &[u8],
+    max_read: usize,
+    max_place: usize,
+) -> Vec<Ev> {
+    let mut evs: Vec<Ev> = Vec::new();
+    let mut pos = 0;
+    while pos < stream.len() {
+        if let Some((offset, left)) = rx.placeable() {
+            let n = (left as usize).min(max_place).min(stream.len() - pos);
+            assert!(rx.placed(0).is_none(), "nothing placed is refused");
+            assert!(
+                rx.placed(left + 1).is_none(),
+                "more than the data is refused"
+            );
+            let ev = rx.placed(n as u32).expect("placeable data is accepted");
+            let data = Event::Data {
+                offset,
+                data: &stream[pos..pos + n],
+            };
+            driver.apply(&data, rx.header());
+            record(&mut evs, &data, rx.header());
+            pos += n;
+            driver.apply(&ev, rx.header());
+            record(&mut evs, &ev, rx.header());
+            let done = matches!(ev, Event::DataEnd(_));
+            assert_eq!(done, n as u32 == left, "{ev:?} after {n} of {left}");
+            continue;
+        }
+        let n = max_read.min(stream.len() - pos);
+        let mut input = &stream[pos..pos + n];
+        loop {
+            let (ev, rest) = rx.feed(input, &driver);
+            input = rest;
+            driver.apply(&ev, rx.header());
+            record(&mut evs, &ev, rx.header());
+            match ev {
+                Event::AwaitParams => rx.establish(driver.params.expect("params to establish")),
+                Event::Fatal(_) => return evs,
+                _ => {}
+            }
+            // Stops where data may be placed, as a placing driver does, or once all is fed.
+            if matches!(ev, Event::NeedMore) || rx.placeable().is_some() {
+                break;
+            }
+        }
+        pos += n - input.len();
+    }
+    // An end of data not yet reported.
+    if let Want::Data { len: 0, .. } = rx.want() {
+        let (ev, _) = rx.feed(&[], &driver);
+        driver.apply(&ev, rx.header());
+        record(&mut evs, &ev, rx.header());
+    }
+    evs
+}
