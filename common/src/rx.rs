@@ -23,6 +23,9 @@
 //! waits ([`Event::AwaitParams`]) until the driver has negotiated and called
 //! [`Receiver::establish`]. A broken rule yields [`Event::Fatal`], after which the machine
 //! yields it again on every call.
+//!
+//! A driver that copies data into place itself (out of a socket buffer, say) asks
+//! [`Receiver::placeable`] where it may, and reports what it placed with [`Receiver::placed`].
 
 use core::marker::PhantomData;
 

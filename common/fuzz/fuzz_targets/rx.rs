@@ -1,7 +1,8 @@
 //! Fuzzes the receive machine: arbitrary bytes, arbitrary chunking, both roles.
 //!
 //! Checks that it never panics, always makes progress, hands out data only from its input,
-//! and gives the same events whatever the chunking.
+//! and gives the same events whatever the chunking, and whether the driver feeds the data or
+//! places it itself (`Receiver::placeable`/`placed`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -45,7 +46,18 @@ enum Ev {
     Fatal(FatalError),
 }
 
-fn run(ctl: u8, stream: &[u8], chunk: usize) -> Vec<Ev> {
+/// Records a data event, merged with the data before it.
+fn push_data(evs: &mut Vec<Ev>, offset: u32, data: &[u8]) {
+    match evs.last_mut() {
+        Some(Ev::Data(o, bytes)) => {
+            assert_eq!(*o as usize + bytes.len(), offset as usize);
+            bytes.extend_from_slice(data);
+        }
+        _ => evs.push(Ev::Data(offset, data.to_vec())),
+    }
+}
+
+fn run(ctl: u8, stream: &[u8], chunk: usize, place: bool) -> Vec<Ev> {
     let role = if ctl & 1 == 0 {
         Role::Host
     } else {
@@ -69,6 +81,21 @@ fn run(ctl: u8, stream: &[u8], chunk: usize) -> Vec<Ev> {
     for piece in stream.chunks(chunk.max(1)) {
         let mut input = piece;
         loop {
+            if let (true, Some((offset, left)), false) = (place, rx.placeable(), input.is_empty())
+            {
+                // The data placed by the driver, as a feeding driver would have seen it.
+                let n = (left as usize).min(input.len());
+                let (data, rest) = input.split_at(n);
+                let ev = rx.placed(n as u32).expect("placeable data is accepted");
+                push_data(&mut evs, offset, data);
+                input = rest;
+                match ev {
+                    Event::NeedMore => assert!(input.is_empty()),
+                    Event::DataEnd(d) => evs.push(Ev::End(d)),
+                    other => panic!("placed returned {other:?}"),
+                }
+                continue;
+            }
             let (ev, rest) = rx.feed(input, &Table);
             assert!(rest.len() <= input.len());
             let consumed = input.len() - rest.len();
@@ -83,13 +110,7 @@ fn run(ctl: u8, stream: &[u8], chunk: usize) -> Vec<Ev> {
                 Event::Data { offset, data } => {
                     // The data is the end of what this call consumed (after any padding).
                     assert!(!data.is_empty() && taken.ends_with(data));
-                    match evs.last_mut() {
-                        Some(Ev::Data(o, bytes)) => {
-                            assert_eq!(*o as usize + bytes.len(), offset as usize);
-                            bytes.extend_from_slice(data);
-                        }
-                        _ => evs.push(Ev::Data(offset, data.to_vec())),
-                    }
+                    push_data(&mut evs, offset, data);
                 }
                 Event::DataEnd(d) => evs.push(Ev::End(d)),
                 Event::AwaitParams => {
@@ -114,7 +135,9 @@ fuzz_target!(|input: &[u8]| {
     let Some((&chunk, stream)) = rest.split_first() else {
         return;
     };
-    let whole = run(ctl, stream, stream.len());
-    let split = run(ctl, stream, usize::from(chunk));
+    let whole = run(ctl, stream, stream.len(), false);
+    let split = run(ctl, stream, usize::from(chunk), false);
     assert_eq!(whole, split);
+    let placed = run(ctl, stream, usize::from(chunk), true);
+    assert_eq!(whole, placed);
 });
