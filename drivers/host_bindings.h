@@ -21,13 +21,25 @@ struct nvme_tcp_rs_cursor {
 };
 
 /*
+ * A request's CapsuleCmd header section, framed where the core builds the
+ * command: the common header, the command (the SQE, which nvme_req()->cmd
+ * points to), then room for the header digest and the padding up to PDO
+ * (at most 128 bytes in all).
+ */
+struct nvme_tcp_rs_capsule {
+	u8 common[8];
+	struct nvme_command cmd;
+	u8 rest[56];
+};
+
+/*
  * The blk-mq request PDU of the host: the core's nvme_request first (as
- * nvme_req() requires), then the command it points to, then the cursor of the
- * placement of received data.
+ * nvme_req() requires), then the capsule of its command, then the cursor of
+ * the placement of received data.
  */
 struct nvme_tcp_rs_pdu {
 	struct nvme_request req;
-	struct nvme_command cmd;
+	struct nvme_tcp_rs_capsule capsule;
 	struct nvme_tcp_rs_cursor cursor;
 };
 
@@ -60,7 +72,6 @@ int nvme_tcp_rs_so_priority(void);
 int nvme_tcp_rs_ctrl_state(struct nvme_ctrl *ctrl);
 void nvme_tcp_rs_ctrl_get(struct nvme_ctrl *ctrl);
 void nvme_tcp_rs_ctrl_put(struct nvme_ctrl *ctrl);
-struct nvme_command *nvme_tcp_rs_rq_cmd(struct request *rq);
 const char *nvme_tcp_rs_rq_opcode_str(int qid, struct request *rq);
 struct nvme_ns *nvme_tcp_rs_rq_ns(struct request *rq);
 bool nvme_tcp_rs_check_ready(struct nvme_ctrl *ctrl, struct request *rq,

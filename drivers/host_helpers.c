@@ -54,6 +54,10 @@ size_t nvme_tcp_rs_sizeof_pdu(void)
 	return sizeof(struct nvme_tcp_rs_pdu);
 }
 
+/* The capsule is one run of bytes, the command at 8 as in a CapsuleCmd. */
+static_assert(offsetof(struct nvme_tcp_rs_capsule, cmd) == 8);
+static_assert(sizeof(struct nvme_tcp_rs_capsule) == 128);
+
 /* blk_mq_ops.init_request: the core's request points at its command. */
 int nvme_tcp_rs_init_request(struct blk_mq_tag_set *set, struct request *rq,
 			     unsigned int hctx_idx, unsigned int numa_node)
@@ -61,7 +65,7 @@ int nvme_tcp_rs_init_request(struct blk_mq_tag_set *set, struct request *rq,
 	struct nvme_tcp_rs_pdu *pdu = blk_mq_rq_to_pdu(rq);
 
 	nvme_req(rq)->ctrl = set->driver_data;
-	nvme_req(rq)->cmd = &pdu->cmd;
+	nvme_req(rq)->cmd = &pdu->capsule.cmd;
 	pdu->cursor.bio = NULL;
 	return 0;
 }
@@ -191,11 +195,6 @@ void nvme_tcp_rs_ctrl_get(struct nvme_ctrl *ctrl)
 void nvme_tcp_rs_ctrl_put(struct nvme_ctrl *ctrl)
 {
 	nvme_put_ctrl(ctrl);
-}
-
-struct nvme_command *nvme_tcp_rs_rq_cmd(struct request *rq)
-{
-	return nvme_req(rq)->cmd;
 }
 
 /* The name of the request's command for log lines, as the core spells it. */

@@ -1073,6 +1073,10 @@ unsafe extern "C" fn timeout_callback<T: Driver>(rq: *mut kb::request) -> kb::bl
     }
 }
 
+/// Bytes of a request's capsule: the CapsuleCmd header section, with room for the header digest
+/// and the padding up to PDO.
+pub(crate) const CAPSULE_LEN: usize = 128;
+
 /// A request the driver owns: from `queue_rq` until it completes it.
 ///
 /// # Invariants
@@ -1123,14 +1127,38 @@ impl Request {
         unsafe { b::nvme_tcp_rs_start_request(self.raw()) };
     }
 
-    /// Returns the 64-byte command as set up by [`Request::setup_cmd`].
-    pub(crate) fn sqe(&self) -> [u8; 64] {
-        // SAFETY: `init_request` pointed the request at its command in the PDU; it is 64 bytes.
-        let cmd = unsafe { b::nvme_tcp_rs_rq_cmd(self.raw()) };
-        let mut sqe = [0u8; 64];
-        // SAFETY: `cmd` is valid for reads of 64 bytes; `sqe` for writes; they do not overlap.
-        unsafe { core::ptr::copy_nonoverlapping(cmd.cast::<u8>(), sqe.as_mut_ptr(), 64) };
-        sqe
+    /// Returns the request's capsule (`struct nvme_tcp_rs_capsule` in its PDU).
+    fn capsule_ptr(&self) -> *mut b::nvme_tcp_rs_capsule {
+        // SAFETY: The request is valid; the PDU of a request of the driver's tag sets is a
+        // `struct nvme_tcp_rs_pdu` (`cmd_size`).
+        let pdu = unsafe { kb::blk_mq_rq_to_pdu(self.raw()) }.cast::<b::nvme_tcp_rs_pdu>();
+        // SAFETY: `pdu` points to a valid PDU; this only computes a field's address.
+        unsafe { &raw mut (*pdu).capsule }
+    }
+
+    /// Returns the request's CapsuleCmd header section: the command as set up by
+    /// [`Request::setup_cmd`] at bytes 8..72 (the SQE), framed around it by the driver.
+    pub(crate) fn capsule(&self) -> &[u8; CAPSULE_LEN] {
+        // SAFETY: The capsule is 128 bytes of plain data (a C `static_assert`); the core writes
+        // it only while it sets the command up, before `queue_rq` gives the driver the request.
+        unsafe { &*self.capsule_ptr().cast() }
+    }
+
+    /// Returns the request's CapsuleCmd header section, to frame.
+    pub(crate) fn capsule_mut(&mut self) -> &mut [u8; CAPSULE_LEN] {
+        // SAFETY: As for `capsule`; `&mut self` makes this the only reference the driver has.
+        unsafe { &mut *self.capsule_ptr().cast() }
+    }
+
+    /// Returns the command (the SQE) as set up by [`Request::setup_cmd`], in the capsule.
+    pub(crate) fn sqe_mut(&mut self) -> &mut [u8; 64] {
+        // SAFETY: As for `capsule_mut`; the command is the 64 bytes of the capsule's `cmd`.
+        unsafe { &mut *(&raw mut (*self.capsule_ptr()).cmd).cast() }
+    }
+
+    /// Returns the command's opcode.
+    pub(crate) fn opcode(&self) -> u8 {
+        self.capsule()[8]
     }
 
     /// Returns the name of the command's opcode on queue `qid` (fabrics commands by their

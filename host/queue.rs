@@ -85,6 +85,8 @@ struct Command {
     transfer: Transfer,
     /// Bytes of write data sent in the command capsule.
     incapsule: u32,
+    /// Bytes of the capsule's header section, framed in the request ([`Request::capsule`]).
+    capsule_len: u8,
     /// A data digest did not match: the command fails whatever its response says.
     data_error: bool,
 }
@@ -174,10 +176,12 @@ impl SendList {
 struct Sending {
     /// A PDU is being sent (the other fields describe it).
     active: bool,
-    /// The header section, and how much of it went out.
+    /// The header section, and how much of it went out; when `in_capsule`, the header is
+    /// the capsule framed in the request of command `cid` instead.
     hdr: [u8; MAX_HEADER],
     hdr_len: usize,
     hdr_sent: usize,
+    in_capsule: bool,
     /// The command whose data follows the header, and the data still to send: `at..end`.
     cid: u16,
     at: u32,
@@ -198,6 +202,7 @@ impl Sending {
         hdr: [0; MAX_HEADER],
         hdr_len: 0,
         hdr_sent: 0,
+        in_capsule: false,
         cid: 0,
         at: 0,
         end: 0,
@@ -213,6 +218,20 @@ impl Sending {
         self.hdr_len = pdu
             .emit_header::<KernelCrc32c>(&conn.framing, &mut self.hdr)
             .map_err(|_| EINVAL)?;
+        self.in_capsule = false;
+        self.begin(conn, data)
+    }
+
+    /// Starts the capsule of `cmd`, framed in its request by `queue_rq`, with its in-capsule
+    /// data.
+    fn start_capsule(&mut self, conn: &Conn, cmd: &Command) -> Result {
+        self.hdr_len = usize::from(cmd.capsule_len);
+        self.in_capsule = true;
+        self.begin(conn, Some((cmd, 0, cmd.incapsule)))
+    }
+
+    /// Starts the PDU whose header is in place, to be followed by the data `at..end` of `cmd`.
+    fn begin(&mut self, conn: &Conn, data: Option<(&Command, u32, u32)>) -> Result {
         self.hdr_sent = 0;
         (self.cid, self.at, self.end) = data.map_or((0, 0, 0), |(c, at, end)| (c.cid, at, end));
         self.ddgst_len = 0;
@@ -369,17 +388,7 @@ impl State {
                 let Some(cmd) = busy(slots, cid) else {
                     return Ok(false);
                 };
-                let len = match cmd.transfer {
-                    Transfer::None => 0,
-                    Transfer::Read { len, .. } | Transfer::Write { len, .. } => len,
-                };
-                let mut sqe = cmd.rq.sqe();
-                set_sgl(&mut sqe, len, cmd.incapsule > 0);
-                let capsule = Pdu::CapsuleCmd(CapsuleCmd {
-                    sqe,
-                    data_len: cmd.incapsule,
-                });
-                pdu.start(conn, capsule, Some((cmd, 0, cmd.incapsule)))?;
+                pdu.start_capsule(conn, cmd)?;
             }
             Job::Aer => {
                 if !matches!(slots.get(tag(AER_CID)), Some(Slot::Aer)) {
@@ -428,7 +437,12 @@ impl State {
     fn push(pdu: &mut Sending, slots: &[Slot], sock: &Socket, more: bool) -> Result<bool> {
         let data = pdu.at < pdu.end || pdu.ddgst_len > 0;
         while pdu.hdr_sent < pdu.hdr_len {
-            let rest = pdu.hdr.get(pdu.hdr_sent..pdu.hdr_len).ok_or(EINVAL)?;
+            let hdr: &[u8] = if pdu.in_capsule {
+                busy(slots, pdu.cid).ok_or(ECANCELED)?.rq.capsule()
+            } else {
+                &pdu.hdr
+            };
+            let rest = hdr.get(pdu.hdr_sent..pdu.hdr_len).ok_or(EINVAL)?;
             match sock.send(rest, more || data)? {
                 None => return Ok(false),
                 Some(0) => return Err(EPIPE),
@@ -818,7 +832,7 @@ impl Queue {
     pub(crate) fn queue_rq(
         this: ArcBorrow<'_, Self>,
         ctrl: &Ctrl<Host>,
-        rq: Request,
+        mut rq: Request,
     ) -> Result<(), BlkStatus> {
         if !rq.check_ready(ctrl, this.live.load(Acquire)) {
             return Err(rq.fail_nonready(ctrl));
@@ -859,12 +873,21 @@ impl Queue {
             );
             return Err(BlkStatus::IOERR);
         }
+        // The capsule is framed where the core built the command, as in C.
+        set_sgl(rq.sqe_mut(), len, incapsule > 0);
+        let Ok(capsule_len) =
+            Pdu::frame_capsule_cmd::<KernelCrc32c>(&conn.framing, incapsule, rq.capsule_mut())
+                .map(|n| u8::try_from(n).unwrap_or(u8::MAX))
+        else {
+            return Err(BlkStatus::IOERR);
+        };
         rq.start();
         *slot = Slot::Busy(Command {
             cid,
             rq,
             transfer,
             incapsule,
+            capsule_len,
             data_error: false,
         });
         // Sent here when on the queue's CPU with nothing ahead of it, as the C host does;
@@ -916,7 +939,7 @@ impl Queue {
         {
             let state = self.state.lock();
             let (opcode, name) = match state.command(cid) {
-                Some(c) => (c.rq.sqe()[0], c.rq.opcode_name(self.qid)),
+                Some(c) => (c.rq.opcode(), c.rq.opcode_name(self.qid)),
                 None => (0, c"unknown"),
             };
             // The PDU type is that of a command capsule: no other PDU carries a command.

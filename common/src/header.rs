@@ -4,7 +4,7 @@
 //! PDO (when the receiver asked for data alignment), data, data digest (4 bytes if DDGSTF).
 //! PLEN is the sum of all of them.
 
-use super::capsule::{CapsuleCmd, CapsuleResp, CmdPdu, RspPdu};
+use super::capsule::{CapsuleCmd, CapsuleResp, CmdPdu, RspPdu, SQE_LEN};
 use super::common::{copy_at, field, Common, Flags, PduType, DIGEST_LEN};
 use super::data::{self, C2HData, DataPdu, H2CData, R2t, R2tPdu};
 use super::digest::{digest, Crc32c};
@@ -319,13 +319,33 @@ impl Pdu {
             Self::C2HData(x) => x.emit(&mut DataPdu::new_checked_mut(out)?),
             Self::R2t(x) => x.emit(&mut R2tPdu::new_checked_mut(out)?),
         }
-        copy_at(out, 0, &common.to_bytes());
-        if layout.hdgst {
-            let hlen = usize::from(layout.hlen);
-            let d = digest::<C>(out.get(..hlen).ok_or(Error::BufferTooSmall)?);
-            copy_at(out, hlen, &d.to_le_bytes());
-        }
-        Ok(total)
+        finish_header::<C>(&layout, &common, out)
+    }
+
+    /// Frames a CapsuleCmd whose SQE the caller built in place, at bytes 8..72 of `buf`: writes
+    /// the common header before it and the header digest and padding up to PDO after it, as
+    /// [`Pdu::emit_header`] would for a CapsuleCmd with that SQE and `data_len` bytes of
+    /// in-capsule data. Returns the number of header bytes, the offset of the data.
+    ///
+    /// # Errors
+    ///
+    /// As [`Pdu::emit_header`].
+    pub fn frame_capsule_cmd<C: Crc32c>(
+        framing: &Framing,
+        data_len: u32,
+        buf: &mut [u8],
+    ) -> Result<usize, Error> {
+        // Only the type and the data length shape the header.
+        let shape = Self::CapsuleCmd(CapsuleCmd {
+            sqe: [0; SQE_LEN],
+            data_len,
+        });
+        let layout = shape.layout(framing)?;
+        let common = shape.common(&layout)?;
+        let out = buf
+            .get_mut(..layout.data_offset())
+            .ok_or(Error::BufferTooSmall)?;
+        finish_header::<C>(&layout, &common, out)
     }
 
     /// Reads the PDU value from `hdr` (at least HLEN bytes) given its checked `layout`.
@@ -447,4 +467,26 @@ impl Header {
             pdu,
         })
     }
+}
+
+/// Completes the header section `out` (as long as [`Layout::data_offset`], the PDU's own fields
+/// in place): writes `common` at the start, the header digest after HLEN, and zeroes the padding
+/// up to PDO. Returns its length.
+fn finish_header<C: Crc32c>(
+    layout: &Layout,
+    common: &Common,
+    out: &mut [u8],
+) -> Result<usize, Error> {
+    copy_at(out, 0, &common.to_bytes());
+    let hlen = usize::from(layout.hlen);
+    let mut end = hlen;
+    if layout.hdgst {
+        let d = digest::<C>(out.get(..hlen).ok_or(Error::BufferTooSmall)?);
+        copy_at(out, hlen, &d.to_le_bytes());
+        end += usize::from(DIGEST_LEN);
+    }
+    if let Some(pad) = out.get_mut(end..) {
+        pad.fill(0);
+    }
+    Ok(out.len())
 }

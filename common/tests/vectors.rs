@@ -292,3 +292,36 @@ fn views_reject_short_buffers() {
         Err(Error::BufferTooSmall)
     );
 }
+
+/// A CapsuleCmd framed around an SQE built in place is the one `emit_header` writes, whatever
+/// the bytes around the SQE held before.
+#[test]
+fn capsule_framed_in_place_as_emitted() {
+    let mut sqe = [0u8; 64];
+    for (i, b) in sqe.iter_mut().enumerate() {
+        *b = (i as u8).wrapping_mul(37).wrapping_add(1);
+    }
+    for hdgst in [false, true] {
+        for pda in [0, 1, 7, 31] {
+            for data_len in [0, 1, 4096] {
+                let f = Framing {
+                    hdgst,
+                    ddgst: false,
+                    pda,
+                };
+                let pdu = Pdu::CapsuleCmd(CapsuleCmd { sqe, data_len });
+                let mut want = [0u8; 256];
+                let n = pdu.emit_header::<SoftCrc32c>(&f, &mut want).unwrap();
+                let mut got = [0xeeu8; 256];
+                got[8..72].copy_from_slice(&sqe);
+                let m = Pdu::frame_capsule_cmd::<SoftCrc32c>(&f, data_len, &mut got).unwrap();
+                assert_eq!((m, &got[..m]), (n, &want[..n]), "{f:?} data_len {data_len}");
+                // Too short for the header section: refused.
+                assert_eq!(
+                    Pdu::frame_capsule_cmd::<SoftCrc32c>(&f, data_len, &mut got[..n - 1]),
+                    Err(Error::BufferTooSmall)
+                );
+            }
+        }
+    }
+}
