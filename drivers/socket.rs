@@ -571,9 +571,8 @@ impl Socket {
     /// receives): calls `f` on each contiguous piece of it, in order, borrowed from the
     /// socket's receive queue for the call. `f` returns how many bytes it consumed: fewer than
     /// the piece stops the read, and the rest stays queued; more (up to the end of the piece's
-    /// socket buffer)
-    /// means it copied the bytes after the piece out itself ([`Piece::after`]), and the read
-    /// resumes after them.
+    /// socket buffer) means it copied the bytes after the piece out itself ([`Piece::after`]),
+    /// and the read resumes after them.
     ///
     /// The socket stays locked while `f` runs: `f` must not call the socket (to send, say).
     pub(crate) fn read<F: FnMut(Piece<'_>) -> usize>(&self, mut f: F) -> Result<Read> {

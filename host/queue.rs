@@ -875,10 +875,10 @@ impl Queue {
         }
         // The capsule is framed where the core built the command, as in C.
         set_sgl(rq.sqe_mut(), len, incapsule > 0);
-        let Ok(capsule_len) =
-            Pdu::frame_capsule_cmd::<KernelCrc32c>(&conn.framing, incapsule, rq.capsule_mut())
-                .map(|n| u8::try_from(n).unwrap_or(u8::MAX))
-        else {
+        let framed =
+            Pdu::frame_capsule_cmd::<KernelCrc32c>(&conn.framing, incapsule, rq.capsule_mut());
+        // At most `CAPSULE_LEN` bytes: it fits.
+        let Some(capsule_len) = framed.ok().and_then(|n| u8::try_from(n).ok()) else {
             return Err(BlkStatus::IOERR);
         };
         rq.start();

@@ -133,6 +133,14 @@ impl Slot {
             digest_bad: false,
         }
     }
+
+    /// Counts `len` bytes of data received into the buffer: for a write by R2T, they advance
+    /// the offset expected next.
+    fn received(&mut self, len: u32) {
+        if self.state == SlotState::AwaitingH2C {
+            self.next = self.next.saturating_add(len);
+        }
+    }
 }
 
 /// Where the data of the PDU being received goes.
@@ -813,9 +821,7 @@ impl Queue {
                             if let Some(buf) = slot.buf.as_mut() {
                                 buf.copy_in(offset, data);
                             }
-                            if slot.state == SlotState::AwaitingH2C {
-                                slot.next = slot.next.saturating_add(data.len() as u32);
-                            }
+                            slot.received(u32::try_from(data.len()).unwrap_or(u32::MAX));
                         }
                     }
                 }
@@ -860,9 +866,7 @@ impl Queue {
         if !copied {
             return Ok((0, 0));
         }
-        if slot.state == SlotState::AwaitingH2C {
-            slot.next = slot.next.saturating_add(len);
-        }
+        slot.received(len);
         match io.rx.placed(len) {
             Some(Event::DataEnd(verdict)) => {
                 self.on_data_end(io, verdict)?;
