@@ -168,6 +168,34 @@ nvmet_clear() {
 	return 0
 }
 
+# fabrics_connect TRADDR TRSVCID NQN: connect the host to NQN through the
+# kernel's /dev/nvme-fabrics directly (the kernel's default host NQN and ID)
+# and print the controller's name (nvmeN). For tests that connect and
+# disconnect from several shells at once: nvme-cli's libnvme scans the whole
+# sysfs topology on every connect and can crash when another controller
+# disappears under the scan (seen once here, in CI: "Segmentation fault nvme
+# connect"), which says nothing about the drivers under test.
+fabrics_connect() {
+	local fd line
+	exec {fd}<>/dev/nvme-fabrics
+	if ! printf 'transport=tcp,traddr=%s,trsvcid=%s,nqn=%s' "$1" "$2" "$3" >&"$fd"; then
+		exec {fd}>&-
+		return 1
+	fi
+	read -r line <&"$fd" || true
+	exec {fd}>&-
+	case $line in
+	instance=*) line=${line#instance=}; echo "nvme${line%%,*}" ;;
+	*) echo "fabrics_connect: unexpected reply '$line'" >&2; return 1 ;;
+	esac
+}
+
+# fabrics_disconnect CTRL: delete the controller CTRL (nvmeN), as
+# nvme disconnect does, through its sysfs attribute (synchronous).
+fabrics_disconnect() {
+	echo 1 >"/sys/class/nvme/$1/delete_controller"
+}
+
 # nvme_dev_for NQN: the block device of the first namespace of the
 # subsystem NQN the host is connected to (waits up to 10 s for it).
 nvme_dev_for() {
