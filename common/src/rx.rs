@@ -304,8 +304,10 @@ impl<C: Crc32c> Receiver<C> {
                 {
                     // A PDU starts here. Its header is checked where it lies if the input holds
                     // all of it; it is only buffered when it does not, or to report it.
-                    let (need, whole) = match self.start_header(input) {
-                        Ok(need) => (need, input.split_at_checked(usize::from(need))),
+                    let (need, common, whole) = match self.start_header(input) {
+                        Ok((need, common)) => {
+                            (need, common, input.split_at_checked(usize::from(need)))
+                        }
                         Err(e) => return self.fail_on(e, input, COMMON_LEN),
                     };
                     let Some((bytes, rest)) = whole else {
@@ -314,7 +316,13 @@ impl<C: Crc32c> Receiver<C> {
                         input = rest;
                         continue;
                     };
-                    return match accept::<C, T>(&self.validator, bytes, table, &mut self.header) {
+                    return match accept::<C, T>(
+                        &self.validator,
+                        bytes,
+                        &common,
+                        table,
+                        &mut self.header,
+                    ) {
                         Ok(state) => {
                             self.state = state;
                             (Event::Header, rest)
@@ -331,13 +339,20 @@ impl<C: Crc32c> Receiver<C> {
                     }
                     if usize::from(need) == COMMON_LEN {
                         match self.start_header(&self.hdr) {
-                            Ok(need) => self.state = State::Header { have, need },
+                            Ok((need, _)) => self.state = State::Header { have, need },
                             Err(e) => return (self.fail(e, have), input),
                         }
                         continue;
                     }
                     let bytes = self.hdr.get(..usize::from(need)).unwrap_or(&[]);
-                    return match accept::<C, T>(&self.validator, bytes, table, &mut self.header) {
+                    let common = Common::from_bytes(self.hdr.first_chunk().unwrap_or(&[0; 8]));
+                    return match accept::<C, T>(
+                        &self.validator,
+                        bytes,
+                        &common,
+                        table,
+                        &mut self.header,
+                    ) {
                         Ok(state) => {
                             self.state = state;
                             (Event::Header, input)
@@ -445,17 +460,19 @@ impl<C: Crc32c> Receiver<C> {
     }
 
     /// Checks the 8-byte common header at the start of `bytes` and returns how many header
-    /// bytes the PDU has (HLEN plus the header digest).
+    /// bytes the PDU has (HLEN plus the header digest), and the common header.
     #[inline(always)]
-    fn start_header(&self, bytes: &[u8]) -> Result<u8, FatalError> {
+    fn start_header(&self, bytes: &[u8]) -> Result<(u8, Common), FatalError> {
         let first = bytes
             .first_chunk::<COMMON_LEN>()
             .ok_or(FatalError::status(Fes::InvalidHeaderField))?;
-        let need = self.validator.check_common(&Common::from_bytes(first))?;
-        u8::try_from(need)
+        let common = Common::from_bytes(first);
+        let need = self.validator.check_common(&common)?;
+        let need = u8::try_from(need)
             .ok()
             .filter(|&n| usize::from(n) <= MAX_HLEN)
-            .ok_or(FatalError::invalid_field(super::common::field::HLEN))
+            .ok_or(FatalError::invalid_field(super::common::field::HLEN))?;
+        Ok((need, common))
     }
 
     /// Stops on `error` found in the first `len` bytes of `input`, a header that was not
@@ -478,10 +495,11 @@ impl<C: Crc32c> Receiver<C> {
 fn accept<C: Crc32c, T: CommandTable + ?Sized>(
     validator: &Validator,
     bytes: &[u8],
+    common: &Common,
     table: &T,
     header: &mut Header,
 ) -> Result<State, FatalError> {
-    match validator.validate_into::<C, T>(bytes, bytes.len(), table, header) {
+    match validator.validate_into::<C, T>(bytes, bytes.len(), common, table, header) {
         Ok(()) => {}
         Err(DecodeError::Fatal(e)) => return Err(e),
         Err(DecodeError::Truncated) => {

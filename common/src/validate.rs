@@ -215,8 +215,11 @@ impl Validator {
         need: usize,
         table: &T,
     ) -> Result<Header, DecodeError> {
+        let first = hdr
+            .first_chunk::<COMMON_LEN>()
+            .ok_or(DecodeError::Truncated)?;
         let mut out = Header::placeholder();
-        self.validate_into::<C, T>(hdr, need, table, &mut out)?;
+        self.validate_into::<C, T>(hdr, need, &Common::from_bytes(first), table, &mut out)?;
         Ok(out)
     }
 
@@ -227,13 +230,11 @@ impl Validator {
         &self,
         hdr: &[u8],
         need: usize,
+        common: &Common,
         table: &T,
         out: &mut Header,
     ) -> Result<(), DecodeError> {
-        let first = hdr
-            .first_chunk::<COMMON_LEN>()
-            .ok_or(DecodeError::Truncated)?;
-        let common = Common::from_bytes(first);
+        let common = *common;
         if hdr.len() < need {
             return Err(DecodeError::Truncated);
         }
