@@ -36,10 +36,15 @@ struct nvme_tcp_rs_capsule {
  * The blk-mq request PDU of the host: the core's nvme_request first (as
  * nvme_req() requires), then the capsule of its command, then the cursor of
  * the placement of received data.
+ *
+ * The capsule lies in a page fragment of its own (nvme_tcp_rs_init_request),
+ * not in the request, whose pages the network stack may not take references
+ * on: it is sent zero-copy (MSG_SPLICE_PAGES), as the C host sends its
+ * command PDUs.
  */
 struct nvme_tcp_rs_pdu {
 	struct nvme_request req;
-	struct nvme_tcp_rs_capsule capsule;
+	struct nvme_tcp_rs_capsule *capsule;
 	struct nvme_tcp_rs_cursor cursor;
 };
 
@@ -52,6 +57,9 @@ size_t nvme_tcp_rs_sizeof_tag_set(void);
 size_t nvme_tcp_rs_sizeof_pdu(void);
 int nvme_tcp_rs_init_request(struct blk_mq_tag_set *set, struct request *rq,
 			     unsigned int hctx_idx, unsigned int numa_node);
+void nvme_tcp_rs_exit_request(struct blk_mq_tag_set *set, struct request *rq,
+			      unsigned int hctx_idx);
+void nvme_tcp_rs_capsules_drain(void);
 unsigned long nvme_tcp_rs_get_virt_boundary(struct nvme_ctrl *ctrl,
 					    bool is_admin);
 void nvme_tcp_rs_init_reset_work(struct nvme_ctrl *ctrl,

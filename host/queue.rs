@@ -437,13 +437,14 @@ impl State {
     fn push(pdu: &mut Sending, slots: &[Slot], sock: &Socket, more: bool) -> Result<bool> {
         let data = pdu.at < pdu.end || pdu.ddgst_len > 0;
         while pdu.hdr_sent < pdu.hdr_len {
-            let hdr: &[u8] = if pdu.in_capsule {
-                busy(slots, pdu.cid).ok_or(ECANCELED)?.rq.capsule()
+            let sent = if pdu.in_capsule {
+                let rq = &busy(slots, pdu.cid).ok_or(ECANCELED)?.rq;
+                rq.send_capsule(sock, pdu.hdr_sent, pdu.hdr_len, more || data)?
             } else {
-                &pdu.hdr
+                let rest = pdu.hdr.get(pdu.hdr_sent..pdu.hdr_len).ok_or(EINVAL)?;
+                sock.send(rest, more || data)?
             };
-            let rest = hdr.get(pdu.hdr_sent..pdu.hdr_len).ok_or(EINVAL)?;
-            match sock.send(rest, more || data)? {
+            match sent {
                 None => return Ok(false),
                 Some(0) => return Err(EPIPE),
                 Some(n) => pdu.hdr_sent += n,
