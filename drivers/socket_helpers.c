@@ -164,7 +164,8 @@ static int nvmet_tcp_rs_give_skb(struct nvmet_tcp_rs_reader *r,
 		const skb_frag_t *frag = &skb_shinfo(skb)->frags[i];
 		u32 at = offset + used, n;
 		const u8 *p;
-		u8 bounce[64];
+		/* Filled before use (not zeroed, INIT_STACK_ALL_ZERO). */
+		u8 bounce[64] __uninitialized;
 
 		start = end;
 		end = start + skb_frag_size(frag);

@@ -80,7 +80,8 @@ struct page *nvmet_tcp_rs_sg_page(struct scatterlist *sg)
 int nvmet_tcp_rs_sg_copy_skb(struct scatterlist *sg, u32 pos,
 			     const struct sk_buff *skb, u32 offset, u32 len)
 {
-	struct bio_vec bv[16];
+	/* Filled before use: not zeroed on every call (INIT_STACK_ALL_ZERO). */
+	struct bio_vec bv[16] __uninitialized;
 	struct iov_iter iter;
 	u32 off = offset_in_page(pos);
 

@@ -34,7 +34,7 @@ use super::digest::{Crc32c, SEED};
 use super::error::{DecodeError, FatalError, Fes};
 use super::header::{Header, Pdu};
 use super::negotiate::Params;
-use super::validate::{CommandTable, Limits, Role, Validator};
+use super::validate::{CommandTable, Limits, Role, Validator, PREDICTED_HLEN};
 
 /// The verdict on a data digest, given once a PDU's data has been received.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -302,6 +302,22 @@ impl<C: Crc32c> Receiver<C> {
                 State::Header { have: 0, need }
                     if usize::from(need) == COMMON_LEN && input.len() >= COMMON_LEN =>
                 {
+                    // The usual headers first, whole in the input (see `predict_into`).
+                    if let Some(len) = self.validator.predict_into(input, table, &mut self.header) {
+                        self.state = if len == 0 {
+                            NEXT_PDU
+                        } else {
+                            State::Data(DataCursor {
+                                offset: self.header.pdu.data_offset(),
+                                left: len,
+                                crc: None,
+                            })
+                        };
+                        return (
+                            Event::Header,
+                            input.get(usize::from(PREDICTED_HLEN)..).unwrap_or(&[]),
+                        );
+                    }
                     // A PDU starts here. Its header is checked where it lies if the input holds
                     // all of it; it is only buffered when it does not, or to report it.
                     let (need, common, whole) = match self.start_header(input) {

@@ -5,13 +5,16 @@
 //! received so far) need the driver's command state: the [`Validator`] asks for it through the
 //! [`CommandTable`] trait the driver implements.
 
-use super::capsule;
+use super::capsule::{self, CapsuleResp, RspPdu};
 use super::common::{field, Common, Flags, PduType, COMMON_LEN, DIGEST_LEN};
-use super::data;
+use super::data::{self, C2HData, DataPdu};
 use super::digest::{digest, Crc32c};
 use super::error::{DecodeError, FatalError, Fes};
 use super::header::{Header, Layout, Pdu};
 use super::negotiate::Params;
+
+/// The header length of the PDUs [`Validator::predict_into`] accepts.
+pub(crate) const PREDICTED_HLEN: u8 = 24;
 
 /// Which end of the connection the local side is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -260,6 +263,84 @@ impl Validator {
         out.layout = layout;
         self.check_pdu(&out.pdu, table)?;
         Ok(())
+    }
+
+    /// Header prediction, as in TCP's receive fast path: accepts the 24-byte header at the
+    /// start of `hdr` into `out` if it is one of the two a host receives for nearly every
+    /// command, in their usual shape on a connection without header digest or data alignment:
+    ///
+    /// - a CapsuleResp with no flags and PLEN 24, for a command in flight;
+    /// - a C2HData with no flags but LAST_PDU and SUCCESS, its data right after the header
+    ///   (PDO 24) and no data digest, that continues a read in flight within its length.
+    ///
+    /// Returns the length of the data that follows (0 for a CapsuleResp), or `None` for any
+    /// other header, valid or not, which [`Validator::validate_into`] then judges. Each
+    /// condition is one of that path's rules specialised to these values, so a predicted
+    /// header is accepted exactly as the general path would accept it (a test compares both
+    /// over random headers); nothing is rejected here.
+    #[inline(always)]
+    pub(crate) fn predict_into<T: CommandTable + ?Sized>(
+        &self,
+        hdr: &[u8],
+        table: &T,
+        out: &mut Header,
+    ) -> Option<u32> {
+        const HLEN: u8 = PREDICTED_HLEN;
+        let p = self.params?;
+        if self.role != Role::Host || p.hdgst || p.rx_pda(self.role) != 0 {
+            return None;
+        }
+        let bytes = hdr.first_chunk::<{ HLEN as usize }>()?;
+        let common = Common::from_bytes(bytes.first_chunk()?);
+        if common.hlen != HLEN {
+            return None;
+        }
+        let header_only = Layout {
+            hlen: HLEN,
+            hdgst: false,
+            pad: 0,
+            data_len: 0,
+            ddgst: false,
+        };
+        match common.pdu_type {
+            PduType::CapsuleResp => {
+                if common.flags != Flags::EMPTY || common.plen != 24 {
+                    return None;
+                }
+                let r = CapsuleResp::parse(&RspPdu::new_unchecked(bytes));
+                table.command(r.cid())?;
+                out.common = common;
+                out.layout = header_only;
+                out.pdu = Pdu::CapsuleResp(r);
+                Some(0)
+            }
+            PduType::C2HData => {
+                let known = Flags::from_bits(Flags::LAST_PDU.bits() | Flags::SUCCESS.bits());
+                if p.ddgst || !known.contains(common.flags) || common.pdo != HLEN {
+                    return None;
+                }
+                let data_len = common.plen.checked_sub(u32::from(HLEN))?;
+                let d = C2HData::parse(&DataPdu::new_unchecked(bytes));
+                if d.datal == 0 || d.datal != data_len || (d.success && !d.last) {
+                    return None;
+                }
+                let Some(CommandState::Read { len, received }) = table.command(d.cccid) else {
+                    return None;
+                };
+                let end = d.datao.checked_add(d.datal)?;
+                if d.datao != received || end > len || (d.success && end != len) {
+                    return None;
+                }
+                out.common = common;
+                out.layout = Layout {
+                    data_len,
+                    ..header_only
+                };
+                out.pdu = Pdu::C2HData(d);
+                Some(data_len)
+            }
+            _ => None,
+        }
     }
 
     /// Checks a decoded PDU against the limits, the parameters and the command table.
