@@ -11,12 +11,15 @@
 #include "drivers/nvme/host/fabrics.h"
 
 /*
- * Where the last nvme_tcp_rs_rq_map_next stopped in a request's data: the
- * segment at byte pos of the data lies in bio at iter (none while bio is NULL).
+ * Where the last copy of received data into a request stopped: iter is at
+ * byte pos of the request's data, within bio, which starts at byte start
+ * (none while bio is NULL). As the C host's request iterator, data received
+ * in order continues from it.
  */
 struct nvme_tcp_rs_cursor {
 	struct bio *bio;
-	struct bvec_iter iter;
+	struct iov_iter iter;
+	u32 start;
 	u32 pos;
 };
 
@@ -89,8 +92,8 @@ u32 nvme_tcp_rs_rq_data_len(struct request *rq);
 bool nvme_tcp_rs_rq_is_write(struct request *rq);
 int nvme_tcp_rs_rq_map(struct request *rq, u32 offset, u32 len,
 		       struct kvec *out, int max);
-int nvme_tcp_rs_rq_map_next(struct request *rq, u32 offset, u32 len,
-			     struct kvec *out, int max);
+int nvme_tcp_rs_rq_copy_in(struct request *rq, u32 pos, const void *src,
+			   u32 len);
 int nvme_tcp_rs_rq_copy_skb(struct request *rq, u32 pos,
 			    const struct sk_buff *skb, u32 offset, u32 len);
 int nvme_tcp_rs_rq_map_pages(struct request *rq, u32 offset, u32 len,

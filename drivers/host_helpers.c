@@ -337,85 +337,112 @@ int nvme_tcp_rs_rq_map(struct request *rq, u32 offset, u32 len,
 	return n;
 }
 
+/* Sets @it over the data of @bio, as the C host's nvme_tcp_init_iter. */
+static void nvme_tcp_rs_bio_iter(struct iov_iter *it, struct bio *bio)
+{
+	struct bvec_iter bi;
+	struct bio_vec bv;
+	unsigned int nr = 0;
+
+	bio_for_each_bvec(bv, bio, bi)
+		nr++;
+	iov_iter_bvec(it, ITER_DEST, __bvec_iter_bvec(bio->bi_io_vec, bio->bi_iter),
+		      nr, bio->bi_iter.bi_size);
+	it->iov_offset = bio->bi_iter.bi_offset;
+}
+
 /*
- * As nvme_tcp_rs_rq_map, for data that is placed in order: the walk resumes at
- * the segment where the last call found offset (kept in the request's PDU,
- * reset when the request starts), if offset is not before it, so placing a
- * request's data a piece at a time walks its segments once.
+ * Moves the request's cursor to byte @pos of its data and returns its
+ * iterator, over at least one byte; NULL if @pos is beyond the data. In-order
+ * data continues where the last copy stopped; otherwise the bios are walked
+ * from the cursor's (if not beyond @pos) or from the first.
  */
-int nvme_tcp_rs_rq_map_next(struct request *rq, u32 offset, u32 len,
-			    struct kvec *out, int max)
+static struct iov_iter *nvme_tcp_rs_rq_seek(struct request *rq, u32 pos)
 {
 	struct nvme_tcp_rs_cursor *cur =
 		&((struct nvme_tcp_rs_pdu *)blk_mq_rq_to_pdu(rq))->cursor;
 	struct bio *bio = rq->bio;
-	struct bvec_iter iter;
-	u32 pos = 0, end = offset + len;
-	int n = 0;
+	u32 start = 0;
 
 	if (rq->rq_flags & RQF_SPECIAL_PAYLOAD)
-		return nvme_tcp_rs_rq_map(rq, offset, len, out, max);
-	if (cur->bio && cur->pos <= offset) {
+		return NULL;
+	if (cur->bio && cur->pos == pos && iov_iter_count(&cur->iter))
+		return &cur->iter;
+	if (cur->bio && cur->start <= pos) {
 		bio = cur->bio;
-		iter = cur->iter;
-		pos = cur->pos;
-	} else if (bio) {
-		iter = bio->bi_iter;
+		start = cur->start;
 	}
-	while (bio) {
-		while (iter.bi_size) {
-			struct bio_vec bv = bio_iter_iovec(bio, iter);
-			u32 stop = pos + bv.bv_len;
-
-			if (stop > offset) {
-				if (pos >= end || n == max)
-					return n;
-				if (n == 0) {
-					cur->bio = bio;
-					cur->iter = iter;
-					cur->pos = pos;
-				}
-				out[n].iov_base = bvec_virt(&bv) + max(pos, offset) - pos;
-				out[n].iov_len = min(stop, end) - max(pos, offset);
-				n++;
-			}
-			pos = stop;
-			bio_advance_iter_single(bio, &iter, bv.bv_len);
-		}
-		bio = bio->bi_next;
-		if (bio)
-			iter = bio->bi_iter;
+	for (; bio; bio = bio->bi_next) {
+		if (pos - start < bio->bi_iter.bi_size)
+			break;
+		start += bio->bi_iter.bi_size;
 	}
-	return n;
+	cur->bio = bio;
+	if (!bio)
+		return NULL;
+	nvme_tcp_rs_bio_iter(&cur->iter, bio);
+	iov_iter_advance(&cur->iter, pos - start);
+	cur->start = start;
+	cur->pos = pos;
+	return &cur->iter;
 }
 
 /*
- * Copies @len bytes at @offset of @skb to bytes @pos.. of the data of @rq, in
- * order as nvme_tcp_rs_rq_map_next. Returns 0; -ERANGE if the data is shorter,
- * or -EFAULT.
+ * Copies @len bytes at @offset of @skb to bytes @pos.. of the data of @rq,
+ * straight from the socket buffer into the bio pages. Returns 0; -ERANGE if
+ * the data is shorter, or -EFAULT.
  */
 int nvme_tcp_rs_rq_copy_skb(struct request *rq, u32 pos,
 			    const struct sk_buff *skb, u32 offset, u32 len)
 {
-	/* Filled before use: not zeroed on every call (INIT_STACK_ALL_ZERO). */
-	struct kvec kv[16] __uninitialized;
-	struct iov_iter iter;
+	struct nvme_tcp_rs_cursor *cur =
+		&((struct nvme_tcp_rs_pdu *)blk_mq_rq_to_pdu(rq))->cursor;
 
 	while (len) {
-		int i, n = nvme_tcp_rs_rq_map_next(rq, pos, len, kv,
-						   ARRAY_SIZE(kv));
-		u32 size = 0;
+		struct iov_iter *it = nvme_tcp_rs_rq_seek(rq, pos);
+		u32 n;
 
-		if (n <= 0)
+		if (!it)
 			return -ERANGE;
-		for (i = 0; i < n; i++)
-			size += kv[i].iov_len;
-		iov_iter_kvec(&iter, ITER_DEST, kv, n, size);
-		if (skb_copy_datagram_iter(skb, offset, &iter, size))
+		n = min_t(size_t, len, iov_iter_count(it));
+		if (skb_copy_datagram_iter(skb, offset, it, n)) {
+			cur->bio = NULL;
 			return -EFAULT;
-		pos += size;
-		offset += size;
-		len -= size;
+		}
+		cur->pos += n;
+		pos += n;
+		offset += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/*
+ * Copies the @len bytes at @src to bytes @pos.. of the data of @rq, as
+ * nvme_tcp_rs_rq_copy_skb. Returns 0; -ERANGE if the data is shorter, or
+ * -EFAULT.
+ */
+int nvme_tcp_rs_rq_copy_in(struct request *rq, u32 pos, const void *src,
+			   u32 len)
+{
+	struct nvme_tcp_rs_cursor *cur =
+		&((struct nvme_tcp_rs_pdu *)blk_mq_rq_to_pdu(rq))->cursor;
+
+	while (len) {
+		struct iov_iter *it = nvme_tcp_rs_rq_seek(rq, pos);
+		u32 n;
+
+		if (!it)
+			return -ERANGE;
+		n = min_t(size_t, len, iov_iter_count(it));
+		if (copy_to_iter(src, n, it) != n) {
+			cur->bio = NULL;
+			return -EFAULT;
+		}
+		cur->pos += n;
+		pos += n;
+		src += n;
+		len -= n;
 	}
 	return 0;
 }

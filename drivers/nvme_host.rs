@@ -1268,44 +1268,23 @@ impl Request {
     /// Copies `bytes` into the data at `offset` (a read's buffer, which the driver owns while
     /// the request is in flight); what lies beyond the data is dropped.
     ///
-    /// Data placed in order walks the request's segments once: each call resumes where the
-    /// last one found its offset (a cursor in the request's PDU, hence `&mut self`).
-    pub(crate) fn copy_in(&mut self, offset: u32, mut bytes: &[u8]) {
-        let mut at = offset;
-        let mut iovs = Vecs::new();
-        while !bytes.is_empty() {
-            let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
-            // SAFETY: The request is valid, and `&mut self` makes this the only user of its
-            // cursor; the helper writes at most `max` entries from the start of the array and
-            // returns how many (or a negative error, read as none).
-            unsafe {
-                iovs.fill_with(|v, max| {
-                    let n = b::nvme_tcp_rs_rq_map_next(self.raw(), at, len, v, max as i32);
-                    usize::try_from(n).unwrap_or(0)
-                })
-            };
-            if iovs.as_slice().is_empty() {
-                return;
-            }
-            for v in iovs.as_slice() {
-                let (head, rest) = bytes.split_at(v.iov_len.min(bytes.len()));
-                // SAFETY: The piece is mapped memory of the request's data (direct map, no
-                // highmem), which only this driver writes while the request is in flight, and
-                // `head` is no longer than it.
-                unsafe {
-                    core::ptr::copy_nonoverlapping(head.as_ptr(), v.iov_base.cast(), head.len())
-                };
-                // Cannot truncate: no longer than `len`.
-                at = at.saturating_add(head.len() as u32);
-                bytes = rest;
-            }
-        }
+    /// Data placed in order continues where the last copy stopped: a cursor in the request's
+    /// PDU, hence `&mut self`.
+    pub(crate) fn copy_in(&mut self, offset: u32, bytes: &[u8]) {
+        let Ok(len) = u32::try_from(bytes.len()) else {
+            return;
+        };
+        // SAFETY: The request is valid, and `&mut self` makes this the only user of its cursor;
+        // the helper reads `len` bytes of `bytes` and writes only within the request's data,
+        // which only this driver writes while the request is in flight.
+        let _ =
+            unsafe { b::nvme_tcp_rs_rq_copy_in(self.raw(), offset, bytes.as_ptr().cast(), len) };
     }
 
     /// Copies `src` out of its socket buffer into the data at `offset` (a read's buffer, which
-    /// the driver owns while the request is in flight), walking the segments from where the
-    /// last placement stopped as [`Request::copy_in`]; `false` (with nothing or part copied) if
-    /// the data is shorter or the copy failed.
+    /// the driver owns while the request is in flight), from where the last copy stopped as
+    /// [`Request::copy_in`]; `false` (with nothing or part copied) if the data is shorter or
+    /// the copy failed.
     pub(crate) fn copy_from_skb(&mut self, offset: u32, src: &SkbBytes<'_>) -> bool {
         let (skb, at) = src.raw();
         // SAFETY: The request is valid, and `&mut self` makes this the only user of its cursor;

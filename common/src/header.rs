@@ -4,7 +4,7 @@
 //! PDO (when the receiver asked for data alignment), data, data digest (4 bytes if DDGSTF).
 //! PLEN is the sum of all of them.
 
-use super::capsule::{CapsuleCmd, CapsuleResp, CmdPdu, RspPdu, SQE_LEN};
+use super::capsule::{CapsuleCmd, CapsuleResp, CmdPdu, RspPdu};
 use super::common::{copy_at, field, Common, Flags, PduType, DIGEST_LEN};
 use super::data::{self, C2HData, DataPdu, H2CData, R2t, R2tPdu};
 use super::digest::{digest, Crc32c};
@@ -69,6 +69,75 @@ impl Layout {
         let start = u32::try_from(self.data_offset()).ok()?;
         let dd = if self.ddgst { u32::from(DIGEST_LEN) } else { 0 };
         start.checked_add(self.data_len)?.checked_add(dd)
+    }
+
+    /// Returns the layout a PDU of type `t` with `data_len` bytes of data has when emitted
+    /// with `framing` (see [`Pdu::layout`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Overflow`] for an unknown type, if PLEN would not fit in 32 bits, PDA is above
+    /// 31 or a TermReq carries more than 128 bytes.
+    pub fn of(t: PduType, data_len: u32, framing: &Framing) -> Result<Self, Error> {
+        let hlen = t.hlen().ok_or(Error::Overflow)?;
+        let layout = if t.has_digests() {
+            let ddgst = framing.ddgst && data_len > 0;
+            let header = Self {
+                hlen,
+                hdgst: framing.hdgst,
+                pad: 0,
+                data_len,
+                ddgst,
+            };
+            let pad = if data_len > 0 {
+                let align = pda_alignment(framing.pda).ok_or(Error::Overflow)?;
+                let end = u32::try_from(header.header_len()).map_err(|_| Error::Overflow)?;
+                let rem = end.checked_rem(align).ok_or(Error::Overflow)?;
+                let pad = align.checked_sub(rem).ok_or(Error::Overflow)?;
+                u8::try_from(pad.checked_rem(align).ok_or(Error::Overflow)?)
+                    .map_err(|_| Error::Overflow)?
+            } else {
+                0
+            };
+            Self { pad, ..header }
+        } else {
+            if t.is_term_req() && data_len > MAX_TERM_PLEN - MIN_TERM_PLEN {
+                return Err(Error::Overflow);
+            }
+            Self {
+                hlen,
+                hdgst: false,
+                pad: 0,
+                data_len,
+                ddgst: false,
+            }
+        };
+        layout.plen().ok_or(Error::Overflow)?;
+        Ok(layout)
+    }
+
+    /// Returns the common header of a PDU of type `t` with this layout, `specific` being the
+    /// flags of its own (LAST_PDU, SUCCESS); the digest flags come from the layout.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Overflow`] if PLEN or PDO does not fit its field.
+    pub fn common(&self, t: PduType, specific: Flags) -> Result<Common, Error> {
+        let flags = specific
+            .with(Flags::HDGSTF, self.hdgst)
+            .with(Flags::DDGSTF, self.ddgst);
+        let pdo = if self.data_len > 0 && t.has_digests() {
+            u8::try_from(self.data_offset()).map_err(|_| Error::Overflow)?
+        } else {
+            0
+        };
+        Ok(Common {
+            pdu_type: t,
+            flags,
+            hlen: self.hlen,
+            pdo,
+            plen: self.plen().ok_or(Error::Overflow)?,
+        })
     }
 
     /// Returns the checked layout of the PDU whose common header is `common`.
@@ -220,43 +289,7 @@ impl Pdu {
     /// [`Error::Overflow`] if PLEN would not fit in 32 bits, PDA is above 31 or a TermReq
     /// carries more than 128 bytes.
     pub fn layout(&self, framing: &Framing) -> Result<Layout, Error> {
-        let t = self.pdu_type();
-        let hlen = t.hlen().ok_or(Error::Overflow)?;
-        let data_len = self.data_len();
-        let layout = if t.has_digests() {
-            let ddgst = framing.ddgst && data_len > 0;
-            let header = Layout {
-                hlen,
-                hdgst: framing.hdgst,
-                pad: 0,
-                data_len,
-                ddgst,
-            };
-            let pad = if data_len > 0 {
-                let align = pda_alignment(framing.pda).ok_or(Error::Overflow)?;
-                let end = u32::try_from(header.header_len()).map_err(|_| Error::Overflow)?;
-                let rem = end.checked_rem(align).ok_or(Error::Overflow)?;
-                let pad = align.checked_sub(rem).ok_or(Error::Overflow)?;
-                u8::try_from(pad.checked_rem(align).ok_or(Error::Overflow)?)
-                    .map_err(|_| Error::Overflow)?
-            } else {
-                0
-            };
-            Layout { pad, ..header }
-        } else {
-            if t.is_term_req() && data_len > MAX_TERM_PLEN - MIN_TERM_PLEN {
-                return Err(Error::Overflow);
-            }
-            Layout {
-                hlen,
-                hdgst: false,
-                pad: 0,
-                data_len,
-                ddgst: false,
-            }
-        };
-        layout.plen().ok_or(Error::Overflow)?;
-        Ok(layout)
+        Layout::of(self.pdu_type(), self.data_len(), framing)
     }
 
     /// Returns the common header this PDU has with `layout`.
@@ -265,27 +298,12 @@ impl Pdu {
     ///
     /// [`Error::Overflow`] if PLEN or PDO does not fit its field.
     pub fn common(&self, layout: &Layout) -> Result<Common, Error> {
-        let t = self.pdu_type();
         let specific = match self {
             Self::H2CData(d) => d.flags(),
             Self::C2HData(d) => d.flags(),
             _ => Flags::EMPTY,
         };
-        let flags = specific
-            .with(Flags::HDGSTF, layout.hdgst)
-            .with(Flags::DDGSTF, layout.ddgst);
-        let pdo = if layout.data_len > 0 && t.has_digests() {
-            u8::try_from(layout.data_offset()).map_err(|_| Error::Overflow)?
-        } else {
-            0
-        };
-        Ok(Common {
-            pdu_type: t,
-            flags,
-            hlen: layout.hlen,
-            pdo,
-            plen: layout.plen().ok_or(Error::Overflow)?,
-        })
+        layout.common(self.pdu_type(), specific)
     }
 
     /// Emits the header section: header, header digest and padding up to PDO.
@@ -335,13 +353,8 @@ impl Pdu {
         data_len: u32,
         buf: &mut [u8],
     ) -> Result<usize, Error> {
-        // Only the type and the data length shape the header.
-        let shape = Self::CapsuleCmd(CapsuleCmd {
-            sqe: [0; SQE_LEN],
-            data_len,
-        });
-        let layout = shape.layout(framing)?;
-        let common = shape.common(&layout)?;
+        let layout = Layout::of(PduType::CapsuleCmd, data_len, framing)?;
+        let common = layout.common(PduType::CapsuleCmd, Flags::EMPTY)?;
         let out = buf
             .get_mut(..layout.data_offset())
             .ok_or(Error::BufferTooSmall)?;
