@@ -381,7 +381,8 @@ static struct iov_iter *nvme_tcp_rs_rq_seek(struct request *rq, u32 pos)
 	if (!bio)
 		return NULL;
 	nvme_tcp_rs_bio_iter(&cur->iter, bio);
-	iov_iter_advance(&cur->iter, pos - start);
+	if (pos != start)
+		iov_iter_advance(&cur->iter, pos - start);
 	cur->start = start;
 	cur->pos = pos;
 	return &cur->iter;
