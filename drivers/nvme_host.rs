@@ -1274,11 +1274,11 @@ impl Request {
         let Ok(len) = u32::try_from(bytes.len()) else {
             return;
         };
+        let src = bytes.as_ptr().cast();
         // SAFETY: The request is valid, and `&mut self` makes this the only user of its cursor;
-        // the helper reads `len` bytes of `bytes` and writes only within the request's data,
+        // the helper reads the `len` bytes at `src` and writes only within the request's data,
         // which only this driver writes while the request is in flight.
-        let _ =
-            unsafe { b::nvme_tcp_rs_rq_copy_in(self.raw(), offset, bytes.as_ptr().cast(), len) };
+        let _ = unsafe { b::nvme_tcp_rs_rq_copy_in(self.raw(), offset, src, len) };
     }
 
     /// Copies `src` out of its socket buffer into the data at `offset` (a read's buffer, which
