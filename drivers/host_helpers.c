@@ -389,6 +389,45 @@ static struct iov_iter *nvme_tcp_rs_rq_seek(struct request *rq, u32 pos)
 }
 
 /*
+ * Copies @len bytes to bytes @pos.. of the data of @rq: from @skb at @offset
+ * if @skb, else from @src. Returns 0; -ERANGE if the data is shorter, or
+ * -EFAULT.
+ */
+static int nvme_tcp_rs_rq_copy(struct request *rq, u32 pos, u32 len,
+			       const struct sk_buff *skb, u32 offset,
+			       const void *src)
+{
+	struct nvme_tcp_rs_cursor *cur =
+		&((struct nvme_tcp_rs_pdu *)blk_mq_rq_to_pdu(rq))->cursor;
+
+	while (len) {
+		struct iov_iter *it = nvme_tcp_rs_rq_seek(rq, pos);
+		bool ok;
+		u32 n;
+
+		if (!it)
+			return -ERANGE;
+		n = min_t(size_t, len, iov_iter_count(it));
+		if (skb)
+			ok = !skb_copy_datagram_iter(skb, offset, it, n);
+		else
+			ok = copy_to_iter(src, n, it) == n;
+		if (!ok) {
+			cur->bio = NULL;
+			return -EFAULT;
+		}
+		cur->pos += n;
+		pos += n;
+		len -= n;
+		if (skb)
+			offset += n;
+		else
+			src += n;
+	}
+	return 0;
+}
+
+/*
  * Copies @len bytes at @offset of @skb to bytes @pos.. of the data of @rq,
  * straight from the socket buffer into the bio pages. Returns 0; -ERANGE if
  * the data is shorter, or -EFAULT.
@@ -396,56 +435,14 @@ static struct iov_iter *nvme_tcp_rs_rq_seek(struct request *rq, u32 pos)
 int nvme_tcp_rs_rq_copy_skb(struct request *rq, u32 pos,
 			    const struct sk_buff *skb, u32 offset, u32 len)
 {
-	struct nvme_tcp_rs_cursor *cur =
-		&((struct nvme_tcp_rs_pdu *)blk_mq_rq_to_pdu(rq))->cursor;
-
-	while (len) {
-		struct iov_iter *it = nvme_tcp_rs_rq_seek(rq, pos);
-		u32 n;
-
-		if (!it)
-			return -ERANGE;
-		n = min_t(size_t, len, iov_iter_count(it));
-		if (skb_copy_datagram_iter(skb, offset, it, n)) {
-			cur->bio = NULL;
-			return -EFAULT;
-		}
-		cur->pos += n;
-		pos += n;
-		offset += n;
-		len -= n;
-	}
-	return 0;
+	return nvme_tcp_rs_rq_copy(rq, pos, len, skb, offset, NULL);
 }
 
-/*
- * Copies the @len bytes at @src to bytes @pos.. of the data of @rq, as
- * nvme_tcp_rs_rq_copy_skb. Returns 0; -ERANGE if the data is shorter, or
- * -EFAULT.
- */
+/* As nvme_tcp_rs_rq_copy_skb, from the @len bytes at @src. */
 int nvme_tcp_rs_rq_copy_in(struct request *rq, u32 pos, const void *src,
 			   u32 len)
 {
-	struct nvme_tcp_rs_cursor *cur =
-		&((struct nvme_tcp_rs_pdu *)blk_mq_rq_to_pdu(rq))->cursor;
-
-	while (len) {
-		struct iov_iter *it = nvme_tcp_rs_rq_seek(rq, pos);
-		u32 n;
-
-		if (!it)
-			return -ERANGE;
-		n = min_t(size_t, len, iov_iter_count(it));
-		if (copy_to_iter(src, n, it) != n) {
-			cur->bio = NULL;
-			return -EFAULT;
-		}
-		cur->pos += n;
-		pos += n;
-		src += n;
-		len -= n;
-	}
-	return 0;
+	return nvme_tcp_rs_rq_copy(rq, pos, len, NULL, 0, src);
 }
 
 /*
