@@ -671,6 +671,10 @@ fn mutate(x: &Ctx, n: usize, seed: u64) -> Result<(), String> {
         // Damage: flip bits, rewrite a length field, truncate, or duplicate a chunk.
         for _ in 0..1 + rng.below(4) {
             let len = stream.len();
+            if len < 133 {
+                // Truncated to (nearly) the ICReq: nothing left to damage.
+                break;
+            }
             match rng.below(4) {
                 0 => {
                     let at = 128 + rng.below(len - 128);
