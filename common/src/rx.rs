@@ -34,7 +34,7 @@ use super::digest::{Crc32c, SEED};
 use super::error::{DecodeError, FatalError, Fes};
 use super::header::{Header, Pdu};
 use super::negotiate::Params;
-use super::validate::{CommandTable, Limits, Role, Validator, PREDICTED_HLEN};
+use super::validate::{CommandTable, Limits, Role, Validator};
 
 /// The verdict on a data digest, given once a PDU's data has been received.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -303,7 +303,9 @@ impl<C: Crc32c> Receiver<C> {
                     if usize::from(need) == COMMON_LEN && input.len() >= COMMON_LEN =>
                 {
                     // The usual headers first, whole in the input (see `predict_into`).
-                    if let Some(len) = self.validator.predict_into(input, table, &mut self.header) {
+                    if let Some((hlen, len)) =
+                        self.validator.predict_into(input, table, &mut self.header)
+                    {
                         self.state = if len == 0 {
                             NEXT_PDU
                         } else {
@@ -313,10 +315,7 @@ impl<C: Crc32c> Receiver<C> {
                                 crc: None,
                             })
                         };
-                        return (
-                            Event::Header,
-                            input.get(usize::from(PREDICTED_HLEN)..).unwrap_or(&[]),
-                        );
+                        return (Event::Header, input.get(hlen..).unwrap_or(&[]));
                     }
                     // A PDU starts here. Its header is checked where it lies if the input holds
                     // all of it; it is only buffered when it does not, or to report it.

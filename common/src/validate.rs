@@ -5,16 +5,13 @@
 //! received so far) need the driver's command state: the [`Validator`] asks for it through the
 //! [`CommandTable`] trait the driver implements.
 
-use super::capsule::{self, CapsuleResp, RspPdu};
+use super::capsule::{self, CapsuleCmd, CapsuleResp, CmdPdu, RspPdu, CMD_HLEN};
 use super::common::{field, Common, Flags, PduType, COMMON_LEN, DIGEST_LEN};
-use super::data::{self, C2HData, DataPdu};
+use super::data::{self, C2HData, DataPdu, H2CData, DATA_HLEN};
 use super::digest::{digest, Crc32c};
 use super::error::{DecodeError, FatalError, Fes};
 use super::header::{Header, Layout, Pdu};
 use super::negotiate::Params;
-
-/// The header length of the PDUs [`Validator::predict_into`] accepts.
-pub(crate) const PREDICTED_HLEN: u8 = 24;
 
 /// Which end of the connection the local side is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -265,15 +262,19 @@ impl Validator {
         Ok(())
     }
 
-    /// Header prediction, as in TCP's receive fast path: accepts the 24-byte header at the
-    /// start of `hdr` into `out` if it is one of the two a host receives for nearly every
-    /// command, in their usual shape on a connection without header digest or data alignment:
+    /// Header prediction, as in TCP's receive fast path: accepts the header at the start of
+    /// `hdr` into `out` if it is one of those a side receives for nearly every command, in
+    /// their usual shape on a connection without header digest or data alignment:
     ///
-    /// - a CapsuleResp with no flags and PLEN 24, for a command in flight;
-    /// - a C2HData with no flags but LAST_PDU and SUCCESS, its data right after the header
-    ///   (PDO 24) and no data digest, that continues a read in flight within its length.
+    /// - host: a CapsuleResp with no flags and PLEN 24, for a command in flight; a C2HData
+    ///   with no flags but LAST_PDU and SUCCESS, its data right after the header (PDO 24) and
+    ///   no data digest, that continues a read in flight within its length;
+    /// - target: a CapsuleCmd with no flags, without data or with in-capsule data right after
+    ///   the header (PDO 72) and no data digest, within the limits; an H2CData with no flags
+    ///   but LAST_PDU, its data right after the header and no data digest, that continues the
+    ///   transfer its TTAG names within the R2T's range.
     ///
-    /// Returns the length of the data that follows (0 for a CapsuleResp), or `None` for any
+    /// Returns the header's length and the length of the data that follows, or `None` for any
     /// other header, valid or not, which [`Validator::validate_into`] then judges. Each
     /// condition is one of that path's rules specialised to these values, so a predicted
     /// header is accepted exactly as the general path would accept it (a test compares both
@@ -284,44 +285,28 @@ impl Validator {
         hdr: &[u8],
         table: &T,
         out: &mut Header,
-    ) -> Option<u32> {
-        const HLEN: u8 = PREDICTED_HLEN;
+    ) -> Option<(usize, u32)> {
         let p = self.params?;
-        if self.role != Role::Host || p.hdgst || p.rx_pda(self.role) != 0 {
+        if p.hdgst || p.rx_pda(self.role) != 0 {
             return None;
         }
-        let bytes = hdr.first_chunk::<{ HLEN as usize }>()?;
-        let common = Common::from_bytes(bytes.first_chunk()?);
-        if common.hlen != HLEN {
-            return None;
-        }
-        let header_only = Layout {
-            hlen: HLEN,
-            hdgst: false,
-            pad: 0,
-            data_len: 0,
-            ddgst: false,
-        };
-        match common.pdu_type {
-            PduType::CapsuleResp => {
-                if common.flags != Flags::EMPTY || common.plen != 24 {
+        let common = Common::from_bytes(hdr.first_chunk()?);
+        let (pdu, data_len) = match (self.role, common.pdu_type) {
+            (Role::Host, PduType::CapsuleResp) => {
+                let bytes = hdr.first_chunk::<{ DATA_HLEN }>()?;
+                if common.hlen != 24 || common.flags != Flags::EMPTY || common.plen != 24 {
                     return None;
                 }
                 let r = CapsuleResp::parse(&RspPdu::new_unchecked(bytes));
                 table.command(r.cid())?;
-                out.common = common;
-                out.layout = header_only;
-                out.pdu = Pdu::CapsuleResp(r);
-                Some(0)
+                (Pdu::CapsuleResp(r), 0)
             }
-            PduType::C2HData => {
+            (Role::Host, PduType::C2HData) => {
+                let bytes = hdr.first_chunk::<{ DATA_HLEN }>()?;
                 let known = Flags::from_bits(Flags::LAST_PDU.bits() | Flags::SUCCESS.bits());
-                if p.ddgst || !known.contains(common.flags) || common.pdo != HLEN {
-                    return None;
-                }
-                let data_len = common.plen.checked_sub(u32::from(HLEN))?;
+                let data_len = data_after::<{ DATA_HLEN }>(&common, known, p.ddgst)?;
                 let d = C2HData::parse(&DataPdu::new_unchecked(bytes));
-                if d.datal == 0 || d.datal != data_len || (d.success && !d.last) {
+                if d.datal != data_len || (d.success && !d.last) {
                     return None;
                 }
                 let Some(CommandState::Read { len, received }) = table.command(d.cccid) else {
@@ -331,16 +316,63 @@ impl Validator {
                 if d.datao != received || end > len || (d.success && end != len) {
                     return None;
                 }
-                out.common = common;
-                out.layout = Layout {
-                    data_len,
-                    ..header_only
-                };
-                out.pdu = Pdu::C2HData(d);
-                Some(data_len)
+                (Pdu::C2HData(d), data_len)
             }
-            _ => None,
-        }
+            (Role::Target, PduType::CapsuleCmd) => {
+                let bytes = hdr.first_chunk::<{ CMD_HLEN }>()?;
+                let data_len = if common.plen == CMD_HLEN as u32 {
+                    if common.hlen != CMD_HLEN as u8 || common.flags != Flags::EMPTY {
+                        return None;
+                    }
+                    0
+                } else {
+                    data_after::<{ CMD_HLEN }>(&common, Flags::EMPTY, p.ddgst)?
+                };
+                let c = CapsuleCmd::parse(&CmdPdu::new_unchecked(bytes), data_len);
+                let sgl_len = c.sgl_len();
+                let in_capsule = c.sgl_type() == capsule::SGL_IN_CAPSULE;
+                if data_len > self.limits.max_incapsule
+                    || sgl_len > self.limits.max_data_len
+                    || (data_len > 0 && !in_capsule)
+                    || (in_capsule && sgl_len != data_len)
+                {
+                    return None;
+                }
+                (Pdu::CapsuleCmd(c), data_len)
+            }
+            (Role::Target, PduType::H2CData) => {
+                let bytes = hdr.first_chunk::<{ DATA_HLEN }>()?;
+                let data_len = data_after::<{ DATA_HLEN }>(&common, Flags::LAST_PDU, p.ddgst)?;
+                let d = H2CData::parse(&DataPdu::new_unchecked(bytes));
+                if d.datal != data_len
+                    || d.ttag >= self.limits.queue_depth
+                    || d.datal > p.maxh2cdata
+                {
+                    return None;
+                }
+                let t = table.transfer(d.ttag)?;
+                let end = d.datao.checked_add(d.datal)?;
+                if t.cccid != d.cccid
+                    || d.datao != t.next
+                    || end > t.end
+                    || d.last != (end == t.end)
+                {
+                    return None;
+                }
+                (Pdu::H2CData(d), data_len)
+            }
+            _ => return None,
+        };
+        out.common = common;
+        out.layout = Layout {
+            hlen: common.hlen,
+            hdgst: false,
+            pad: 0,
+            data_len,
+            ddgst: false,
+        };
+        out.pdu = pdu;
+        Some((usize::from(common.hlen), data_len))
     }
 
     /// Checks a decoded PDU against the limits, the parameters and the command table.
@@ -438,4 +470,17 @@ impl Validator {
         }
         Ok(())
     }
+}
+
+/// For header prediction: the data length of a PDU of header length `HLEN` whose data follows
+/// the header at once (PDO = HLEN, no padding) without a data digest, flags no others than
+/// `allowed` and at least one byte of data; `None` otherwise (or if a data digest is on, which
+/// the PDU would have to carry).
+#[inline(always)]
+fn data_after<const HLEN: usize>(common: &Common, allowed: Flags, ddgst: bool) -> Option<u32> {
+    let hlen = u8::try_from(HLEN).ok()?;
+    if ddgst || common.hlen != hlen || common.pdo != hlen || !allowed.contains(common.flags) {
+        return None;
+    }
+    common.plen.checked_sub(u32::from(hlen)).filter(|&n| n > 0)
 }

@@ -1,7 +1,8 @@
-//! Header prediction (the receiver's fast path for a host's usual CapsuleResp and C2HData)
-//! accepts a header exactly as the general rules do: for random headers, most of them near the
-//! usual ones, `Receiver::feed` (which predicts first) and `Validator::validate` (the general
-//! path alone) must agree on the verdict, the decoded header and what comes next.
+//! Header prediction (the receiver's fast path for the usual headers: a host's CapsuleResp and
+//! C2HData, a target's CapsuleCmd and H2CData) accepts a header exactly as the general rules
+//! do: for random headers, most of them near the usual ones, `Receiver::feed` (which predicts
+//! first) and `Validator::validate` (the general path alone) must agree on the verdict, the
+//! decoded header and what comes next.
 
 use nvme_tcp_pdu::*;
 
@@ -26,6 +27,20 @@ impl CommandTable for Table {
             12..14 => Some(CommandState::NoData),
             _ => None,
         }
+    }
+}
+
+/// Target transfers: TTAG `i` (below 10, beyond the queue depth of 8 on purpose) awaits data
+/// of CID `100 + i` from `i * 512` up to `16384 + i * 512`; nothing else.
+struct Transfers;
+
+impl CommandTable for Transfers {
+    fn transfer(&self, ttag: u16) -> Option<Transfer> {
+        (ttag < 10).then(|| Transfer {
+            cccid: 100 + ttag,
+            next: u32::from(ttag) * 512,
+            end: 16384 + u32::from(ttag) * 512,
+        })
     }
 }
 
@@ -80,6 +95,51 @@ fn header(rng: &mut Rng, params: &Params) -> Vec<u8> {
     buf
 }
 
+/// A header the host would send, valid or close to it: a CapsuleCmd (no data, or in-capsule
+/// data) or an H2CData for a random TTAG, framed for `params`, then with up to three bytes of
+/// its header changed.
+fn target_header(rng: &mut Rng, params: &Params) -> Vec<u8> {
+    let framing = params.framing(Role::Host);
+    let pdu = if rng.below(2) == 0 {
+        let mut sqe = [0u8; 64];
+        sqe[0] = [0x01, 0x02, 0x7f][rng.below(3) as usize];
+        sqe[2..4].copy_from_slice(&(rng.below(200) as u16).to_le_bytes());
+        let data_len = [0, 0, 512, 4096, 8192, 16384][rng.below(6) as usize];
+        let (sgl_len, sgl_type) = if data_len > 0 {
+            (data_len, 0x01)
+        } else {
+            ([0, 4096, 1 << 20, 8 << 20][rng.below(4) as usize], 0x5a)
+        };
+        sqe[32..36].copy_from_slice(&u32::to_le_bytes(sgl_len));
+        sqe[39] = sgl_type;
+        Pdu::CapsuleCmd(CapsuleCmd { sqe, data_len })
+    } else {
+        let ttag = rng.below(12) as u16;
+        let next = u32::from(ttag) * 512;
+        let datal = [512, 4096, 8192, 16384][rng.below(4) as usize];
+        Pdu::H2CData(H2CData {
+            cccid: 100 + ttag,
+            ttag,
+            datao: next,
+            datal,
+            last: rng.below(2) == 0,
+        })
+    };
+    let mut buf = vec![0u8; 256];
+    let n = pdu.emit_header::<SoftCrc32c>(&framing, &mut buf).unwrap();
+    let hlen = usize::from(buf[2]).min(n);
+    buf.truncate(n.max(80));
+    for _ in 0..rng.below(4) {
+        let at = rng.below(hlen as u64) as usize;
+        buf[at] = match rng.below(3) {
+            0 => rng.next() as u8,
+            1 => buf[at] ^ (1 << rng.below(8)),
+            _ => [0, 1, 4, 6, 24, 72, 0x5a, 0xff][rng.below(8) as usize],
+        };
+    }
+    buf
+}
+
 /// What the receiver should want after accepting `h`.
 fn want_after(h: &Header) -> Want {
     let l = h.layout;
@@ -95,29 +155,39 @@ fn want_after(h: &Header) -> Want {
     }
 }
 
-#[test]
-fn prediction_agrees_with_the_general_rules() {
+/// Feeds `rounds` headers from `make` to a receiver of `role` and to the general rules; both
+/// must agree. Returns how many were accepted and rejected.
+fn compare<T: CommandTable>(
+    role: Role,
+    table: &T,
+    rounds: u32,
+    make: fn(&mut Rng, &Params) -> Vec<u8>,
+) -> (u32, u32) {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let mut accepted = 0;
-    let mut rejected = 0;
-    for round in 0..200_000 {
+    let limits = Limits {
+        queue_depth: 8,
+        max_incapsule: 8192,
+        max_data_len: 1 << 20,
+    };
+    let (mut accepted, mut rejected) = (0, 0);
+    for round in 0..rounds {
         let params = Params {
             hdgst: round % 7 == 1,
             ddgst: round % 5 == 1,
             hpda: if round % 11 == 3 { 1 } else { 0 },
-            cpda: 0,
-            maxh2cdata: 1 << 20,
+            cpda: if round % 13 == 3 { 1 } else { 0 },
+            maxh2cdata: if round % 3 == 0 { 4096 } else { 1 << 20 },
             maxr2t: 0,
         };
-        let hdr = header(&mut rng, &params);
+        let hdr = make(&mut rng, &params);
         let general = Validator {
-            role: Role::Host,
-            limits: Limits::default(),
+            role,
+            limits,
             params: Some(params),
         }
-        .validate::<SoftCrc32c, _>(&hdr, &Table);
-        let mut rx = Receiver::<SoftCrc32c>::with_params(Role::Host, Limits::default(), params);
-        let (event, _) = rx.feed(&hdr, &Table);
+        .validate::<SoftCrc32c, _>(&hdr, table);
+        let mut rx = Receiver::<SoftCrc32c>::with_params(role, limits, params);
+        let (event, _) = rx.feed(&hdr, table);
         match general {
             Ok(h) => {
                 assert_eq!(event, Event::Header, "{hdr:02x?}");
@@ -132,7 +202,22 @@ fn prediction_agrees_with_the_general_rules() {
             Err(DecodeError::Truncated) => panic!("a whole header came out truncated"),
         }
     }
+    (accepted, rejected)
+}
+
+#[test]
+fn host_prediction_agrees_with_the_general_rules() {
+    let (accepted, rejected) = compare(Role::Host, &Table, 200_000, header);
     // Both verdicts are well represented.
+    assert!(
+        accepted > 50_000 && rejected > 50_000,
+        "{accepted} {rejected}"
+    );
+}
+
+#[test]
+fn target_prediction_agrees_with_the_general_rules() {
+    let (accepted, rejected) = compare(Role::Target, &Transfers, 200_000, target_header);
     assert!(
         accepted > 50_000 && rejected > 50_000,
         "{accepted} {rejected}"
