@@ -303,19 +303,17 @@ impl<C: Crc32c> Receiver<C> {
                     if usize::from(need) == COMMON_LEN && input.len() >= COMMON_LEN =>
                 {
                     // The usual headers first, whole in the input (see `predict_into`).
-                    if let Some((hlen, len)) =
-                        self.validator.predict_into(input, table, &mut self.header)
-                    {
-                        self.state = if len == 0 {
+                    if let Some(p) = self.validator.predict_into(input, table, &mut self.header) {
+                        self.state = if p.data_len == 0 {
                             NEXT_PDU
                         } else {
                             State::Data(DataCursor {
-                                offset: self.header.pdu.data_offset(),
-                                left: len,
+                                offset: p.data_offset,
+                                left: p.data_len,
                                 crc: None,
                             })
                         };
-                        return (Event::Header, input.get(hlen..).unwrap_or(&[]));
+                        return (Event::Header, input.get(p.hlen..).unwrap_or(&[]));
                     }
                     // A PDU starts here. Its header is checked where it lies if the input holds
                     // all of it; it is only buffered when it does not, or to report it.

@@ -274,24 +274,27 @@ impl Validator {
     ///   but LAST_PDU, its data right after the header and no data digest, that continues the
     ///   transfer its TTAG names within the R2T's range.
     ///
-    /// Returns the header's length and the length of the data that follows, or `None` for any
-    /// other header, valid or not, which [`Validator::validate_into`] then judges. Each
-    /// condition is one of that path's rules specialised to these values, so a predicted
-    /// header is accepted exactly as the general path would accept it (a test compares both
-    /// over random headers); nothing is rejected here.
+    /// Returns where the header ends and its data ([`Predicted`]), or `None` for any other
+    /// header, valid or not, which [`Validator::validate_into`] then judges. Each condition is
+    /// one of that path's rules specialised to these values, so a predicted header is accepted
+    /// exactly as the general path would accept it (a test compares both over random headers);
+    /// nothing is rejected here.
+    ///
+    /// Each PDU type writes its own header into `out`, so that the fast path builds no
+    /// [`Pdu`] to move.
     #[inline(always)]
     pub(crate) fn predict_into<T: CommandTable + ?Sized>(
         &self,
         hdr: &[u8],
         table: &T,
         out: &mut Header,
-    ) -> Option<(usize, u32)> {
+    ) -> Option<Predicted> {
         let p = self.params?;
         if p.hdgst || p.rx_pda(self.role) != 0 {
             return None;
         }
         let common = Common::from_bytes(hdr.first_chunk()?);
-        let (pdu, data_len) = match (self.role, common.pdu_type) {
+        match (self.role, common.pdu_type) {
             (Role::Host, PduType::CapsuleResp) => {
                 let bytes = hdr.first_chunk::<{ DATA_HLEN }>()?;
                 if common.hlen != 24 || common.flags != Flags::EMPTY || common.plen != 24 {
@@ -299,7 +302,9 @@ impl Validator {
                 }
                 let r = CapsuleResp::parse(&RspPdu::new_unchecked(bytes));
                 table.command(r.cid())?;
-                (Pdu::CapsuleResp(r), 0)
+                write_header(out, common, 0);
+                out.pdu = Pdu::CapsuleResp(r);
+                Some(Predicted::header_only(DATA_HLEN))
             }
             (Role::Host, PduType::C2HData) => {
                 let bytes = hdr.first_chunk::<{ DATA_HLEN }>()?;
@@ -316,7 +321,9 @@ impl Validator {
                 if d.datao != received || end > len || (d.success && end != len) {
                     return None;
                 }
-                (Pdu::C2HData(d), data_len)
+                write_header(out, common, data_len);
+                out.pdu = Pdu::C2HData(d);
+                Some(Predicted::with_data(DATA_HLEN, d.datao, data_len))
             }
             (Role::Target, PduType::CapsuleCmd) => {
                 let bytes = hdr.first_chunk::<{ CMD_HLEN }>()?;
@@ -338,7 +345,9 @@ impl Validator {
                 {
                     return None;
                 }
-                (Pdu::CapsuleCmd(c), data_len)
+                write_header(out, common, data_len);
+                out.pdu = Pdu::CapsuleCmd(c);
+                Some(Predicted::with_data(CMD_HLEN, 0, data_len))
             }
             (Role::Target, PduType::H2CData) => {
                 let bytes = hdr.first_chunk::<{ DATA_HLEN }>()?;
@@ -359,20 +368,12 @@ impl Validator {
                 {
                     return None;
                 }
-                (Pdu::H2CData(d), data_len)
+                write_header(out, common, data_len);
+                out.pdu = Pdu::H2CData(d);
+                Some(Predicted::with_data(DATA_HLEN, d.datao, data_len))
             }
-            _ => return None,
-        };
-        out.common = common;
-        out.layout = Layout {
-            hlen: common.hlen,
-            hdgst: false,
-            pad: 0,
-            data_len,
-            ddgst: false,
-        };
-        out.pdu = pdu;
-        Some((usize::from(common.hlen), data_len))
+            _ => None,
+        }
     }
 
     /// Checks a decoded PDU against the limits, the parameters and the command table.
@@ -470,6 +471,47 @@ impl Validator {
         }
         Ok(())
     }
+}
+
+/// A header accepted by [`Validator::predict_into`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Predicted {
+    /// The header's length: its data (if any) starts right after it.
+    pub(crate) hlen: usize,
+    /// The offset of that data in the command's data (DATAO; 0 for in-capsule data).
+    pub(crate) data_offset: u32,
+    /// The length of that data; 0 for none.
+    pub(crate) data_len: u32,
+}
+
+impl Predicted {
+    #[inline(always)]
+    fn header_only(hlen: usize) -> Self {
+        Self::with_data(hlen, 0, 0)
+    }
+
+    #[inline(always)]
+    fn with_data(hlen: usize, data_offset: u32, data_len: u32) -> Self {
+        Self {
+            hlen,
+            data_offset,
+            data_len,
+        }
+    }
+}
+
+/// For header prediction: writes the common header and the layout of a header of a predicted
+/// shape (no header digest, no padding, no data digest), `data_len` bytes of data after it.
+#[inline(always)]
+fn write_header(out: &mut Header, common: Common, data_len: u32) {
+    out.layout = Layout {
+        hlen: common.hlen,
+        hdgst: false,
+        pad: 0,
+        data_len,
+        ddgst: false,
+    };
+    out.common = common;
 }
 
 /// For header prediction: the data length of a PDU of header length `HLEN` whose data follows
