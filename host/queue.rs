@@ -334,7 +334,19 @@ impl State {
     ///
     /// The socket failed, or the command of a PDU part sent is gone (the controller answered
     /// it before it had all its data): the connection cannot go on.
+    #[inline]
     fn send(&mut self, budget: u32) -> Result<Sent> {
+        // Checked here, inlined: the I/O work asks on every round, mostly with nothing to send.
+        if self.send_idle() {
+            return Ok(Sent::Idle);
+        }
+        self.send_waiting(budget, None)
+    }
+
+    /// [`State::send`] with something waiting: `first`, to send before the send list (which
+    /// must then be empty, as nothing may overtake it).
+    #[inline(never)]
+    fn send_waiting(&mut self, budget: u32, mut first: Option<Job>) -> Result<Sent> {
         let Self {
             slots,
             send_list,
@@ -350,7 +362,7 @@ impl State {
                 return Ok(Sent::Budget);
             }
             if !sending.active {
-                let Some(job) = send_list.pop() else {
+                let Some(job) = first.take().or_else(|| send_list.pop()) else {
                     return Ok(Sent::Idle);
                 };
                 if !Self::prepare(sending, slots, conn, job)? {
@@ -475,6 +487,8 @@ impl State {
 }
 
 impl CommandTable for State {
+    // Inlined into the receiver's header prediction, which asks it for nearly every PDU.
+    #[inline]
     fn command(&self, cccid: u16) -> Option<CommandState> {
         if let Some(Slot::Aer) = self.slots.get(tag(cccid)) {
             return (cccid == AER_CID).then_some(CommandState::NoData);
@@ -553,7 +567,8 @@ enum Step {
     /// Nothing had arrived.
     Empty,
     /// Everything that had arrived was handled: whatever arrives next queues the work again.
-    Drained,
+    /// `to_send`: PDUs wait to be sent (answers to R2Ts just received, say).
+    Drained { to_send: bool },
 }
 
 /// How a pass of the sender ended.
@@ -895,13 +910,11 @@ impl Queue {
         // otherwise by the I/O work.
         let direct = state.send_idle()
             && this.io_cpu.load(Relaxed) == i32::from(kernel::cpu::CpuId::current());
-        let sent = state.send_list.push(Job::Capsule(cid)).and_then(|()| {
-            if direct {
-                state.send(TX_BUDGET)
-            } else {
-                Ok(Sent::Budget)
-            }
-        });
+        let sent = if direct {
+            state.send_waiting(TX_BUDGET, Some(Job::Capsule(cid)))
+        } else {
+            state.send_list.push(Job::Capsule(cid)).map(|()| Sent::Budget)
+        };
         let idle = state.send_idle();
         drop(state);
         match sent {
@@ -992,11 +1005,14 @@ impl Queue {
             match (sent, received) {
                 (Sent::Budget, _) => continue,
                 // Answers to the R2Ts just received go out now.
-                (_, Step::Drained) => match self.tx() {
+                (_, Step::Drained { to_send: true }) => match self.tx() {
                     Ok(Sent::Budget) => continue,
                     _ => return false,
                 },
-                (Sent::Idle | Sent::Full, Step::Empty) => return false,
+                // A PDU queued since is kicked: the work runs again.
+                (Sent::Idle | Sent::Full, Step::Empty | Step::Drained { to_send: false }) => {
+                    return false
+                }
             }
         }
         true
@@ -1020,16 +1036,21 @@ impl Queue {
 
     /// Handles what arrived. A failure is reported and fails the queue.
     fn rx(&self) -> Result<Step, ()> {
-        let mut rx = self.rx.lock();
-        let Some(conn) = rx.conn.clone() else {
+        let mut guard = self.rx.lock();
+        let rx = &mut *guard;
+        let Some(conn) = rx.conn.as_deref() else {
             return Ok(Step::Empty);
         };
-        self.receive(&conn, &mut rx).map_err(|e| {
-            self.report(&conn, &rx, e);
-            rx.conn = None;
-            drop(rx);
-            self.failed();
-        })
+        match self.receive(conn, &mut rx.receiver, &mut rx.data, &mut rx.done) {
+            Ok(step) => Ok(step),
+            Err(e) => {
+                self.report(conn, &rx.receiver, e);
+                rx.conn = None;
+                drop(guard);
+                self.failed();
+                Err(())
+            }
+        }
     }
 
     /// Polls for completions (blk-mq `poll`, for io_uring's polled I/O); returns how many
@@ -1049,7 +1070,7 @@ impl Queue {
     }
 
     /// Logs why receiving stopped, and sends a TermReq for a protocol error.
-    fn report(&self, conn: &Conn, rx: &Rx, e: RxError) {
+    fn report(&self, conn: &Conn, receiver: &Receiver<KernelCrc32c>, e: RxError) {
         let dev = self.ctrl.device();
         match e {
             RxError::Fatal(f) => {
@@ -1060,8 +1081,8 @@ impl Queue {
                     f.fes,
                     f.fei
                 );
-                if rx.receiver.may_send_term_req() {
-                    let offending = rx.receiver.offending_header();
+                if receiver.may_send_term_req() {
+                    let offending = receiver.offending_header();
                     let mut buf = [0u8; 24 + 128];
                     let term = TermReq::new(f, offending.len());
                     // Best effort, between two PDUs of ours, and without waiting: the
@@ -1093,17 +1114,17 @@ impl Queue {
     /// Handles everything that has arrived, in place in the socket's receive queue and in one
     /// hold of the state lock; the commands answered are completed after it is dropped, error
     /// or not.
-    fn receive(&self, conn: &Conn, rx: &mut Rx) -> Result<Step, RxError> {
-        let Rx {
-            receiver,
-            data,
-            done,
-            ..
-        } = rx;
+    fn receive(
+        &self,
+        conn: &Conn,
+        receiver: &mut Receiver<KernelCrc32c>,
+        data: &mut RxData,
+        done: &mut KVec<Done>,
+    ) -> Result<Step, RxError> {
         let mut error = None;
-        let read = {
+        let (read, to_send) = {
             let mut state = self.state.lock();
-            conn.sock.read(|piece| {
+            let read = conn.sock.read(|piece| {
                 let bytes = piece.bytes();
                 let placed = self
                     .rx_bytes(&mut state, receiver, data, done, bytes)
@@ -1118,7 +1139,8 @@ impl Queue {
                         0
                     }
                 }
-            })
+            });
+            (read, !state.send_idle())
         };
         for d in done.drain_all() {
             self.complete(d);
@@ -1128,7 +1150,7 @@ impl Queue {
         }
         match read? {
             Read::Nothing => Ok(Step::Empty),
-            Read::Bytes(_) => Ok(Step::Drained),
+            Read::Bytes(_) => Ok(Step::Drained { to_send }),
             Read::Closed => Err(RxError::Closed(ECONNRESET)),
         }
     }

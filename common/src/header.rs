@@ -5,7 +5,7 @@
 //! PLEN is the sum of all of them.
 
 use super::capsule::{CapsuleCmd, CapsuleResp, CmdPdu, RspPdu};
-use super::common::{copy_at, field, Common, Flags, PduType, DIGEST_LEN};
+use super::common::{copy_at, field, Common, Flags, PduType, COMMON_LEN, DIGEST_LEN};
 use super::data::{self, C2HData, DataPdu, H2CData, R2t, R2tPdu};
 use super::digest::{digest, Crc32c};
 use super::error::{DecodeError, Error, FatalError};
@@ -490,7 +490,10 @@ fn finish_header<C: Crc32c>(
     common: &Common,
     out: &mut [u8],
 ) -> Result<usize, Error> {
-    copy_at(out, 0, &common.to_bytes());
+    // Whole-array stores, not a copy of a length known only at run time: this runs for every
+    // command capsule.
+    *out.first_chunk_mut::<{ COMMON_LEN }>()
+        .ok_or(Error::BufferTooSmall)? = common.to_bytes();
     let hlen = usize::from(layout.hlen);
     let mut end = hlen;
     if layout.hdgst {
@@ -498,8 +501,10 @@ fn finish_header<C: Crc32c>(
         copy_at(out, hlen, &d.to_le_bytes());
         end += usize::from(DIGEST_LEN);
     }
-    if let Some(pad) = out.get_mut(end..) {
-        pad.fill(0);
+    if end < out.len() {
+        if let Some(pad) = out.get_mut(end..) {
+            pad.fill(0);
+        }
     }
     Ok(out.len())
 }

@@ -289,7 +289,36 @@ impl<C: Crc32c> Receiver<C> {
     ///
     /// Returns the event and the unconsumed rest of `input`; feed the rest again. The `table`
     /// answers the per-command questions of the [`Validator`].
+    ///
+    /// Inlined: the usual headers, whole in the input, are accepted here at once by header
+    /// prediction (see `predict_into`); everything else goes through the general path.
+    #[inline]
     pub fn feed<'a, T: CommandTable + ?Sized>(
+        &mut self,
+        input: &'a [u8],
+        table: &T,
+    ) -> (Event<'a>, &'a [u8]) {
+        let at_header = matches!(self.state, State::Header { have: 0, need } if usize::from(need) == COMMON_LEN);
+        if at_header && input.len() >= COMMON_LEN {
+            if let Some(p) = self.validator.predict_into(input, table, &mut self.header) {
+                self.state = if p.data_len == 0 {
+                    NEXT_PDU
+                } else {
+                    State::Data(DataCursor {
+                        offset: p.data_offset,
+                        left: p.data_len,
+                        crc: None,
+                    })
+                };
+                return (Event::Header, input.get(p.hlen..).unwrap_or(&[]));
+            }
+        }
+        self.feed_general(input, table)
+    }
+
+    /// [`Receiver::feed`] past header prediction.
+    #[inline(never)]
+    fn feed_general<'a, T: CommandTable + ?Sized>(
         &mut self,
         input: &'a [u8],
         table: &T,
@@ -302,19 +331,6 @@ impl<C: Crc32c> Receiver<C> {
                 State::Header { have: 0, need }
                     if usize::from(need) == COMMON_LEN && input.len() >= COMMON_LEN =>
                 {
-                    // The usual headers first, whole in the input (see `predict_into`).
-                    if let Some(p) = self.validator.predict_into(input, table, &mut self.header) {
-                        self.state = if p.data_len == 0 {
-                            NEXT_PDU
-                        } else {
-                            State::Data(DataCursor {
-                                offset: p.data_offset,
-                                left: p.data_len,
-                                crc: None,
-                            })
-                        };
-                        return (Event::Header, input.get(p.hlen..).unwrap_or(&[]));
-                    }
                     // A PDU starts here. Its header is checked where it lies if the input holds
                     // all of it; it is only buffered when it does not, or to report it.
                     let (need, common, whole) = match self.start_header(input) {
