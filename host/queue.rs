@@ -913,7 +913,10 @@ impl Queue {
         let sent = if direct {
             state.send_waiting(TX_BUDGET, Some(Job::Capsule(cid)))
         } else {
-            state.send_list.push(Job::Capsule(cid)).map(|()| Sent::Budget)
+            state
+                .send_list
+                .push(Job::Capsule(cid))
+                .map(|()| Sent::Budget)
         };
         let idle = state.send_idle();
         drop(state);
