@@ -84,12 +84,17 @@ int nvme_tcp_rs_ctrl_state(struct nvme_ctrl *ctrl);
 void nvme_tcp_rs_ctrl_get(struct nvme_ctrl *ctrl);
 void nvme_tcp_rs_ctrl_put(struct nvme_ctrl *ctrl);
 const char *nvme_tcp_rs_rq_opcode_str(int qid, struct request *rq);
-struct nvme_ns *nvme_tcp_rs_rq_ns(struct request *rq);
 bool nvme_tcp_rs_check_ready(struct nvme_ctrl *ctrl, struct request *rq,
 			     bool queue_live);
 void nvme_tcp_rs_start_request(struct request *rq);
-u32 nvme_tcp_rs_rq_data_len(struct request *rq);
-bool nvme_tcp_rs_rq_is_write(struct request *rq);
+/* A request as queue_rq sees it (nvme_tcp_rs_setup_rq). */
+struct nvme_tcp_rs_rq_info {
+	u32 len;
+	u16 cid;
+	bool write;
+};
+blk_status_t nvme_tcp_rs_setup_rq(struct request *rq,
+				  struct nvme_tcp_rs_rq_info *info);
 int nvme_tcp_rs_rq_map(struct request *rq, u32 offset, u32 len,
 		       struct kvec *out, int max);
 int nvme_tcp_rs_rq_copy_in(struct request *rq, u32 pos, const void *src,

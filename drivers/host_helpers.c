@@ -248,11 +248,6 @@ const char *nvme_tcp_rs_rq_opcode_str(int qid, struct request *rq)
 	return nvme_fabrics_opcode_str(qid, nvme_req(rq)->cmd);
 }
 
-struct nvme_ns *nvme_tcp_rs_rq_ns(struct request *rq)
-{
-	return rq->q->queuedata;
-}
-
 bool nvme_tcp_rs_check_ready(struct nvme_ctrl *ctrl, struct request *rq,
 			     bool queue_live)
 {
@@ -267,14 +262,21 @@ void nvme_tcp_rs_start_request(struct request *rq)
 	nvme_start_request(rq);
 }
 
-u32 nvme_tcp_rs_rq_data_len(struct request *rq)
+/*
+ * nvme_setup_cmd for @rq (of a namespace, or none on the admin queues), then
+ * what queue_rq needs of it in *@info: one call on every command.
+ */
+blk_status_t nvme_tcp_rs_setup_rq(struct request *rq,
+				  struct nvme_tcp_rs_rq_info *info)
 {
-	return blk_rq_nr_phys_segments(rq) ? blk_rq_payload_bytes(rq) : 0;
-}
+	blk_status_t ret = nvme_setup_cmd(rq->q->queuedata, rq);
 
-bool nvme_tcp_rs_rq_is_write(struct request *rq)
-{
-	return rq_data_dir(rq) == WRITE;
+	if (ret)
+		return ret;
+	info->len = blk_rq_nr_phys_segments(rq) ? blk_rq_payload_bytes(rq) : 0;
+	info->cid = nvme_cid(rq);
+	info->write = rq_data_dir(rq) == WRITE;
+	return BLK_STS_OK;
 }
 
 /*

@@ -1098,6 +1098,18 @@ unsafe extern "C" fn timeout_callback<T: Driver>(rq: *mut kb::request) -> kb::bl
 /// and the padding up to PDO.
 pub(crate) const CAPSULE_LEN: usize = 128;
 
+/// What the transport needs of a request, read once its command is set up
+/// ([`Request::setup_cmd`]).
+#[derive(Clone, Copy)]
+pub(crate) struct RqInfo {
+    /// The length of its data (0 without data).
+    pub(crate) len: u32,
+    /// Its command identifier.
+    pub(crate) cid: u16,
+    /// Data moves to the controller.
+    pub(crate) write: bool,
+}
+
 /// A request the driver owns: from `queue_rq` until it completes it.
 ///
 /// # Invariants
@@ -1131,12 +1143,19 @@ impl Request {
         BlkStatus(unsafe { b::nvme_fail_nonready_command(ctrl.raw(), self.raw()) })
     }
 
-    /// `nvme_setup_cmd`: fills the command from the block request.
-    pub(crate) fn setup_cmd(&self) -> Result<(), BlkStatus> {
-        // SAFETY: The request is valid; its namespace (or none, on the admin queues) too.
-        let s = unsafe { b::nvme_setup_cmd(b::nvme_tcp_rs_rq_ns(self.raw()), self.raw()) };
+    /// `nvme_setup_cmd`: fills the command from the block request; returns what the
+    /// transport needs of the request.
+    pub(crate) fn setup_cmd(&self) -> Result<RqInfo, BlkStatus> {
+        let mut info = b::nvme_tcp_rs_rq_info::default();
+        // SAFETY: The request is valid; its namespace (or none, on the admin queues) too. The
+        // helper writes `info` only.
+        let s = unsafe { b::nvme_tcp_rs_setup_rq(self.raw(), &mut info) };
         if s == BlkStatus::OK.0 {
-            Ok(())
+            Ok(RqInfo {
+                len: info.len,
+                cid: info.cid,
+                write: info.write,
+            })
         } else {
             Err(BlkStatus(s))
         }
@@ -1205,24 +1224,6 @@ impl Request {
         // SAFETY: The request is valid and its command set up; the helper returns a static
         // string.
         unsafe { CStr::from_char_ptr(b::nvme_tcp_rs_rq_opcode_str(i32::from(qid), self.raw())) }
-    }
-
-    /// Returns the command identifier (`nvme_cid`).
-    pub(crate) fn cid(&self) -> u16 {
-        // SAFETY: The request is valid.
-        unsafe { b::nvme_tcp_rs_rq_cid(self.raw()) }
-    }
-
-    /// Returns the length of the request's data (0 without data).
-    pub(crate) fn data_len(&self) -> u32 {
-        // SAFETY: The request is valid.
-        unsafe { b::nvme_tcp_rs_rq_data_len(self.raw()) }
-    }
-
-    /// Returns whether data moves to the controller.
-    pub(crate) fn is_write(&self) -> bool {
-        // SAFETY: The request is valid.
-        unsafe { b::nvme_tcp_rs_rq_is_write(self.raw()) }
     }
 
     /// Returns the pieces of bytes `offset..offset + len` of the data, as many as one socket

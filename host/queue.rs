@@ -23,10 +23,12 @@ use crate::crc32c::KernelCrc32c;
 use crate::ctrl::Host;
 use crate::io_wq::Kicks;
 use crate::nvme_host::{
-    status, BlkStatus, Ctrl, CtrlRef, CtrlState, Request, SetupError, TimeoutAction, AER_CID,
+    status, BlkStatus, Ctrl, CtrlRef, CtrlState, Request, RqInfo, SetupError, TimeoutAction,
+    AER_CID,
 };
 use crate::pdu::{
-    capsule::{SGL_IN_CAPSULE, SGL_TRANSPORT},
+    capsule::{CMD_HLEN, SGL_IN_CAPSULE, SGL_TRANSPORT},
+    common::COMMON_LEN,
     CapsuleCmd, CommandState, CommandTable, DataDigest, Digest, Event, FatalError, Framing,
     H2CData, Header, HostConfig, IcResp, Limits, Params, Pdu, Receiver, Role, TermReq, Validator,
     Want,
@@ -488,7 +490,7 @@ impl State {
 
 impl CommandTable for State {
     // Inlined into the receiver's header prediction, which asks it for nearly every PDU.
-    #[inline]
+    #[inline(always)]
     fn command(&self, cccid: u16) -> Option<CommandState> {
         if let Some(Slot::Aer) = self.slots.get(tag(cccid)) {
             return (cccid == AER_CID).then_some(CommandState::NoData);
@@ -553,6 +555,9 @@ pub(crate) struct Conn {
     maxh2cdata: u32,
     /// The most write data a command carries in its capsule.
     max_incapsule: u32,
+    /// The common header of a capsule without data, if the framing adds nothing after the
+    /// header ([`Pdu::plain_capsule_common`]).
+    plain_capsule: Option<[u8; COMMON_LEN]>,
 }
 
 /// The connection with the socket callbacks installed for it.
@@ -717,6 +722,7 @@ impl Queue {
                 framing: params.framing(Role::Host),
                 maxh2cdata: params.maxh2cdata,
                 max_incapsule,
+                plain_capsule: Pdu::plain_capsule_common(&params.framing(Role::Host)),
             },
             GFP_KERNEL,
         )?;
@@ -853,9 +859,7 @@ impl Queue {
         if !rq.check_ready(ctrl, this.live.load(Acquire)) {
             return Err(rq.fail_nonready(ctrl));
         }
-        rq.setup_cmd()?;
-        let len = rq.data_len();
-        let write = rq.is_write();
+        let RqInfo { len, cid, write } = rq.setup_cmd()?;
         let mut state = this.state.lock();
         let State { slots, conn, .. } = &mut *state;
         let Some(conn) = conn.as_ref() else {
@@ -868,7 +872,6 @@ impl Queue {
         } else {
             0
         };
-        let cid = rq.cid();
         let transfer = match (len, write) {
             (0, _) => Transfer::None,
             (len, true) => Transfer::Write {
@@ -891,8 +894,16 @@ impl Queue {
         }
         // The capsule is framed where the core built the command, as in C.
         set_sgl(rq.sqe_mut(), len, incapsule > 0);
-        let framed =
-            Pdu::frame_capsule_cmd::<KernelCrc32c>(&conn.framing, incapsule, rq.capsule_mut());
+        let framed = match (incapsule, conn.plain_capsule) {
+            // Most commands: the header alone, whose common part the connection keeps.
+            (0, Some(common)) => rq
+                .capsule_mut()
+                .first_chunk_mut()
+                .map(|h| *h = common)
+                .map_or(Err(()), |()| Ok(CMD_HLEN)),
+            _ => Pdu::frame_capsule_cmd::<KernelCrc32c>(&conn.framing, incapsule, rq.capsule_mut())
+                .map_err(|_| ()),
+        };
         // At most `CAPSULE_LEN` bytes: it fits.
         let Some(capsule_len) = framed.ok().and_then(|n| u8::try_from(n).ok()) else {
             return Err(BlkStatus::IOERR);
@@ -1266,6 +1277,7 @@ impl Queue {
 
     /// Takes command `cid` (or the asynchronous event request) out of its slot, to be
     /// completed with a response.
+    #[inline]
     fn respond(
         &self,
         state: &mut State,
@@ -1328,6 +1340,7 @@ impl Queue {
     }
 
     /// The data of a C2HData PDU is complete.
+    #[inline]
     fn c2h_end(
         &self,
         state: &mut State,

@@ -4,7 +4,7 @@
 //! PDO (when the receiver asked for data alignment), data, data digest (4 bytes if DDGSTF).
 //! PLEN is the sum of all of them.
 
-use super::capsule::{CapsuleCmd, CapsuleResp, CmdPdu, RspPdu};
+use super::capsule::{CapsuleCmd, CapsuleResp, CmdPdu, RspPdu, CMD_HLEN};
 use super::common::{copy_at, field, Common, Flags, PduType, COMMON_LEN, DIGEST_LEN};
 use super::data::{self, C2HData, DataPdu, H2CData, R2t, R2tPdu};
 use super::digest::{digest, Crc32c};
@@ -338,6 +338,23 @@ impl Pdu {
             Self::R2t(x) => x.emit(&mut R2tPdu::new_checked_mut(out)?),
         }
         finish_header::<C>(&layout, &common, out)
+    }
+
+    /// The common header of every CapsuleCmd without data that `framing` frames as the header
+    /// alone (no header digest, no padding), the same for all of them: a sender may keep it
+    /// and frame such a capsule by writing it before the SQE, as [`Pdu::frame_capsule_cmd`]
+    /// would. `None` when the framing adds more.
+    pub fn plain_capsule_common(framing: &Framing) -> Option<[u8; COMMON_LEN]> {
+        let layout = Layout::of(PduType::CapsuleCmd, 0, framing).ok()?;
+        if layout.hdgst || layout.pad != 0 || layout.data_offset() != CMD_HLEN {
+            return None;
+        }
+        Some(
+            layout
+                .common(PduType::CapsuleCmd, Flags::EMPTY)
+                .ok()?
+                .to_bytes(),
+        )
     }
 
     /// Frames a CapsuleCmd whose SQE the caller built in place, at bytes 8..72 of `buf`: writes

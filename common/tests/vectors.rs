@@ -325,3 +325,30 @@ fn capsule_framed_in_place_as_emitted() {
         }
     }
 }
+
+/// A capsule without data framed by writing the kept common header before its SQE is the one
+/// `emit_header` writes, and the common header is offered exactly when the framing adds
+/// nothing after the header (no header digest; PDA makes no padding at PDO 0).
+#[test]
+fn plain_capsule_common_frames_as_emitted() {
+    let sqe = [0x5au8; 64];
+    for hdgst in [false, true] {
+        for ddgst in [false, true] {
+            for pda in [0, 1, 7, 17, 31] {
+                let f = Framing { hdgst, ddgst, pda };
+                let pdu = Pdu::CapsuleCmd(CapsuleCmd { sqe, data_len: 0 });
+                let mut want = [0u8; 256];
+                let n = pdu.emit_header::<SoftCrc32c>(&f, &mut want).unwrap();
+                match Pdu::plain_capsule_common(&f) {
+                    Some(common) => {
+                        let mut got = [0u8; 72];
+                        got[..8].copy_from_slice(&common);
+                        got[8..].copy_from_slice(&sqe);
+                        assert_eq!(&got[..], &want[..n], "{f:?}");
+                    }
+                    None => assert!(hdgst || n != 72, "{f:?}: framed as {n} bytes"),
+                }
+            }
+        }
+    }
+}
