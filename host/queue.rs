@@ -566,16 +566,6 @@ struct Link {
     hooks: Hooks<Queue>,
 }
 
-/// What one read of the socket did.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Step {
-    /// Nothing had arrived.
-    Empty,
-    /// Everything that had arrived was handled: whatever arrives next queues the work again.
-    /// `to_send`: PDUs wait to be sent (answers to R2Ts just received, say).
-    Drained { to_send: bool },
-}
-
 /// How a pass of the sender ended.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Sent {
@@ -1010,23 +1000,19 @@ impl Queue {
     fn serve(&self) -> bool {
         for _ in 0..IO_ROUNDS {
             self.kicks.round();
-            let Ok(sent) = self.tx() else {
+            // Whatever arrives after the read queues the work again, as does a PDU queued after
+            // it: the round ends when nothing waits to be sent (the socket was read first, so
+            // that answers to R2Ts just received go out in the same round).
+            let Ok(to_send) = self.rx() else {
                 return false;
             };
-            let Ok(received) = self.rx() else {
+            if !to_send {
                 return false;
-            };
-            match (sent, received) {
-                (Sent::Budget, _) => continue,
-                // Answers to the R2Ts just received go out now.
-                (_, Step::Drained { to_send: true }) => match self.tx() {
-                    Ok(Sent::Budget) => continue,
-                    _ => return false,
-                },
-                // A PDU queued since is kicked: the work runs again.
-                (Sent::Idle | Sent::Full, Step::Empty | Step::Drained { to_send: false }) => {
-                    return false
-                }
+            }
+            match self.tx() {
+                Ok(Sent::Budget) => continue,
+                // Idle, or full (its `write_space` queues the work again).
+                Ok(Sent::Idle | Sent::Full) | Err(()) => return false,
             }
         }
         true
@@ -1048,15 +1034,17 @@ impl Queue {
         })
     }
 
-    /// Handles what arrived. A failure is reported and fails the queue.
-    fn rx(&self) -> Result<Step, ()> {
+    /// Handles what arrived; returns whether PDUs wait to be sent. A failure is reported and
+    /// fails the queue.
+    fn rx(&self) -> Result<bool, ()> {
         let mut guard = self.rx.lock();
         let rx = &mut *guard;
         let Some(conn) = rx.conn.as_deref() else {
-            return Ok(Step::Empty);
+            // Stopped, or failed: nothing is sent either.
+            return Ok(false);
         };
         match self.receive(conn, &mut rx.receiver, &mut rx.data, &mut rx.done) {
-            Ok(step) => Ok(step),
+            Ok(to_send) => Ok(to_send),
             Err(e) => {
                 self.report(conn, &rx.receiver, e);
                 rx.conn = None;
@@ -1127,14 +1115,14 @@ impl Queue {
 
     /// Handles everything that has arrived, in place in the socket's receive queue and in one
     /// hold of the state lock; the commands answered are completed after it is dropped, error
-    /// or not.
+    /// or not. Returns whether PDUs wait to be sent, as the state was when the lock was dropped.
     fn receive(
         &self,
         conn: &Conn,
         receiver: &mut Receiver<KernelCrc32c>,
         data: &mut RxData,
         done: &mut KVec<Done>,
-    ) -> Result<Step, RxError> {
+    ) -> Result<bool, RxError> {
         let mut error = None;
         let (read, to_send) = {
             let mut state = self.state.lock();
@@ -1163,8 +1151,7 @@ impl Queue {
             return Err(e);
         }
         match read? {
-            Read::Nothing => Ok(Step::Empty),
-            Read::Bytes(_) => Ok(Step::Drained { to_send }),
+            Read::Nothing | Read::Bytes(_) => Ok(to_send),
             Read::Closed => Err(RxError::Closed(ECONNRESET)),
         }
     }
