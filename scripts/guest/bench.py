@@ -185,7 +185,7 @@ def profile(outdir, runtime, chosen, workload):
             continue
         # perf cannot record onto the shared directory: record in the guest, copy after.
         data = f"/tmp/perf-{tag}.data"
-        sh("perf", "record", "-a", "-g", "-q", "-e", "cpu-clock", "-F", "4000", "-o", data, "--",
+        sh("perf", "record", "-a", "-q", "-e", "cpu-clock", "-F", "4000", "-o", data, "--",
            "fio", "--name=bench", f"--filename={dev}", "--direct=1", "--ioengine=io_uring",
            "--time_based", f"--runtime={runtime}", "--size=512m", *wargs)
         teardown(kind)
