@@ -179,6 +179,11 @@ impl kernel::fmt::Display for AddrText {
 /// What a socket's owner does when the network stack calls back (in softirq context, under the
 /// socket's callback lock).
 pub(crate) trait Callbacks: Send + Sync + Sized + 'static {
+    /// Whether the owner installs its callbacks on a listening socket: `data_ready` then asks
+    /// which kind of socket it was called for. Otherwise `listening` is always `false`, and
+    /// not asked on every call.
+    const LISTENS: bool = false;
+
     /// Data arrived (or a connection is waiting to be accepted on a listening socket).
     fn data_ready(this: ArcBorrow<'_, Self>, listening: bool);
     /// Send space became available.
@@ -819,7 +824,7 @@ unsafe extern "C" fn data_ready_callback<T: Callbacks>(sk: *mut bindings::sock) 
     // Asked at run time, not fixed at install: a connection accepted on a listening socket
     // inherits its callbacks and `sk_user_data` until its queue installs its own.
     // SAFETY: `sk` is valid in its callback.
-    let listening = unsafe { b::nvmet_tcp_rs_sk_listening(sk) };
+    let listening = T::LISTENS && unsafe { b::nvmet_tcp_rs_sk_listening(sk) };
     // SAFETY: Installed by `Socket::install::<T>`.
     unsafe { with_owner::<T>(sk, |o| T::data_ready(o, listening)) };
 }

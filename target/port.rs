@@ -198,6 +198,8 @@ impl WorkItem for TcpPort {
 }
 
 impl Callbacks for TcpPort {
+    const LISTENS: bool = true;
+
     fn data_ready(this: ArcBorrow<'_, Self>, listening: bool) {
         if listening {
             // Already queued: that run accepts this connection too.
