@@ -8,7 +8,18 @@ import bisect
 import collections
 import json
 import os
+import re
+import subprocess
 import sys
+
+
+def demangle(names):
+    """Rust (and C++) symbol names as written, without crate hashes."""
+    r = subprocess.run(["c++filt"], input="\n".join(names), capture_output=True, text=True)
+    out = r.stdout.splitlines() if r.returncode == 0 else names
+    if len(out) != len(names):
+        out = names
+    return {n: re.sub(r"\[[0-9a-f]{16}\]", "", d) for n, d in zip(names, out)}
 
 
 def symbols(path):
@@ -75,10 +86,11 @@ def main():
         print("| function | module | " + base_name + " | " + name + " | difference |")
         print("|---|---|---|---|---|")
         keys = sorted(set(funcs) | set(base_funcs),
-                      key=lambda k: -abs(funcs.get(k, 0) - base_funcs.get(k, 0)))
-        for k in keys[:top]:
+                      key=lambda k: -abs(funcs.get(k, 0) - base_funcs.get(k, 0)))[:top]
+        names = demangle([k[0] for k in keys])
+        for k in keys:
             a, b = base_funcs.get(k, 0), funcs.get(k, 0)
-            print(f"| {k[0][:90]} | {k[1]} | {a:.0f} | {b:.0f} | {b - a:+.0f} |")
+            print(f"| `{names[k[0]][:100]}` | {k[1]} | {a:.0f} | {b:.0f} | {b - a:+.0f} |")
         print()
 
 
