@@ -346,9 +346,9 @@ impl State {
     }
 
     /// Sends the capsule of command `cid` at once, nothing waiting before it (`queue_rq` on the
-    /// queue's CPU, as the C host sends directly): one socket call for a capsule without data,
-    /// the PDU being sent keeping whatever does not fit; [`State::send_waiting`] for one with
-    /// in-capsule data. Returns as `send_waiting` would.
+    /// queue's CPU, as the C host sends directly), the PDU being sent keeping whatever does not
+    /// fit: one socket call for a capsule without data, else as [`State::send_waiting`] sends
+    /// a first job, without its loop. Returns as `send_waiting` would.
     fn send_capsule_now(&mut self, cid: u16) -> Result<Sent> {
         let Self {
             slots,
@@ -360,7 +360,13 @@ impl State {
             return Ok(Sent::Idle);
         };
         if cmd.incapsule > 0 {
-            return self.send_waiting(TX_BUDGET, Some(Job::Capsule(cid)));
+            // Nothing follows it: no `MSG_MORE` after its data.
+            sending.start_capsule(conn, cmd)?;
+            if !Self::push(sending, slots, &conn.sock, false)? {
+                return Ok(Sent::Full);
+            }
+            sending.active = false;
+            return Ok(Sent::Idle);
         }
         let len = usize::from(cmd.capsule_len);
         // Nothing follows: `MSG_EOR`, as `push` would send it.
