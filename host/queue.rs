@@ -28,10 +28,9 @@ use crate::nvme_host::{
 };
 use crate::pdu::{
     capsule::{CMD_HLEN, SGL_IN_CAPSULE, SGL_TRANSPORT},
-    common::COMMON_LEN,
     CapsuleCmd, CommandState, CommandTable, DataDigest, Digest, Event, FatalError, Framing,
-    H2CData, Header, HostConfig, IcResp, Limits, Params, Pdu, Receiver, Role, TermReq, Validator,
-    Want,
+    H2CData, Header, HostConfig, IcResp, Limits, Params, Pdu, PlainCapsules, Receiver, Role,
+    TermReq, Validator, Want,
 };
 use crate::socket::{Callbacks, Hooks, Piece, Read, Socket};
 use kernel::{
@@ -592,9 +591,8 @@ pub(crate) struct Conn {
     maxh2cdata: u32,
     /// The most write data a command carries in its capsule.
     max_incapsule: u32,
-    /// The common header of a capsule without data, if the framing adds nothing after the
-    /// header ([`Pdu::plain_capsule_common`]).
-    plain_capsule: Option<[u8; COMMON_LEN]>,
+    /// How the framing frames capsules, if as their header and in-capsule data alone.
+    plain_capsules: Option<PlainCapsules>,
 }
 
 /// The connection with the socket callbacks installed for it.
@@ -749,7 +747,7 @@ impl Queue {
                 framing: params.framing(Role::Host),
                 maxh2cdata: params.maxh2cdata,
                 max_incapsule,
-                plain_capsule: Pdu::plain_capsule_common(&params.framing(Role::Host)),
+                plain_capsules: PlainCapsules::new(&params.framing(Role::Host)),
             },
             GFP_KERNEL,
         )?;
@@ -921,15 +919,18 @@ impl Queue {
         }
         // The capsule is framed where the core built the command, as in C.
         set_sgl(rq.sqe_mut(), len, incapsule > 0);
-        let framed = match (incapsule, conn.plain_capsule) {
-            // Most commands: the header alone, whose common part the connection keeps.
-            (0, Some(common)) => rq
+        let plain = conn.plain_capsules.and_then(|p| p.common(incapsule));
+        let framed = match plain {
+            // The header alone: only its common part to write.
+            Some(common) => rq
                 .capsule_mut()
                 .first_chunk_mut()
                 .map(|h| *h = common)
                 .map_or(Err(()), |()| Ok(CMD_HLEN)),
-            _ => Pdu::frame_capsule_cmd::<KernelCrc32c>(&conn.framing, incapsule, rq.capsule_mut())
-                .map_err(|_| ()),
+            None => {
+                Pdu::frame_capsule_cmd::<KernelCrc32c>(&conn.framing, incapsule, rq.capsule_mut())
+                    .map_err(|_| ())
+            }
         };
         // At most `CAPSULE_LEN` bytes: it fits.
         let Some(capsule_len) = framed.ok().and_then(|n| u8::try_from(n).ok()) else {

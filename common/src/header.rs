@@ -31,6 +31,53 @@ pub fn pda_alignment(pda: u8) -> Option<u32> {
     u32::from(pda).checked_add(1)?.checked_mul(4)
 }
 
+/// The command capsules a [`Framing`] frames as their header alone followed by their
+/// in-capsule data (no header digest, no padding before the data: PDO 72), with a data digest
+/// if the framing has one: their common headers differ only in PLEN, so a sender may keep this
+/// and frame such a capsule by writing [`PlainCapsules::common`] before its SQE, as
+/// [`Pdu::frame_capsule_cmd`] would frame it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlainCapsules {
+    /// The common header of a capsule without data.
+    bare: Common,
+    /// That of a capsule with data, PLEN less the data.
+    with_data: Common,
+}
+
+impl PlainCapsules {
+    /// Returns the plain capsules of `framing`, or `None` if it frames capsules otherwise.
+    pub fn new(framing: &Framing) -> Option<Self> {
+        let plain = |data_len| {
+            let layout = Layout::of(PduType::CapsuleCmd, data_len, framing).ok()?;
+            if layout.hdgst || layout.pad != 0 || layout.data_offset() != CMD_HLEN {
+                return None;
+            }
+            layout.common(PduType::CapsuleCmd, Flags::EMPTY).ok()
+        };
+        let bare = plain(0)?;
+        let mut with_data = plain(1)?;
+        with_data.plen = with_data.plen.checked_sub(1)?;
+        Some(Self { bare, with_data })
+    }
+
+    /// Returns the common header of a capsule with `data_len` bytes of in-capsule data, or
+    /// `None` if its PLEN would not fit in 32 bits.
+    #[inline]
+    pub fn common(&self, data_len: u32) -> Option<[u8; COMMON_LEN]> {
+        if data_len == 0 {
+            return Some(self.bare.to_bytes());
+        }
+        let plen = self.with_data.plen.checked_add(data_len)?;
+        Some(
+            Common {
+                plen,
+                ..self.with_data
+            }
+            .to_bytes(),
+        )
+    }
+}
+
 /// Where the parts of a PDU lie; derived from the common header and checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Layout {
@@ -338,23 +385,6 @@ impl Pdu {
             Self::R2t(x) => x.emit(&mut R2tPdu::new_checked_mut(out)?),
         }
         finish_header::<C>(&layout, &common, out)
-    }
-
-    /// The common header of every CapsuleCmd without data that `framing` frames as the header
-    /// alone (no header digest, no padding), the same for all of them: a sender may keep it
-    /// and frame such a capsule by writing it before the SQE, as [`Pdu::frame_capsule_cmd`]
-    /// would. `None` when the framing adds more.
-    pub fn plain_capsule_common(framing: &Framing) -> Option<[u8; COMMON_LEN]> {
-        let layout = Layout::of(PduType::CapsuleCmd, 0, framing).ok()?;
-        if layout.hdgst || layout.pad != 0 || layout.data_offset() != CMD_HLEN {
-            return None;
-        }
-        Some(
-            layout
-                .common(PduType::CapsuleCmd, Flags::EMPTY)
-                .ok()?
-                .to_bytes(),
-        )
     }
 
     /// Frames a CapsuleCmd whose SQE the caller built in place, at bytes 8..72 of `buf`: writes

@@ -35,7 +35,7 @@ pub use self::common::{Common, Flags, PduType};
 pub use self::data::{C2HData, H2CData, R2t};
 pub use self::digest::{Crc32c, Digest, SoftCrc32c};
 pub use self::error::{DecodeError, Error, FatalError, Fes};
-pub use self::header::{Framing, Header, Layout, Pdu};
+pub use self::header::{Framing, Header, Layout, Pdu, PlainCapsules};
 pub use self::ic::{DigestOptions, IcReq, IcResp};
 pub use self::negotiate::{HostConfig, Params, TargetConfig};
 pub use self::rx::{DataDigest, Event, Receiver, Want};

@@ -326,28 +326,37 @@ fn capsule_framed_in_place_as_emitted() {
     }
 }
 
-/// A capsule without data framed by writing the kept common header before its SQE is the one
-/// `emit_header` writes, and the common header is offered exactly when the framing adds
-/// nothing after the header (no header digest; PDA makes no padding at PDO 0).
+/// A capsule framed by writing the kept common header before its SQE is the one
+/// `frame_capsule_cmd` frames, for every data length, and plain capsules are offered exactly
+/// when the framing puts nothing between the header and the data (no header digest, and a PDA
+/// that makes no padding at PDO 72).
 #[test]
-fn plain_capsule_common_frames_as_emitted() {
+fn plain_capsules_frame_as_emitted() {
     let sqe = [0x5au8; 64];
     for hdgst in [false, true] {
         for ddgst in [false, true] {
-            for pda in [0, 1, 7, 17, 31] {
+            for pda in [0, 1, 2, 3, 5, 7, 8, 17, 31] {
                 let f = Framing { hdgst, ddgst, pda };
-                let pdu = Pdu::CapsuleCmd(CapsuleCmd { sqe, data_len: 0 });
-                let mut want = [0u8; 256];
-                let n = pdu.emit_header::<SoftCrc32c>(&f, &mut want).unwrap();
-                match Pdu::plain_capsule_common(&f) {
-                    Some(common) => {
-                        let mut got = [0u8; 72];
-                        got[..8].copy_from_slice(&common);
-                        got[8..].copy_from_slice(&sqe);
-                        assert_eq!(&got[..], &want[..n], "{f:?}");
+                let plain = PlainCapsules::new(&f);
+                let aligned = 72 % ((u32::from(pda) + 1) * 4) == 0;
+                assert_eq!(plain.is_some(), !hdgst && aligned, "{f:?}");
+                let Some(plain) = plain else { continue };
+                for data_len in [0, 1, 3, 512, 4096, 8192, u32::MAX - 76] {
+                    let mut want = [0u8; 256];
+                    want[8..72].copy_from_slice(&sqe);
+                    let framed = Pdu::frame_capsule_cmd::<SoftCrc32c>(&f, data_len, &mut want);
+                    match plain.common(data_len) {
+                        Some(common) => {
+                            let mut got = [0u8; 72];
+                            got[..8].copy_from_slice(&common);
+                            got[8..].copy_from_slice(&sqe);
+                            assert_eq!(framed, Ok(72), "{f:?} data_len {data_len}");
+                            assert_eq!(&got[..], &want[..72], "{f:?} data_len {data_len}");
+                        }
+                        None => assert!(framed.is_err(), "{f:?} data_len {data_len}"),
                     }
-                    None => assert!(hdgst || n != 72, "{f:?}: framed as {n} bytes"),
                 }
+                assert_eq!(plain.common(u32::MAX), None, "{f:?}");
             }
         }
     }
