@@ -230,6 +230,19 @@ impl<'a> Piece<'a> {
         self.bytes
     }
 
+    /// Returns up to `max` bytes from the start of the piece on, in its socket buffer (the
+    /// piece and what follows it), to be copied out.
+    #[allow(dead_code)] // Host module only.
+    pub(crate) fn from_start(&self, max: u32) -> SkbBytes<'a> {
+        // INVARIANT: Within the `avail` bytes of the valid `skb` from `offset`.
+        SkbBytes {
+            skb: self.skb,
+            offset: self.offset,
+            len: self.avail.min(max),
+            _skb: PhantomData,
+        }
+    }
+
     /// Returns up to `max` bytes that follow the piece in its socket buffer, to be copied out.
     pub(crate) fn after(&self, max: u32) -> SkbBytes<'a> {
         let len = self.bytes.len() as u32;

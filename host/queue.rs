@@ -919,7 +919,10 @@ impl Queue {
         }
         // The capsule is framed where the core built the command, as in C.
         set_sgl(rq.sqe_mut(), len, incapsule > 0);
-        let plain = conn.plain_capsules.and_then(|p| p.common(incapsule));
+        let plain = conn
+            .plain_capsules
+            .as_ref()
+            .and_then(|p| p.common(incapsule));
         let framed = match plain {
             // The header alone: only its common part to write.
             Some(common) => rq
@@ -1166,13 +1169,27 @@ impl Queue {
             let mut state = self.state.lock();
             let read = conn.sock.read(|piece| {
                 let bytes = piece.bytes();
-                let placed = self
-                    .rx_bytes(&mut state, receiver, data, done, bytes)
-                    // The data that follows in the same socket buffer is copied into place in
-                    // one go.
-                    .and_then(|()| self.place(&mut state, receiver, data, done, &piece));
-                match placed {
-                    Ok(placed) => bytes.len() + placed,
+                let mut take = || {
+                    // Data continuing from an earlier socket buffer is copied into place from
+                    // the start of this piece on, as far as this socket buffer holds it.
+                    let placed = match receiver.placeable() {
+                        Some(_) => self.place(&mut state, receiver, data, done, &piece, true)?,
+                        None => 0,
+                    };
+                    let Some(rest) = bytes.get(placed..).filter(|r| !r.is_empty()) else {
+                        return Ok(placed);
+                    };
+                    // Headers: fed to the receiver. The data that follows them in the same
+                    // socket buffer is copied into place in one go.
+                    self.rx_bytes(&mut state, receiver, data, done, rest)?;
+                    let after = match receiver.placeable() {
+                        Some(_) => self.place(&mut state, receiver, data, done, &piece, false)?,
+                        None => 0,
+                    };
+                    Ok(bytes.len() + after)
+                };
+                match take() {
+                    Ok(taken) => taken,
                     Err(e) => {
                         // Stops the read: the connection ends.
                         error = Some(e);
@@ -1217,9 +1234,13 @@ impl Queue {
         Ok(())
     }
 
-    /// Copies the C2H data that follows `piece` in its socket buffer straight into the
-    /// request's pages, where the receiver allows it ([`Receiver::placeable`]: no data digest
-    /// to compute); returns the bytes placed (none: the data is fed as it comes).
+    /// Copies the C2H data that follows `piece` in its socket buffer (`from_start`: that starts
+    /// with it) straight into the request's pages, where the receiver allows it
+    /// ([`Receiver::placeable`]: no data digest to compute); returns the bytes placed (none: the
+    /// data is fed as it comes).
+    ///
+    /// Inlined into the reader, where it runs once or twice per read command.
+    #[inline(always)]
     fn place(
         &self,
         state: &mut State,
@@ -1227,11 +1248,16 @@ impl Queue {
         data: &mut RxData,
         done: &mut KVec<Done>,
         piece: &Piece<'_>,
+        from_start: bool,
     ) -> Result<usize, RxError> {
         let (Some((offset, left)), RxData::C2H { cid, .. }) = (receiver.placeable(), *data) else {
             return Ok(0);
         };
-        let src = piece.after(left);
+        let src = if from_start {
+            piece.from_start(left)
+        } else {
+            piece.after(left)
+        };
         let len = src.len();
         let copied = len > 0
             && state

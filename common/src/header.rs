@@ -38,8 +38,8 @@ pub fn pda_alignment(pda: u8) -> Option<u32> {
 /// [`Pdu::frame_capsule_cmd`] would frame it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PlainCapsules {
-    /// The common header of a capsule without data.
-    bare: Common,
+    /// The common header of a capsule without data, as sent.
+    bare: [u8; COMMON_LEN],
     /// That of a capsule with data, PLEN less the data.
     with_data: Common,
 }
@@ -54,7 +54,7 @@ impl PlainCapsules {
             }
             layout.common(PduType::CapsuleCmd, Flags::EMPTY).ok()
         };
-        let bare = plain(0)?;
+        let bare = plain(0)?.to_bytes();
         let mut with_data = plain(1)?;
         with_data.plen = with_data.plen.checked_sub(1)?;
         Some(Self { bare, with_data })
@@ -65,7 +65,7 @@ impl PlainCapsules {
     #[inline]
     pub fn common(&self, data_len: u32) -> Option<[u8; COMMON_LEN]> {
         if data_len == 0 {
-            return Some(self.bare.to_bytes());
+            return Some(self.bare);
         }
         let plen = self.with_data.plen.checked_add(data_len)?;
         Some(
