@@ -233,7 +233,7 @@ impl<'a> Piece<'a> {
     /// Returns up to `max` bytes from the start of the piece on, in its socket buffer (the
     /// piece and what follows it), to be copied out.
     #[allow(dead_code)] // Host module only.
-    pub(crate) fn from_start(&self, max: u32) -> SkbBytes<'a> {
+    pub(crate) fn onward(&self, max: u32) -> SkbBytes<'a> {
         // INVARIANT: Within the `avail` bytes of the valid `skb` from `offset`.
         SkbBytes {
             skb: self.skb,

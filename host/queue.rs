@@ -1254,7 +1254,7 @@ impl Queue {
             return Ok(0);
         };
         let src = if from_start {
-            piece.from_start(left)
+            piece.onward(left)
         } else {
             piece.after(left)
         };
