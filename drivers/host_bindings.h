@@ -40,14 +40,13 @@ struct nvme_tcp_rs_capsule {
  * nvme_req() requires), then the capsule of its command, then the cursor of
  * the placement of received data.
  *
- * The capsule lies in a page fragment of its own (nvme_tcp_rs_init_request),
- * not in the request, whose pages the network stack may not take references
- * on: it is sent zero-copy (MSG_SPLICE_PAGES), as the C host sends its
- * command PDUs.
+ * The capsule is sent by copy (72 bytes without digest or data, which is
+ * cheaper than a page reference the stack would take to send it zero-copy,
+ * as the C host sends its command PDUs), so it may lie in the request.
  */
 struct nvme_tcp_rs_pdu {
 	struct nvme_request req;
-	struct nvme_tcp_rs_capsule *capsule;
+	struct nvme_tcp_rs_capsule capsule;
 	struct nvme_tcp_rs_cursor cursor;
 };
 
@@ -60,9 +59,6 @@ size_t nvme_tcp_rs_sizeof_tag_set(void);
 size_t nvme_tcp_rs_sizeof_pdu(void);
 int nvme_tcp_rs_init_request(struct blk_mq_tag_set *set, struct request *rq,
 			     unsigned int hctx_idx, unsigned int numa_node);
-void nvme_tcp_rs_exit_request(struct blk_mq_tag_set *set, struct request *rq,
-			      unsigned int hctx_idx);
-void nvme_tcp_rs_capsules_drain(void);
 unsigned long nvme_tcp_rs_get_virt_boundary(struct nvme_ctrl *ctrl,
 					    bool is_admin);
 void nvme_tcp_rs_init_reset_work(struct nvme_ctrl *ctrl,

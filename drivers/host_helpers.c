@@ -8,7 +8,6 @@
 #include <linux/blk-mq.h>
 #include <linux/moduleparam.h>
 #include <linux/netdevice.h>
-#include <linux/page_frag_cache.h>
 #include "host_bindings.h"
 #include "socket_helpers.c"
 
@@ -60,59 +59,19 @@ static_assert(offsetof(struct nvme_tcp_rs_capsule, cmd) == 8);
 static_assert(sizeof(struct nvme_tcp_rs_capsule) == 128);
 
 /*
- * The page fragments of every request's capsule (as the C host's per-queue
- * pf_cache), allocated with the tag sets, so rarely: one cache for the module,
- * under a mutex. A capsule is 128 bytes aligned on 128, so never crosses a
- * page boundary.
- */
-static DEFINE_MUTEX(nvme_tcp_rs_capsule_lock);
-static struct page_frag_cache nvme_tcp_rs_capsules;
-
-/*
- * blk_mq_ops.init_request: gives the request its capsule; the core's request
- * points at the command in it.
+ * blk_mq_ops.init_request: the core's request points at the command in the
+ * request's capsule.
  */
 int nvme_tcp_rs_init_request(struct blk_mq_tag_set *set, struct request *rq,
 			     unsigned int hctx_idx, unsigned int numa_node)
 {
 	struct nvme_tcp_rs_pdu *pdu = blk_mq_rq_to_pdu(rq);
-	struct nvme_tcp_rs_capsule *capsule;
 
-	mutex_lock(&nvme_tcp_rs_capsule_lock);
-	capsule = page_frag_alloc_align(&nvme_tcp_rs_capsules, sizeof(*capsule),
-					GFP_KERNEL, sizeof(*capsule));
-	mutex_unlock(&nvme_tcp_rs_capsule_lock);
-	if (!capsule)
-		return -ENOMEM;
-	memset(capsule, 0, sizeof(*capsule));
-	pdu->capsule = capsule;
+	memset(&pdu->capsule, 0, sizeof(pdu->capsule));
 	nvme_req(rq)->ctrl = set->driver_data;
-	nvme_req(rq)->cmd = &capsule->cmd;
+	nvme_req(rq)->cmd = &pdu->capsule.cmd;
 	pdu->cursor.bio = NULL;
 	return 0;
-}
-
-/* blk_mq_ops.exit_request: frees the request's capsule. */
-void nvme_tcp_rs_exit_request(struct blk_mq_tag_set *set, struct request *rq,
-			      unsigned int hctx_idx)
-{
-	struct nvme_tcp_rs_pdu *pdu = blk_mq_rq_to_pdu(rq);
-
-	if (pdu->capsule)
-		page_frag_free(pdu->capsule);
-	pdu->capsule = NULL;
-}
-
-/*
- * Drops the cache's own reference on its current page, at module unload once
- * every tag set is gone (each capsule holds a reference of its own until
- * exit_request).
- */
-void nvme_tcp_rs_capsules_drain(void)
-{
-	mutex_lock(&nvme_tcp_rs_capsule_lock);
-	page_frag_cache_drain(&nvme_tcp_rs_capsules);
-	mutex_unlock(&nvme_tcp_rs_capsule_lock);
 }
 
 unsigned long nvme_tcp_rs_get_virt_boundary(struct nvme_ctrl *ctrl,
@@ -339,15 +298,23 @@ int nvme_tcp_rs_rq_map(struct request *rq, u32 offset, u32 len,
 	return n;
 }
 
-/* Sets @it over the data of @bio, as the C host's nvme_tcp_init_iter. */
+/*
+ * Sets @it over the data of @bio, as the C host's nvme_tcp_init_iter. The
+ * iterator's segment count only bounds its walk over the table, which its
+ * byte count ends: a bio that owns its table (not cloned) has bi_vcnt entries
+ * in it, so the count need not be walked for (as C does for every bio).
+ */
 static void nvme_tcp_rs_bio_iter(struct iov_iter *it, struct bio *bio)
 {
 	struct bvec_iter bi;
 	struct bio_vec bv;
 	unsigned int nr = 0;
 
-	bio_for_each_bvec(bv, bio, bi)
-		nr++;
+	if (!bio_flagged(bio, BIO_CLONED) && bio->bi_vcnt > bio->bi_iter.bi_idx)
+		nr = bio->bi_vcnt - bio->bi_iter.bi_idx;
+	else
+		bio_for_each_bvec(bv, bio, bi)
+			nr++;
 	iov_iter_bvec(it, ITER_DEST, __bvec_iter_bvec(bio->bi_io_vec, bio->bi_iter),
 		      nr, bio->bi_iter.bi_size);
 	it->iov_offset = bio->bi_iter.bi_offset;

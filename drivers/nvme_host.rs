@@ -253,7 +253,7 @@ impl<T: Driver, const ADMIN: bool> MqOps<T, ADMIN> {
         init_hctx: Some(init_hctx_callback::<T, ADMIN>),
         exit_hctx: Some(exit_hctx_callback::<T>),
         init_request: Some(init_request_callback),
-        exit_request: Some(exit_request_callback),
+        exit_request: None,
         cleanup_rq: None,
         busy: None,
         map_queues: if ADMIN {
@@ -1019,27 +1019,6 @@ unsafe extern "C" fn init_request_callback(
     unsafe { b::nvme_tcp_rs_init_request(set, rq, hctx_idx, numa_node as u32) }
 }
 
-/// `exit_request`: frees the request's capsule (in C, `nvme_tcp_rs_exit_request`).
-///
-/// # Safety
-///
-/// Called by blk-mq for a request `init_request_callback` set up.
-unsafe extern "C" fn exit_request_callback(
-    set: *mut kb::blk_mq_tag_set,
-    rq: *mut kb::request,
-    hctx_idx: u32,
-) {
-    // SAFETY: The arguments are blk-mq's, passed on unchanged.
-    unsafe { b::nvme_tcp_rs_exit_request(set, rq, hctx_idx) }
-}
-
-/// Drops the capsule cache's hold on its last page, at module unload, once every tag set is
-/// gone (`nvme_tcp_rs_capsules_drain`).
-pub(crate) fn drain_capsules() {
-    // SAFETY: Called once no tag set of the module is being set up.
-    unsafe { b::nvme_tcp_rs_capsules_drain() }
-}
-
 /// `queue_rq`.
 ///
 /// # Safety
@@ -1167,15 +1146,14 @@ impl Request {
         unsafe { b::nvme_tcp_rs_start_request(self.raw()) };
     }
 
-    /// Returns the request's capsule (`struct nvme_tcp_rs_capsule`, in the page fragment its
-    /// PDU points to).
+    /// Returns the request's capsule (`struct nvme_tcp_rs_capsule`, in its PDU).
     fn capsule_ptr(&self) -> *mut b::nvme_tcp_rs_capsule {
-        // SAFETY: The request is valid; the PDU of a request of the driver's tag sets is a
+        // SAFETY: The request is valid, and its PDU follows it in the same allocation
+        // (`blk_mq_rq_to_pdu`, inlined here); the PDU of a request of the driver's tag sets is a
         // `struct nvme_tcp_rs_pdu` (`cmd_size`).
-        let pdu = unsafe { kb::blk_mq_rq_to_pdu(self.raw()) }.cast::<b::nvme_tcp_rs_pdu>();
-        // SAFETY: `pdu` points to a valid PDU, whose `capsule` `init_request` set to the
-        // request's own capsule, valid until `exit_request`, after the driver's last use.
-        unsafe { (*pdu).capsule }
+        let pdu = unsafe { self.raw().add(1) }.cast::<b::nvme_tcp_rs_pdu>();
+        // SAFETY: `pdu` points to a valid PDU; no reference to it is made.
+        unsafe { &raw mut (*pdu).capsule }
     }
 
     /// Returns the request's CapsuleCmd header section: the command as set up by
@@ -1192,19 +1170,15 @@ impl Request {
         unsafe { &mut *self.capsule_ptr().cast() }
     }
 
-    /// Sends bytes `from..to` of the capsule on `sock` without blocking, zero-copy
-    /// (`MSG_SPLICE_PAGES`, as the C host sends its command PDUs). Returns how many went out
-    /// (`None`: the socket is full).
+    /// Sends bytes `from..to` of the capsule on `sock` without blocking. Returns how many went
+    /// out (`None`: the socket is full).
     ///
-    /// The network stack reads the bytes when it transmits them: the capsule must not be
-    /// framed again before the controller has them, which holds as a request is only reused
-    /// once its command completed (the controller answered it), or once its connection is
-    /// gone (closed without linger, its unsent data dropped).
+    /// The bytes are copied (the C host sends its command PDUs zero-copy, `MSG_SPLICE_PAGES`:
+    /// for a capsule of 72 bytes, the page reference and the iterator over it cost the stack
+    /// more than the copy), so the capsule may be framed again as soon as this returns.
     pub(crate) fn send_capsule(&self, sock: &Socket, from: usize, to: usize, more: bool) -> Io {
         let bytes = self.capsule().get(from..to).ok_or(EINVAL)?;
-        // SAFETY: The capsule is a page fragment (`init_request`: `page_frag_alloc_align` of
-        // 128 bytes aligned on 128, so within one page), in the direct map.
-        unsafe { sock.send_frag(bytes, more) }
+        sock.send(bytes, more)
     }
 
     /// Returns the command (the SQE) as set up by [`Request::setup_cmd`], in the capsule.

@@ -707,29 +707,6 @@ impl Socket {
         io_result(unsafe { bindings::sock_sendmsg(self.sock.as_ptr(), &mut msg) })
     }
 
-    /// Sends `bytes`, which lie in a page fragment, zero-copy (`MSG_SPLICE_PAGES`) without
-    /// blocking: the network stack takes a reference on the page and reads the bytes when it
-    /// transmits them, perhaps after this returns.
-    ///
-    /// # Safety
-    ///
-    /// `bytes` must lie within one page of a page-fragment allocation (`page_frag_alloc`: not
-    /// slab memory, so the stack may take a reference on its page), in the direct map.
-    #[allow(dead_code)] // Host module only.
-    pub(crate) unsafe fn send_frag(&self, bytes: &[u8], more: bool) -> Io {
-        let len = u32::try_from(bytes.len()).map_err(|_| EINVAL)?;
-        // SAFETY: all-zero is a valid `bio_vec`.
-        let mut bv: bindings::bio_vec = unsafe { core::mem::zeroed() };
-        // SAFETY: `bv` is valid for writes (the same C struct in both bindings); the caller
-        // guarantees `bytes` is in the direct map.
-        unsafe {
-            b::nvmet_tcp_rs_bvec_virt((&raw mut bv).cast(), bytes.as_ptr().cast_mut().cast(), len)
-        };
-        // SAFETY: `bv` describes `bytes`, in a page the stack may take a reference on (the
-        // caller's guarantee).
-        unsafe { self.send_pages(core::slice::from_ref(&bv), bytes.len(), more) }
-    }
-
     /// Shuts both directions down (`SHUT_RDWR`); the state change callback follows.
     pub(crate) fn shutdown(&self) {
         // SAFETY: The socket is valid.

@@ -252,12 +252,6 @@ int nvmet_tcp_rs_sk_read(struct sock *sk, nvmet_tcp_rs_piece_fn piece,
 	return ret;
 }
 
-/* A bio_vec of @len bytes at @p, in the kernel's direct map (bvec_set_virt). */
-void nvmet_tcp_rs_bvec_virt(struct bio_vec *bv, void *p, unsigned int len)
-{
-	bvec_set_virt(bv, p, len);
-}
-
 /*
  * A module's I/O workqueue: high priority, reclaim-safe, per-CPU unless
  * unbound (as the C transports' nvme_tcp_wq and nvmet_tcp_wq).

@@ -87,16 +87,6 @@ impl Drop for IoWq {
     }
 }
 
-/// Releases the cache the requests' capsules come from at unload, after the controllers
-/// (and their tag sets, which free the capsules) are gone.
-struct Capsules;
-
-impl Drop for Capsules {
-    fn drop(&mut self) {
-        nvme_host::drain_capsules();
-    }
-}
-
 /// The module. Fields drop in order after [`PinnedDrop::drop`] removed the controllers; the
 /// workqueue exists before the transport is registered.
 #[pin_data(PinnedDrop)]
@@ -104,7 +94,6 @@ struct HostModule {
     _io_wq: IoWq,
     #[pin]
     transport: fabrics::Registration<Tcp>,
-    _capsules: Capsules,
 }
 
 impl kernel::InPlaceModule for HostModule {
@@ -117,7 +106,6 @@ impl kernel::InPlaceModule for HostModule {
             },
             _io_wq: IoWq::new()?,
             transport <- fabrics::Registration::new(module),
-            _capsules: Capsules,
         })
     }
 }
