@@ -69,37 +69,41 @@ impl ModuleQueue {
     }
 }
 
-/// Whether a queue's I/O work is running, and whether it was kicked meanwhile: a kick while the
-/// work runs only leaves a note, which the run takes before each round and again when it stops,
-/// so no kick is lost and none costs a second, empty run.
+/// Whether a queue's I/O work is queued or running, and whether it was kicked meanwhile: a kick
+/// while a run is queued or running only leaves a note, which the run takes before each round
+/// and again when it stops. So no kick is lost, none costs a second, empty run, and none queues
+/// a run already queued (or takes a reference on the queue for it).
 ///
 /// The kick's `xchg` and the stop's `xchg` are fully ordered against the load that follows
-/// each: of a kick and a stop that race, at least one sees the other's store (so either the
-/// kicker queues the work or the stopping run does). The workqueue never runs one work item
-/// twice at once, so `running` has one writer.
+/// each: of a kick and a stop that race, at least one sees the other's store, so either the
+/// kicker queues the work or the stopping run does (the `cmpxchg` that claims the queueing
+/// lets only one of them). The workqueue never runs one work item twice at once, and whoever
+/// queues a run has claimed it: one run is queued or running at a time.
 pub(crate) struct Kicks {
-    running: Atomic<bool>,
+    /// A run is queued or running: set by whoever queues it, cleared by the run as it stops.
+    active: Atomic<bool>,
     kicked: Atomic<bool>,
 }
 
 impl Kicks {
-    /// Returns the state of a work that is not running and was not kicked.
+    /// Returns the state of a work that is not queued and was not kicked.
     pub(crate) const fn new() -> Self {
         Self {
-            running: Atomic::new(false),
+            active: Atomic::new(false),
             kicked: Atomic::new(false),
         }
     }
 
-    /// Notes a kick; returns whether the caller must queue the work (it is not running).
+    /// Notes a kick; returns whether the caller must queue the work (no run was queued or
+    /// running, and the caller claimed the queueing of one).
     pub(crate) fn kick(&self) -> bool {
         self.kicked.xchg(true, Full);
-        !self.running.load(Relaxed)
+        !self.active.load(Relaxed) && self.claim()
     }
 
-    /// The work starts running.
-    pub(crate) fn start(&self) {
-        self.running.store(true, Relaxed);
+    /// Claims the queueing of a run; `false` if another kick or the stopping run claimed it.
+    fn claim(&self) -> bool {
+        self.active.cmpxchg(false, true, Relaxed).is_ok()
     }
 
     /// A round of the work starts: kicks from here on are for what this round may miss.
@@ -109,9 +113,14 @@ impl Kicks {
         self.kicked.xchg(false, Acquire);
     }
 
-    /// The work stops; returns whether a kick came that it may have missed (queue it again).
-    pub(crate) fn stop(&self) -> bool {
-        self.running.xchg(false, Full);
-        self.kicked.load(Relaxed)
+    /// The run stops; `again`: its budget ran out with work left. Returns whether the caller
+    /// must queue the work again: for `again` (the run stays claimed), or for a kick it may have
+    /// missed (if it claims the queueing).
+    pub(crate) fn stop(&self, again: bool) -> bool {
+        if again {
+            return true;
+        }
+        self.active.xchg(false, Full);
+        self.kicked.load(Relaxed) && self.claim()
     }
 }

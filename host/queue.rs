@@ -858,8 +858,8 @@ impl Queue {
         }
     }
 
-    /// Has the I/O work look at the queue: notes the kick for a run in progress, else queues
-    /// one (see [`Kicks`]).
+    /// Has the I/O work look at the queue: notes the kick for a run queued or in progress, else
+    /// queues one (see [`Kicks`]).
     fn kick(this: ArcBorrow<'_, Self>) {
         if this.kicks.kick() {
             Self::queue_io_work(this);
@@ -1030,9 +1030,8 @@ impl Queue {
     /// has nothing more and nothing waits to be sent (or only room for it); requeues itself
     /// after [`IO_ROUNDS`] rounds.
     fn io_work(this: Arc<Self>) {
-        this.kicks.start();
         let again = this.serve();
-        if this.kicks.stop() || again {
+        if this.kicks.stop(again) {
             Self::queue_io_work(this.as_arc_borrow());
         }
     }

@@ -510,9 +510,9 @@ impl Queue {
         self.sock.shutdown();
     }
 
-    /// Has `io_work` look at the queue: notes the kick for a run in progress, else queues one
-    /// (see [`Kicks`]). A completion that arrives while the work runs (the core often completes
-    /// a command inside `execute`) so costs no second run.
+    /// Has `io_work` look at the queue: notes the kick for a run queued or in progress, else
+    /// queues one (see [`Kicks`]). A completion that arrives while the work runs (the core often
+    /// completes a command inside `execute`) so costs no second run.
     fn kick(this: ArcBorrow<'_, Self>) {
         if this.kicks.kick() {
             Self::queue_io_work(this);
@@ -552,9 +552,8 @@ impl Queue {
     /// Serves the queue: receives, executes, sends, in rounds, until nothing moves or the
     /// budget is spent; then lets kicks queue it again, and queues itself if one came late.
     fn io_work(this: Arc<Self>) {
-        this.kicks.start();
         let again = this.serve();
-        if this.kicks.stop() || again {
+        if this.kicks.stop(again) {
             Self::queue_io_work(this.as_arc_borrow());
         }
     }
