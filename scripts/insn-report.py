@@ -62,11 +62,25 @@ def main():
     top = int(sys.argv[2]) if len(sys.argv) > 2 else 30
     with open(os.path.join(out, "runs.json")) as f:
         runs = json.load(f)
-    data = {}
+    # Runs of one pairing (C+C runs first and last) are averaged.
+    measured = collections.defaultdict(list)
+    names = {}
     for r in runs:
         counts = os.path.join(out, f"counts.{r['dump']}")
-        syms = symbols(os.path.join(out, f"kallsyms.{r['tag']}"))
-        data[r["tag"]] = (r["name"], *per_io(counts, syms, r["ios"]))
+        syms = symbols(os.path.join(out, f"kallsyms.{r['dump']}"))
+        measured[r["tag"]].append(per_io(counts, syms, r["ios"]))
+        names[r["tag"]] = r["name"]
+    data = {}
+    for tag, results in measured.items():
+        funcs, mods = collections.Counter(), collections.Counter()
+        for f, m in results:
+            funcs.update({k: v / len(results) for k, v in f.items()})
+            mods.update({k: v / len(results) for k, v in m.items()})
+        data[tag] = (names[tag], funcs, mods)
+        if len(results) > 1:
+            totals = ", ".join(f"{sum(m.values()):.0f}" for _, m in results)
+            print(f"{names[tag]}: {len(results)} runs, averaged "
+                  f"(instructions per I/O: {totals})\n")
     base_name, base_funcs, base_mods = data["cc"]
     for tag, (name, funcs, mods) in data.items():
         if tag == "cc":

@@ -5,9 +5,12 @@ Usage: insn.py OUTDIR RW BS IODEPTH NUMJOBS RUNTIME TAG...
 
 For each pairing (tags as in bench.py) it sets up the pairing, warms up for a
 second, then calls syncfs(2) (the plugin zeroes its counts), runs fio, and
-calls sync(2) (the plugin writes the counts since, as its next dump). It
-writes OUTDIR/runs.json (pairing, dump number, I/Os) and a copy of
-/proc/kallsyms per pairing, as modules load at different addresses.
+calls sync(2) (the plugin writes the counts since, as its next dump). C+C
+runs both first and last (when there is another pairing), so that the order
+favours no pairing and the two runs show the spread between runs; the report
+averages them. It writes
+OUTDIR/runs.json (pairing, dump number, I/Os) and a copy of /proc/kallsyms
+per run, as modules load at different addresses.
 """
 import ctypes
 import json
@@ -29,9 +32,10 @@ def main():
     bench.sh("modprobe", "nvmet")
     runs = []
     root = os.open("/", os.O_RDONLY)
-    for name, tag, kind, host, target in bench.CONFIGS:
-        if tag not in tags or kind != "tcp":
-            continue
+    chosen = [c for c in bench.CONFIGS if c[1] in tags and c[2] == "tcp"]
+    if len(chosen) > 1 and chosen[0][1] == "cc":
+        chosen.append(chosen[0])
+    for name, tag, kind, host, target in chosen:
         dev = bench.setup(kind, host, target)
         args = [f"--filename={dev}", "--direct=1", "--ioengine=io_uring", f"--rw={rw}",
                 f"--bs={bs}", f"--iodepth={qd}", f"--numjobs={jobs}", "--size=512m",
@@ -42,7 +46,7 @@ def main():
         r = bench.sh("fio", "--name=measure", *args, f"--runtime={runtime}",
                      "--output-format=json")
         os.sync()
-        shutil.copy("/proc/kallsyms", os.path.join(out, f"kallsyms.{tag}"))
+        shutil.copy("/proc/kallsyms", os.path.join(out, f"kallsyms.{len(runs)}"))
         job = json.loads(r.stdout)["jobs"][0]
         ios = job["read"]["total_ios"] + job["write"]["total_ios"]
         runs.append({"name": name, "tag": tag, "dump": len(runs), "ios": ios})
