@@ -32,7 +32,7 @@ use crate::pdu::{
     H2CData, Header, HostConfig, IcResp, Limits, Params, Pdu, PlainCapsules, Receiver, Role,
     TermReq, Validator, Want,
 };
-use crate::socket::{Callbacks, Hooks, Piece, Read, Socket};
+use crate::socket::{Callbacks, Hooks, Read, SkbBytes, Socket};
 use kernel::{
     dev_err, dev_warn, new_mutex, new_work,
     prelude::*,
@@ -1172,7 +1172,10 @@ impl Queue {
                     // Data continuing from an earlier socket buffer is copied into place from
                     // the start of this piece on, as far as this socket buffer holds it.
                     let placed = match receiver.placeable() {
-                        Some(_) => self.place(&mut state, receiver, data, done, &piece, true)?,
+                        Some((offset, left)) => {
+                            let src = piece.onward(left);
+                            self.place(&mut state, receiver, data, done, offset, src)?
+                        }
                         None => 0,
                     };
                     let Some(rest) = bytes.get(placed..).filter(|r| !r.is_empty()) else {
@@ -1182,7 +1185,10 @@ impl Queue {
                     // socket buffer is copied into place in one go.
                     self.rx_bytes(&mut state, receiver, data, done, rest)?;
                     let after = match receiver.placeable() {
-                        Some(_) => self.place(&mut state, receiver, data, done, &piece, false)?,
+                        Some((offset, left)) => {
+                            let src = piece.after(left);
+                            self.place(&mut state, receiver, data, done, offset, src)?
+                        }
                         None => 0,
                     };
                     Ok(bytes.len() + after)
@@ -1233,10 +1239,10 @@ impl Queue {
         Ok(())
     }
 
-    /// Copies the C2H data that follows `piece` in its socket buffer (`from_start`: that starts
-    /// with it) straight into the request's pages, where the receiver allows it
-    /// ([`Receiver::placeable`]: no data digest to compute); returns the bytes placed (none: the
-    /// data is fed as it comes).
+    /// Copies the C2H data `src` (bytes of a socket buffer) straight into the request's pages
+    /// from `offset` on, where the receiver allows it ([`Receiver::placeable`]: no data digest to
+    /// compute, which the caller asked); returns the bytes placed (none: the data is fed as it
+    /// comes).
     ///
     /// Inlined into the reader, where it runs once or twice per read command.
     #[inline(always)]
@@ -1246,16 +1252,11 @@ impl Queue {
         receiver: &mut Receiver<KernelCrc32c>,
         data: &mut RxData,
         done: &mut KVec<Done>,
-        piece: &Piece<'_>,
-        from_start: bool,
+        offset: u32,
+        src: SkbBytes<'_>,
     ) -> Result<usize, RxError> {
-        let (Some((offset, left)), RxData::C2H { cid, .. }) = (receiver.placeable(), *data) else {
+        let RxData::C2H { cid, .. } = *data else {
             return Ok(0);
-        };
-        let src = if from_start {
-            piece.onward(left)
-        } else {
-            piece.after(left)
         };
         let len = src.len();
         let copied = len > 0
