@@ -22,6 +22,7 @@ pub mod capsule;
 pub mod common;
 pub mod data;
 pub mod digest;
+pub mod engine;
 pub mod error;
 pub mod header;
 pub mod ic;

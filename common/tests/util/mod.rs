@@ -6,6 +6,8 @@ use std::vec::Vec;
 
 use nvme_tcp_pdu::digest::digest;
 use nvme_tcp_pdu::Want;
+use nvme_tcp_pdu::*;
+#[allow(unused_imports)]
 use nvme_tcp_pdu::{
     CommandState, CommandTable, DataDigest, Event, FatalError, Framing, Header, Params, Pdu,
     Receiver, SoftCrc32c, Transfer,
@@ -301,4 +303,195 @@ pub fn run_placing(
         record(&mut evs, &ev, rx.header());
     }
     evs
+}
+
+pub fn params(digests: bool, hpda: u8) -> Params {
+    Params {
+        hdgst: digests,
+        ddgst: digests,
+        hpda,
+        cpda: 0,
+        maxh2cdata: 4096,
+        maxr2t: 0,
+    }
+}
+
+pub fn cqe(cid: u16) -> CapsuleResp {
+    let mut cqe = [0u8; 16];
+    cqe[12..14].copy_from_slice(&cid.to_le_bytes());
+    CapsuleResp { cqe }
+}
+
+/// A host's view of a connection: the driver state and the bytes the controller sends.
+pub fn host_stream(p: Params, with_ic: bool, corrupt_digest: bool) -> (Driver, Vec<u8>) {
+    let f = p.framing(Role::Target);
+    let mut d = Driver {
+        params: Some(p),
+        ..Driver::default()
+    };
+    d.commands.insert(1, CommandState::NoData);
+    d.commands.insert(
+        2,
+        CommandState::Read {
+            len: 40,
+            received: 0,
+        },
+    );
+    d.commands.insert(
+        3,
+        CommandState::Write {
+            len: 100,
+            requested: 0,
+            r2ts: 0,
+        },
+    );
+    d.commands.insert(
+        4,
+        CommandState::Read {
+            len: 8,
+            received: 0,
+        },
+    );
+    let mut s = Vec::new();
+    if with_ic {
+        let icresp = IcResp {
+            pfv: 0,
+            cpda: 0,
+            dgst: DigestOptions::new(p.hdgst, p.ddgst),
+            maxh2cdata: p.maxh2cdata,
+        };
+        s.extend_from_slice(&icresp.to_bytes());
+    }
+    s.extend(pdu_bytes(&Pdu::CapsuleResp(cqe(1)), &f, &[]));
+    let a: Vec<u8> = (0..24u8).collect();
+    let b: Vec<u8> = (100..116u8).collect();
+    s.extend(pdu_bytes(
+        &Pdu::C2HData(C2HData {
+            cccid: 2,
+            datao: 0,
+            datal: 24,
+            last: false,
+            success: false,
+        }),
+        &f,
+        &a,
+    ));
+    s.extend(pdu_bytes(
+        &Pdu::C2HData(C2HData {
+            cccid: 2,
+            datao: 24,
+            datal: 16,
+            last: true,
+            success: true,
+        }),
+        &f,
+        &b,
+    ));
+    s.extend(pdu_bytes(
+        &Pdu::R2t(R2t {
+            cccid: 3,
+            ttag: 9,
+            r2to: 0,
+            r2tl: 100,
+        }),
+        &f,
+        &[],
+    ));
+    let mut c = pdu_bytes(
+        &Pdu::C2HData(C2HData {
+            cccid: 4,
+            datao: 0,
+            datal: 8,
+            last: true,
+            success: false,
+        }),
+        &f,
+        &[7; 8],
+    );
+    if corrupt_digest && p.ddgst {
+        *c.last_mut().unwrap() ^= 1;
+    }
+    s.extend(c);
+    s.extend(pdu_bytes(&Pdu::CapsuleResp(cqe(4)), &f, &[]));
+    (d, s)
+}
+
+/// A target's view: the driver state (an R2T sent for command 2) and the host's bytes.
+pub fn target_stream(p: Params, with_ic: bool) -> (Driver, Vec<u8>) {
+    let f = p.framing(Role::Host);
+    let mut d = Driver {
+        params: Some(p),
+        ..Driver::default()
+    };
+    d.transfers.insert(
+        0,
+        Transfer {
+            cccid: 2,
+            next: 0,
+            end: 20,
+        },
+    );
+    let mut s = Vec::new();
+    if with_ic {
+        let icreq = HostConfig {
+            hdgst: p.hdgst,
+            ddgst: p.ddgst,
+            maxr2t: 0,
+        }
+        .icreq();
+        s.extend_from_slice(&icreq.to_bytes());
+    }
+    let mut sqe = [0u8; 64];
+    sqe[0] = 1;
+    sqe[2] = 1;
+    // In-capsule data: an offset SGL descriptor of the same length.
+    sqe[32] = 20;
+    sqe[39] = 0x01;
+    s.extend(pdu_bytes(
+        &Pdu::CapsuleCmd(CapsuleCmd { sqe, data_len: 20 }),
+        &f,
+        &[0xab; 20],
+    ));
+    sqe[2] = 2;
+    // Data by R2T: a transport SGL descriptor.
+    sqe[39] = 0x5a;
+    s.extend(pdu_bytes(
+        &Pdu::CapsuleCmd(CapsuleCmd { sqe, data_len: 0 }),
+        &f,
+        &[],
+    ));
+    s.extend(pdu_bytes(
+        &Pdu::H2CData(H2CData {
+            cccid: 2,
+            ttag: 0,
+            datao: 0,
+            datal: 12,
+            last: false,
+        }),
+        &f,
+        &[1; 12],
+    ));
+    s.extend(pdu_bytes(
+        &Pdu::H2CData(H2CData {
+            cccid: 2,
+            ttag: 0,
+            datao: 12,
+            datal: 8,
+            last: true,
+        }),
+        &f,
+        &[2; 8],
+    ));
+    let term = TermReq::new(FatalError::status(Fes::PduSequenceError), 8);
+    s.extend(pdu_bytes(&Pdu::H2CTermReq(term), &f, &[0x55; 8]));
+    (d, s)
+}
+
+pub fn receiver(role: Role, p: Params, with_ic: bool) -> Receiver<SoftCrc32c> {
+    let limits = Limits::default();
+    if with_ic {
+        Receiver::new(role, limits)
+    } else {
+        Receiver::with_params(role, limits, p)
+    }
 }
