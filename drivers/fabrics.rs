@@ -230,7 +230,14 @@ impl Options {
 /// # Invariants
 ///
 /// `0` is the valid fabrics device `create_ctrl` was called with.
-pub(crate) struct FabricsDevice(pub(crate) NonNull<kernel::bindings::device>);
+pub(crate) struct FabricsDevice(NonNull<kernel::bindings::device>);
+
+impl FabricsDevice {
+    /// Returns the device, for `nvme_init_ctrl`.
+    pub(crate) fn as_raw(&self) -> *mut kernel::bindings::device {
+        self.0.as_ptr()
+    }
+}
 
 /// An NVMe controller created by a transport, handed to `nvme-fabrics`.
 ///

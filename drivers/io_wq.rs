@@ -1,57 +1,90 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! A module's own I/O workqueue, with work queued on a given CPU (shared by both modules).
+//! A module's own I/O workqueue, on which work is queued on a given CPU, and the kick protocol
+//! of a work item that many contexts wake (shared by both modules).
+//!
+//! The kernel crate's [`kernel::workqueue::Queue`] borrows a workqueue someone else owns and
+//! queues work unbound; [`ModuleQueue`] owns its workqueue and queues on a CPU
+//! ([`ModuleQueue::enqueue_on`]), as the C transports queue their `io_work` on the queue's CPU.
 
 use crate::sock_bindings as b;
 use kernel::{
     bindings,
     prelude::*,
-    sync::atomic::{Acquire, Atomic, Full, Relaxed, Release},
+    sync::{
+        atomic::{Acquire, Atomic, Full, Relaxed, Release},
+        rcu,
+    },
     workqueue::RawWorkItem,
 };
 
-/// A module's own workqueue (per-CPU, high priority, reclaim-safe, as the C transports'
-/// `nvme_tcp_wq` and `nvmet_tcp_wq`), kept in a `static` so that work items can reach it from
-/// any context.
+/// A module's own workqueue (per-CPU unless unbound, high priority, reclaim-safe, as the C
+/// transports' `nvme_tcp_wq` and `nvmet_tcp_wq`), kept in a `static` so that work can be queued
+/// from any context (socket callbacks, the block layer, the `nvmet` core).
+///
+/// Queueing and destroying may race: a work queued after [`ModuleQueue::destroy`] started is
+/// handed back, not queued. The pointer is published under RCU, and `destroy` waits for a grace
+/// period before it frees the workqueue.
 ///
 /// # Invariants
 ///
-/// `wq` is null or a valid workqueue allocated by [`ModuleQueue::create`] and not yet destroyed.
+/// `wq` is null or a valid workqueue allocated by [`ModuleQueue::create`]; once set to null it
+/// is freed only after an RCU grace period.
 pub(crate) struct ModuleQueue {
     wq: Atomic<*mut bindings::workqueue_struct>,
 }
 
 impl ModuleQueue {
-    /// Returns an empty slot; [`ModuleQueue::create`] allocates the queue.
+    /// Returns an empty slot; [`ModuleQueue::create`] allocates the workqueue.
     pub(crate) const fn new() -> Self {
         Self {
             wq: Atomic::new(core::ptr::null_mut()),
         }
     }
 
-    /// Allocates the workqueue, named `name`, per-CPU unless `unbound`; called once, at module
-    /// load.
+    /// Allocates the workqueue, named `name`, per-CPU unless `unbound`.
+    ///
+    /// # Errors
+    ///
+    /// `EBUSY` if it exists already, `ENOMEM` if it could not be allocated.
     pub(crate) fn create(&self, name: &'static CStr, unbound: bool) -> Result {
+        let placement = if unbound {
+            bindings::wq_flags_WQ_UNBOUND
+        } else {
+            bindings::wq_flags_WQ_PERCPU
+        };
+        let flags = bindings::wq_flags_WQ_MEM_RECLAIM | bindings::wq_flags_WQ_HIGHPRI | placement;
         // SAFETY: `name` is a valid string; the workqueue keeps a copy.
-        let wq = unsafe { b::nvmet_tcp_rs_alloc_io_wq(name.as_char_ptr(), unbound) };
+        let wq = unsafe { b::nvmet_tcp_rs_alloc_workqueue(name.as_char_ptr(), flags) };
         if wq.is_null() {
             return Err(ENOMEM);
         }
-        self.wq.store(wq, Release);
+        if self.wq.cmpxchg(core::ptr::null_mut(), wq, Release).is_err() {
+            // SAFETY: `wq` was just allocated and was never published.
+            unsafe { bindings::destroy_workqueue(wq) };
+            return Err(EBUSY);
+        }
         Ok(())
     }
 
-    /// Runs everything queued, then frees the workqueue; called once, at module unload, when
-    /// nothing can queue work any more.
+    /// Stops queueing, runs everything queued (work it queues again is refused), then frees the
+    /// workqueue. Does nothing if there is none.
     pub(crate) fn destroy(&self) {
-        let wq = self.wq.xchg(core::ptr::null_mut(), Relaxed);
-        if !wq.is_null() {
-            // SAFETY: By the type invariant `wq` is valid; it is no longer published.
-            unsafe { bindings::destroy_workqueue(wq) };
+        let wq = self.wq.xchg(core::ptr::null_mut(), Acquire);
+        if wq.is_null() {
+            return;
         }
+        // A queueing that read the pointer before the exchange is over after this.
+        rcu::synchronize_rcu();
+        // SAFETY: By the type invariant `wq` is valid; it is no longer published, and no
+        // queueing that read it is still in progress (the grace period above).
+        unsafe { bindings::destroy_workqueue(wq) };
     }
 
-    /// Queues `w` on `cpu` (unbound placement for `None`); returns it back if already queued.
+    /// Queues `w` on `cpu` (unbound placement for `None`).
+    ///
+    /// Hands `w` back (as [`RawWorkItem::EnqueueOutput`] says, for `Arc<T>` an `Err`) if it was
+    /// queued already, or if the workqueue is gone.
     pub(crate) fn enqueue_on<W, const ID: u64>(&self, cpu: Option<u32>, w: W) -> W::EnqueueOutput
     where
         W: RawWorkItem<ID> + Send + 'static,
@@ -59,13 +92,19 @@ impl ModuleQueue {
         let cpu = cpu
             .and_then(|c| i32::try_from(c).ok())
             .unwrap_or(bindings::wq_misc_consts_WORK_CPU_UNBOUND as i32);
+        let guard = rcu::read_lock();
         let wq = self.wq.load(Acquire);
-        // SAFETY: `__enqueue` passes a valid `work_struct` and keeps it alive until the work
-        // runs if `queue_work_on` returns true, as `Queue::enqueue` relies on too; `W` is
-        // `Send + 'static`. `wq` is valid while the module has queues (type invariant; it is
-        // destroyed only after the last queue is gone). `cpu` is unbound or a CPU id the
-        // network stack reported.
-        unsafe { w.__enqueue(move |work| bindings::queue_work_on(cpu, wq, work)) }
+        // SAFETY: `__enqueue` passes a valid `work_struct` and keeps it alive until the work runs
+        // if the closure returns true, as `kernel::workqueue::Queue::enqueue` relies on too; `W`
+        // is `Send + 'static`. The closure queues only on a workqueue that is still published,
+        // and the RCU read lock held across it keeps `destroy` from freeing that workqueue until
+        // `queue_work_on` returned (type invariant). `cpu` is unbound or a CPU id the caller got
+        // from the kernel (`queue_work_on` falls back to any CPU for one that is offline).
+        let out = unsafe {
+            w.__enqueue(move |work| !wq.is_null() && bindings::queue_work_on(cpu, wq, work))
+        };
+        drop(guard);
+        out
     }
 }
 

@@ -4,16 +4,15 @@
 //! the `nvmet` core.
 //!
 //! All `unsafe` of the target module's core interface lives here; the transport logic implements
-//! [`Transport`] and works with [`Port`], [`Sq`] and [`Request`], which wrap the core's structs.
+//! [`Transport`] and works with [`Port`] and the [`crate::nvmet_sq`] types, which wrap the core's
+//! structs.
 
+use crate::nvmet_sq::HasSq;
 use core::{marker::PhantomData, ptr::NonNull};
 use kernel::{
     error::to_result,
     prelude::*,
-    sync::{
-        atomic::{Atomic, Relaxed},
-        Arc, ArcBorrow,
-    },
+    sync::{Arc, ArcBorrow},
     types::{ForeignOwnable, Opaque},
     ThisModule,
 };
@@ -98,9 +97,10 @@ pub(crate) mod status {
     pub(crate) const CONNECT_CTRL_BUSY: u16 = bindings::NVME_SC_CONNECT_CTRL_BUSY as u16;
 }
 
-/// The module parameters and the log rate limiter, which live in the C helper object.
+/// The module parameters and the log rate limiter, declared in the C helper object.
 pub(crate) mod params {
     use super::bindings;
+    use kernel::{ffi::c_char, prelude::*};
 
     /// Returns the `so_priority` module parameter.
     pub(crate) fn so_priority() -> i32 {
@@ -110,7 +110,7 @@ pub(crate) mod params {
 
     /// Returns the `idle_poll_period_usecs` module parameter.
     pub(crate) fn idle_poll_usecs() -> u32 {
-        // SAFETY: As above.
+        // SAFETY: The accessor reads an `int` parameter with `READ_ONCE`; no preconditions.
         let v = unsafe { bindings::nvmet_tcp_rs_idle_poll_usecs() };
         u32::try_from(v).unwrap_or(0)
     }
@@ -119,6 +119,30 @@ pub(crate) mod params {
     pub(crate) fn ratelimit() -> bool {
         // SAFETY: The helper uses its own static limiter, which serialises callers.
         unsafe { bindings::nvmet_tcp_rs_ratelimit() }
+    }
+
+    /// `kernel_param_ops.set` of the module's `int` parameters: a decimal in `0..=i32::MAX`,
+    /// as the C transport accepts; anything else is refused with `EINVAL`.
+    ///
+    /// # Safety
+    ///
+    /// Called by the kernel's parameter code with a NUL-terminated `val` and a parameter `kp`
+    /// whose `arg` points to an `int`, under the parameter lock.
+    #[no_mangle]
+    unsafe extern "C" fn nvmet_tcp_rs_param_set(
+        val: *const c_char,
+        kp: *const kernel::bindings::kernel_param,
+    ) -> i32 {
+        let mut v = 0i32;
+        // SAFETY: `val` is NUL-terminated (the caller guarantees it); `v` is valid for writes.
+        let ret = unsafe { kernel::bindings::kstrtoint(val, 10, &mut v) };
+        if ret != 0 || v < 0 {
+            return EINVAL.to_errno();
+        }
+        // SAFETY: `arg` points to the parameter's `int` (the caller guarantees it); the
+        // accessors read it with `READ_ONCE`.
+        unsafe { core::ptr::write_volatile((*kp).__bindgen_anon_1.arg.cast::<i32>(), v) };
+        0
     }
 }
 
@@ -202,20 +226,35 @@ impl Port {
         unsafe { (*self.0.get()).inline_data_size }
     }
 
+    pub(crate) fn as_raw(&self) -> *mut bindings::nvmet_port {
+        self.0.get()
+    }
+}
+
+/// The port `add_port` is called for: while the core holds `nvmet_config_sem`, which also
+/// serialises configfs writes of the port's attributes, so they can be written here.
+pub(crate) struct AddPort<'a>(&'a Port);
+
+impl core::ops::Deref for AddPort<'_> {
+    type Target = Port;
+
+    fn deref(&self) -> &Port {
+        self.0
+    }
+}
+
+impl AddPort<'_> {
     /// Sets `param_inline_data_size` to the transport's default, as configfs then shows it.
     pub(crate) fn set_inline_data_size(&self, size: u32) {
-        // SAFETY: By the type invariant the port is valid; `add_port` runs under the core's
-        // `nvmet_config_sem`, which also serialises configfs writes of this attribute.
-        unsafe { (*self.0.get()).inline_data_size = i32::try_from(size).unwrap_or(i32::MAX) };
-    }
-
-    fn as_raw(&self) -> *mut bindings::nvmet_port {
-        self.0.get()
+        // SAFETY: The port is valid; `add_port` runs under the core's `nvmet_config_sem`, which
+        // serialises configfs writes of this attribute (see the type).
+        unsafe { (*self.0.as_raw()).inline_data_size = i32::try_from(size).unwrap_or(i32::MAX) };
     }
 
     /// Returns a handle the transport keeps while the port is enabled.
     pub(crate) fn handle(&self) -> PortHandle {
-        PortHandle(NonNull::from(self))
+        // INVARIANT: A port being enabled, handed out in `add_port` only.
+        PortHandle(NonNull::from(self.0))
     }
 }
 
@@ -223,16 +262,18 @@ impl Port {
 ///
 /// # Invariants
 ///
-/// The port is valid while the transport holds the handle: the core keeps an enabled port
-/// alive, deletes its controllers before disabling it, and frees it only after `remove_port`;
-/// the transport drops its handles in `remove_port` and in the release of each queue, which the
-/// core's controller deletion waits for.
-#[derive(Clone, Copy)]
+/// The port is valid while the handle exists. Handles are made only in `add_port`
+/// ([`AddPort::handle`]) and kept by the transport's port and its queues: the core keeps an
+/// enabled port alive, calls `remove_port` before it disables it, and frees it (configfs
+/// `rmdir`, `nvmet_port_release`) only after flushing `nvmet_wq`, on which every queue of the
+/// port is released (the release drops the queue's handle) once `remove_port` closed it.
+#[derive(Clone)]
 pub(crate) struct PortHandle(NonNull<Port>);
 
 // SAFETY: The port is shared with the core, which serialises its changes (see `Port`).
 unsafe impl Send for PortHandle {}
-// SAFETY: As above.
+// SAFETY: Shared references only read the port, whose changes the core serialises with
+// enabling and disabling it (see `Port`).
 unsafe impl Sync for PortHandle {}
 
 impl PortHandle {
@@ -254,26 +295,34 @@ fn nul_terminated(field: &[u8]) -> &[u8] {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct CtrlId(usize);
 
+impl CtrlId {
+    /// The identity of `ctrl`, if there is one.
+    pub(crate) fn of(ctrl: *mut bindings::nvmet_ctrl) -> Option<Self> {
+        (!ctrl.is_null()).then_some(Self(ctrl as usize))
+    }
+}
+
 /// A target transport, as `struct nvmet_fabrics_ops` describes it to the `nvmet` core.
 pub(crate) trait Transport: Sized + 'static {
     /// What the transport keeps for an enabled port; the core keeps it in `port->priv`.
     type Port: Send + Sync;
-    /// A queue: it owns the [`Sq`] and [`Request`]s it hands to the core.
-    type Queue: Send + Sync;
+    /// A queue: it contains the [`Sq`] through which the core reaches it.
+    type Queue: HasSq + Send + Sync;
 
     /// Starts serving `port` (its `addr_*` attributes in configfs).
-    fn add_port(port: &Port) -> Result<Arc<Self::Port>>;
+    fn add_port(port: &AddPort<'_>) -> Result<Arc<Self::Port>>;
 
     /// Stops serving `port`; `data` is what [`Transport::add_port`] returned for it.
     fn remove_port(port: &Port, data: Arc<Self::Port>);
 
-    /// The core completed `req` (status in its CQE); called from any context, even hard IRQ.
-    fn queue_response(queue: ArcBorrow<'_, Self::Queue>, req: &Request<Self::Queue>);
+    /// The core completed a request of `queue` (see [`Sq::take_responses`]); called from any
+    /// context, even hard IRQ.
+    fn queue_response(queue: ArcBorrow<'_, Self::Queue>);
 
-    /// The core accepted a Connect on `sq`; returns 0 or an NVMe status.
+    /// The core accepted a Connect on `queue`'s sq; returns 0 or an NVMe status.
     ///
-    /// Called from the queue's own `execute` of the Connect command.
-    fn install_queue(queue: ArcBorrow<'_, Self::Queue>, sq: &Sq<Self::Queue>) -> u16;
+    /// Called from the queue's own execution of the Connect command.
+    fn install_queue(queue: ArcBorrow<'_, Self::Queue>) -> u16;
 
     /// The core deletes `ctrl`: close every queue of it. Must not sleep on queue teardown.
     fn delete_ctrl(ctrl: CtrlId);
@@ -285,26 +334,23 @@ pub(crate) trait Transport: Sized + 'static {
     fn host_traddr(queue: &Self::Queue, buf: &mut [u8]) -> Result<usize>;
 }
 
-/// The `nvmet_fabrics_ops` table of a transport, a `static` of the module.
-///
-/// # Invariants
-///
-/// The table's callbacks are those of `T`; `owner` is written once, before registration.
+/// The `nvmet_fabrics_ops` table of a transport, a `static` of the module, complete at compile
+/// time.
 pub(crate) struct OpsTable<T: Transport> {
     ops: Opaque<bindings::nvmet_fabrics_ops>,
     _transport: PhantomData<T>,
 }
 
-// SAFETY: The core only reads the table; the single write (`owner`) happens before it is
-// registered, with no other user.
+// SAFETY: The table is never written after it is built (at compile time); the core only reads
+// it.
 unsafe impl<T: Transport> Sync for OpsTable<T> {}
 
 impl<T: Transport> OpsTable<T> {
-    /// Returns the table of `T`'s callbacks.
-    pub(crate) const fn new() -> Self {
+    /// Returns the table of `T`'s callbacks, for ports that hold `module` while enabled.
+    pub(crate) const fn new(module: &'static ThisModule) -> Self {
         Self {
             ops: Opaque::new(bindings::nvmet_fabrics_ops {
-                owner: core::ptr::null_mut(),
+                owner: module.as_ptr(),
                 type_: TRTYPE_TCP,
                 // One SGL data block descriptor per command, as the C transport.
                 msdbd: 1,
@@ -330,7 +376,7 @@ impl<T: Transport> OpsTable<T> {
         }
     }
 
-    fn as_raw(&self) -> *mut bindings::nvmet_fabrics_ops {
+    pub(crate) fn as_raw(&self) -> *mut bindings::nvmet_fabrics_ops {
         self.ops.get()
     }
 }
@@ -345,14 +391,16 @@ pub(crate) struct Registration<T: Transport> {
 }
 
 impl<T: Transport> Registration<T> {
-    /// Registers `ops` as the TCP transport of `module`.
-    pub(crate) fn new(ops: &'static OpsTable<T>, module: &'static ThisModule) -> Result<Self> {
+    /// Registers `ops`.
+    ///
+    /// # Errors
+    ///
+    /// The layout check's, or the core's (`EBUSY` when a transport of the type is registered).
+    pub(crate) fn new(ops: &'static OpsTable<T>) -> Result<Self> {
         check_layout()?;
-        // SAFETY: The table is not registered yet (one registration per module), so nothing
-        // reads it concurrently.
-        unsafe { (*ops.as_raw()).owner = module.as_ptr() };
         // SAFETY: The table is a valid `static` that outlives the registration.
         to_result(unsafe { bindings::nvmet_register_transport(ops.as_raw()) })?;
+        // INVARIANT: Registered above.
         Ok(Self { ops })
     }
 }
@@ -364,290 +412,18 @@ impl<T: Transport> Drop for Registration<T> {
     }
 }
 
-/// A submission queue of the core (`struct nvmet_sq`) and its completion queue, owned by a
-/// transport queue `Q`.
-///
-/// # Invariants
-///
-/// `owner` points to the `Q`, inside an [`Arc`], that contains this `Sq`. `sq` and `cq` are
-/// initialised (`nvmet_sq_init`) until `destroyed` is set.
-#[repr(C)]
-#[pin_data(PinnedDrop)]
-pub(crate) struct Sq<Q> {
-    #[pin]
-    sq: Opaque<bindings::nvmet_sq>,
-    #[pin]
-    cq: Opaque<bindings::nvmet_cq>,
-    owner: NonNull<Q>,
-    destroyed: Atomic<bool>,
+/// Returns the `nvmet` core's workqueue, on which ports accept and queues are released.
+pub(crate) fn nvmet_wq() -> &'static kernel::workqueue::Queue {
+    // SAFETY: `nvmet_wq` is allocated by the core module, which this module depends on, for as
+    // long as it is loaded.
+    unsafe { kernel::workqueue::Queue::from_raw(bindings::nvmet_wq) }
 }
 
-// SAFETY: The core's sq is used from any thread; `owner` is only turned into a shared reference.
-unsafe impl<Q: Sync> Send for Sq<Q> {}
-// SAFETY: As above.
-unsafe impl<Q: Sync> Sync for Sq<Q> {}
-
-impl<Q> Sq<Q> {
-    /// Initialises the queue pair for a new connection of `owner`.
-    ///
-    /// # Safety
-    ///
-    /// `owner` must point to the `Q` inside an [`Arc`] that this `Sq` is a field of.
-    pub(crate) unsafe fn new(owner: NonNull<Q>) -> impl PinInit<Self, Error> {
-        try_pin_init!(&this in Self {
-            cq <- Opaque::ffi_init(|cq: *mut bindings::nvmet_cq| {
-                // SAFETY: `cq` is valid for writes and pinned; the core expects a zeroed struct
-                // (C transports allocate theirs with `kzalloc`).
-                unsafe {
-                    cq.write(core::mem::zeroed());
-                    bindings::nvmet_cq_init(cq);
-                }
-            }),
-            sq <- Opaque::try_ffi_init(move |sq: *mut bindings::nvmet_sq| {
-                // SAFETY: As for `cq`: fields `nvmet_sq_init` does not set (`tls_key`, the
-                // authentication state) must read as zero.
-                unsafe { sq.write(core::mem::zeroed()) };
-                // SAFETY: `this` is the struct being initialised; `cq` was initialised above.
-                let cq = unsafe { Opaque::cast_into(&raw const (*this.as_ptr()).cq) };
-                // SAFETY: `sq` is valid for writes and pinned; `cq` is initialised.
-                let ret = to_result(unsafe { bindings::nvmet_sq_init(sq, cq) });
-                if ret.is_err() {
-                    // SAFETY: `cq` was initialised by `nvmet_cq_init` and nothing else uses it.
-                    unsafe { bindings::nvmet_cq_put(cq) };
-                }
-                ret
-            }),
-            owner,
-            destroyed: Atomic::new(false),
-        })
-    }
-
-    fn as_raw(&self) -> *mut bindings::nvmet_sq {
-        self.sq.get()
-    }
-
-    /// Returns the queue id the Connect asked for.
-    pub(crate) fn qid(&self) -> u16 {
-        // SAFETY: By the type invariant `sq` is initialised; `qid` is set by Connect, before
-        // the transport's `install_queue`, and never changes after.
-        unsafe { (*self.as_raw()).qid }
-    }
-
-    /// Returns the queue's size (entries), set by Connect.
-    pub(crate) fn size(&self) -> u16 {
-        // SAFETY: As for `qid`.
-        unsafe { (*self.as_raw()).size }
-    }
-
-    /// Returns whether the host disabled SQ flow control (C2HData may then carry SUCCESS).
-    pub(crate) fn sqhd_disabled(&self) -> bool {
-        // SAFETY: As for `qid`; a `bool` is read atomically.
-        unsafe { core::ptr::read_volatile(&raw const (*self.as_raw()).sqhd_disabled) }
-    }
-
-    /// Returns the controller the queue belongs to, if Connect succeeded.
-    pub(crate) fn ctrl(&self) -> Option<CtrlId> {
-        // SAFETY: `ctrl` is written once by Connect; a racy read of a pointer only ever compared
-        // is what the C transport does too (`READ_ONCE`).
-        let ctrl = unsafe { core::ptr::read_volatile(&raw const (*self.as_raw()).ctrl) };
-        (!ctrl.is_null()).then_some(CtrlId(ctrl as usize))
-    }
-
-    /// Tears the queue pair down: waits until the core has completed every command it holds.
-    ///
-    /// Idempotent; also done when the `Sq` is dropped.
-    pub(crate) fn destroy(&self) {
-        if self.destroyed.xchg(true, Relaxed) {
-            return;
-        }
-        // SAFETY: By the type invariant `sq`/`cq` are initialised; `destroyed` makes this the
-        // only teardown.
-        unsafe {
-            bindings::nvmet_sq_destroy(self.as_raw());
-            bindings::nvmet_cq_put(self.cq.get());
-        }
-    }
-}
-
-#[pinned_drop]
-impl<Q> PinnedDrop for Sq<Q> {
-    fn drop(self: Pin<&mut Self>) {
-        self.destroy();
-    }
-}
-
-/// A command slot the core works on (`struct nvmet_req`) with its SQE and CQE, owned by a
-/// transport queue `Q`.
-///
-/// The transport changes the command only while the core does not hold it: between taking a
-/// free slot and `nvmet_req_init`/`execute`, and after the core called `queue_response`.
-///
-/// # Invariants
-///
-/// `req.cmd` points to `cmd`, `req.cqe` to `cqe` and `req.port` to the queue's port; `owner`
-/// points to the `Q`, inside an [`Arc`], that owns this request.
-#[repr(C)]
-#[pin_data]
-pub(crate) struct Request<Q> {
-    #[pin]
-    req: Opaque<bindings::nvmet_req>,
-    #[pin]
-    cmd: Opaque<bindings::nvme_command>,
-    #[pin]
-    cqe: Opaque<bindings::nvme_completion>,
-    owner: NonNull<Q>,
-    index: u16,
-    /// Link of the owner's lock-free completion list (the next index, or `u32::MAX`).
-    pub(crate) link: Atomic<u32>,
-}
-
-// SAFETY: Requests are handed between the transport's work and the core's completion context;
-// all mutation goes through the `Opaque` C structs under the transport's ownership protocol.
-unsafe impl<Q: Sync> Send for Request<Q> {}
-// SAFETY: As above.
-unsafe impl<Q: Sync> Sync for Request<Q> {}
-
-/// An SQE as sent by the host.
-pub(crate) type Sqe = [u8; 64];
-
-impl<Q> Request<Q> {
-    /// Returns a request of `owner` with index `index`, on `port`.
-    ///
-    /// # Safety
-    ///
-    /// `owner` must point to the `Q` inside an [`Arc`] that owns this request and outlives the
-    /// core's use of it; `port` must outlive the request.
-    pub(crate) unsafe fn new(
-        owner: NonNull<Q>,
-        index: u16,
-        port: &Port,
-    ) -> impl PinInit<Self, Error> {
-        let port = port.as_raw();
-        try_pin_init!(&this in Self {
-            cmd: Opaque::zeroed(),
-            cqe: Opaque::zeroed(),
-            req <- Opaque::ffi_init(move |req: *mut bindings::nvmet_req| {
-                // SAFETY: `req` is valid for writes; all-zero is a valid `nvmet_req`.
-                unsafe { req.write(core::mem::zeroed()) };
-                let this = this.as_ptr();
-                // SAFETY: `req` was just initialised; `cmd`/`cqe` are fields of the same pinned
-                // struct, so the pointers stay valid as long as the request.
-                unsafe {
-                    (*req).cmd = Opaque::cast_into(&raw const (*this).cmd);
-                    (*req).cqe = Opaque::cast_into(&raw const (*this).cqe);
-                    (*req).port = port;
-                }
-            }),
-            owner,
-            index,
-            link: Atomic::new(u32::MAX),
-        }? Error)
-    }
-
-    fn raw(&self) -> *mut bindings::nvmet_req {
-        self.req.get()
-    }
-
-    /// Returns the request's index in its owner.
-    pub(crate) fn index(&self) -> u16 {
-        self.index
-    }
-
-    /// Stores the SQE of a new command.
-    pub(crate) fn set_sqe(&self, sqe: &Sqe) {
-        // SAFETY: By the type invariant `cmd` is this request's SQE; the transport writes it
-        // only while the core does not hold the request. `Sqe` has the size of the C struct.
-        unsafe { self.cmd.get().cast::<Sqe>().write(*sqe) };
-    }
-
-    /// Hands the command to the core for parsing (`nvmet_req_init`).
-    ///
-    /// On `false` the core has already completed it (called `queue_response`) with an error.
-    pub(crate) fn init<T: Transport<Queue = Q>>(&self, sq: &Sq<Q>, ops: &OpsTable<T>) -> bool {
-        // SAFETY: The request, its SQE and `sq` are valid and initialised; `ops` is the
-        // registered table.
-        unsafe { bindings::nvmet_req_init(self.raw(), sq.as_raw(), ops.as_raw()) }
-    }
-
-    /// Drops the core's hold of a command it parsed but never executed (`nvmet_req_uninit`).
-    pub(crate) fn uninit(&self) {
-        // SAFETY: The transport calls this only for a request `init` accepted and that was
-        // neither executed nor completed.
-        unsafe { bindings::nvmet_req_uninit(self.raw()) }
-    }
-
-    /// Runs the command parsed by `init` (`req->execute`).
-    pub(crate) fn execute(&self) {
-        // SAFETY: `init` succeeded, so the core set `execute`; the transport calls this once.
-        unsafe {
-            if let Some(execute) = (*self.raw()).execute {
-                execute(self.raw());
-            }
-        }
-    }
-
-    /// Completes the command with `status` without executing it (`nvmet_req_complete`).
-    pub(crate) fn complete(&self, status: u16) {
-        // SAFETY: `init` succeeded and the command was not executed or completed yet.
-        unsafe { bindings::nvmet_req_complete(self.raw(), status) }
-    }
-
-    /// Attaches the command's data buffer (or detaches it with `None`).
-    pub(crate) fn set_data(&self, buf: Option<&crate::sgl::DataBuffer>) {
-        let (sg, cnt, len) = match buf {
-            Some(b) => (b.as_raw(), b.nents(), b.len()),
-            None => (core::ptr::null_mut(), 0, 0),
-        };
-        // SAFETY: The transport attaches and detaches buffers only while it owns the request;
-        // the buffer outlives the attachment (it is detached before being freed).
-        unsafe {
-            (*self.raw()).sg = sg;
-            (*self.raw()).sg_cnt = i32::try_from(cnt).unwrap_or(i32::MAX);
-            (*self.raw()).transfer_len = len as usize;
-        }
-    }
-
-    /// Returns the CQE the core filled in, as on the wire.
-    pub(crate) fn cqe(&self) -> [u8; 16] {
-        // SAFETY: Read after `queue_response`, when the core no longer writes it.
-        unsafe { self.cqe.get().cast::<[u8; 16]>().read() }
-    }
-
-    /// Returns the owner of a request the core passed to a callback.
-    ///
-    /// # Safety
-    ///
-    /// `req` must be the `req` field of a live `Request<Q>`.
-    unsafe fn from_raw<'a>(req: *mut bindings::nvmet_req) -> &'a Self {
-        // SAFETY: `Request` is `repr(C)` with `req` first, and the caller guarantees `req` is
-        // inside a live `Request<Q>`.
-        unsafe { &*req.cast::<Self>() }
-    }
-
-    /// Returns the queue that owns this request.
-    pub(crate) fn owner(&self) -> ArcBorrow<'_, Q> {
-        // SAFETY: By the type invariant `owner` is the data of an `Arc` that owns `self`, so it
-        // is alive for as long as `self` is borrowed.
-        unsafe { ArcBorrow::from_raw(self.owner.as_ptr()) }
-    }
-}
-
-impl<Q> Sq<Q> {
-    /// Returns the queue that owns this `Sq`.
-    fn owner(&self) -> ArcBorrow<'_, Q> {
-        // SAFETY: By the type invariant `owner` is the data of an `Arc` that contains `self`.
-        unsafe { ArcBorrow::from_raw(self.owner.as_ptr()) }
-    }
-
-    /// Returns the `Sq` around a pointer the core passed to a callback.
-    ///
-    /// # Safety
-    ///
-    /// `sq` must be the `sq` field of a live `Sq<Q>`.
-    unsafe fn from_raw<'a>(sq: *mut bindings::nvmet_sq) -> &'a Self {
-        // SAFETY: `Sq` is `repr(C)` with `sq` first; the caller guarantees it is live.
-        unsafe { &*sq.cast::<Self>() }
-    }
+/// Waits until everything queued on `nvmet_wq` so far has run.
+pub(crate) fn flush_nvmet_wq() {
+    // SAFETY: `nvmet_wq` is allocated by the core module, which this module depends on, for as
+    // long as it is loaded.
+    unsafe { kernel::bindings::__flush_workqueue(bindings::nvmet_wq) };
 }
 
 /// `add_port` entry point of the ops table.
@@ -658,7 +434,7 @@ impl<Q> Sq<Q> {
 unsafe extern "C" fn add_port_callback<T: Transport>(port: *mut bindings::nvmet_port) -> i32 {
     // SAFETY: The caller passes a valid port that outlives this call.
     let p = unsafe { Port::from_raw(port) };
-    match T::add_port(p) {
+    match T::add_port(&AddPort(p)) {
         Ok(data) => {
             // SAFETY: `port` is valid; `priv` belongs to the transport while the port is
             // enabled.
@@ -677,7 +453,8 @@ unsafe extern "C" fn add_port_callback<T: Transport>(port: *mut bindings::nvmet_
 unsafe extern "C" fn remove_port_callback<T: Transport>(port: *mut bindings::nvmet_port) {
     // SAFETY: `add_port` stored an `Arc<T::Port>` in `priv`; this takes it back, once.
     let data = unsafe { Arc::<T::Port>::from_foreign((*port).priv_) };
-    // SAFETY: As above; nothing else reads `priv` of a port being disabled.
+    // SAFETY: `port` is valid; nothing else reads `priv` of a port being disabled, and its
+    // reference was taken back above.
     unsafe { (*port).priv_ = core::ptr::null_mut() };
     // SAFETY: The caller passes a valid port that outlives this call.
     T::remove_port(unsafe { Port::from_raw(port) }, data);
@@ -689,9 +466,11 @@ unsafe extern "C" fn remove_port_callback<T: Transport>(port: *mut bindings::nvm
 ///
 /// Called by the core with a request of one of this transport's queues.
 unsafe extern "C" fn queue_response_callback<T: Transport>(req: *mut bindings::nvmet_req) {
-    // SAFETY: Every request the transport hands to the core is a `Request<T::Queue>`.
-    let req = unsafe { Request::<T::Queue>::from_raw(req) };
-    T::queue_response(req.owner(), req);
+    // SAFETY: Every request the transport hands to the core is a `Request` of the `Sq` of a
+    // `T::Queue`.
+    if let Some(queue) = unsafe { crate::nvmet_sq::responded::<T::Queue>(req) } {
+        T::queue_response(queue);
+    }
 }
 
 /// `install_queue` entry point of the ops table.
@@ -700,9 +479,11 @@ unsafe extern "C" fn queue_response_callback<T: Transport>(req: *mut bindings::n
 ///
 /// Called by the core with the sq of one of this transport's queues.
 unsafe extern "C" fn install_queue_callback<T: Transport>(sq: *mut bindings::nvmet_sq) -> u16 {
-    // SAFETY: Every sq the transport hands to the core is in an `Sq<T::Queue>`.
-    let sq = unsafe { Sq::<T::Queue>::from_raw(sq) };
-    T::install_queue(sq.owner(), sq)
+    // SAFETY: Every sq the transport hands to the core is in an `Sq` of a `T::Queue`.
+    match unsafe { crate::nvmet_sq::owner_of::<T::Queue>(sq) } {
+        Some(queue) => T::install_queue(queue),
+        None => status::INTERNAL,
+    }
 }
 
 /// `delete_ctrl` entry point of the ops table.
@@ -725,13 +506,16 @@ unsafe extern "C" fn disc_traddr_callback<T: Transport>(
     port: *mut bindings::nvmet_port,
     traddr: *mut kernel::ffi::c_char,
 ) {
-    // SAFETY: Every request the transport hands to the core is a `Request<T::Queue>`.
-    let req = unsafe { Request::<T::Queue>::from_raw(req) };
+    // SAFETY: Every request the transport hands to the core is a `Request` of the `Sq` of a
+    // `T::Queue`, whose sq is set.
+    let Some(queue) = (unsafe { crate::nvmet_sq::owner_of::<T::Queue>((*req).sq) }) else {
+        return;
+    };
     // SAFETY: `priv` of an enabled port holds the `Arc<T::Port>` from `add_port`.
     let data = unsafe { <Arc<T::Port> as ForeignOwnable>::borrow((*port).priv_) };
     // SAFETY: The core passes a buffer of `NVMF_TRADDR_SIZE` bytes.
     let buf = unsafe { &mut *traddr.cast::<[u8; TRADDR_SIZE]>() };
-    T::disc_traddr(&req.owner(), &data, buf);
+    T::disc_traddr(&queue, &data, buf);
 }
 
 /// `host_traddr` entry point of the ops table.
@@ -746,14 +530,14 @@ unsafe extern "C" fn host_traddr_callback<T: Transport>(
 ) -> isize {
     // SAFETY: A live controller has its admin queue in `sqs[0]`, an sq of this transport.
     let sq = unsafe { *(*ctrl).sqs };
-    if sq.is_null() {
+    // SAFETY: `sq` is null or the admin sq of a live controller of this transport: the `sq`
+    // field of an `Sq` in a `T::Queue`, alive while the controller is.
+    let Some(queue) = (unsafe { crate::nvmet_sq::owner_of::<T::Queue>(sq) }) else {
         return EINVAL.to_errno() as isize;
-    }
-    // SAFETY: As above.
-    let sq = unsafe { Sq::<T::Queue>::from_raw(sq) };
+    };
     // SAFETY: The core passes a buffer of `len` bytes.
     let buf = unsafe { core::slice::from_raw_parts_mut(traddr.cast::<u8>(), len) };
-    match T::host_traddr(&sq.owner(), buf) {
+    match T::host_traddr(&queue, buf) {
         Ok(n) => n as isize,
         Err(e) => e.to_errno() as isize,
     }

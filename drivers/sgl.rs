@@ -4,7 +4,8 @@
 //! writes as `req->sg`, and which the transport fills from and sends to the socket directly.
 
 use crate::nvmet::bindings as b;
-use crate::socket::{Io, SkbBytes, Socket, Vecs};
+use crate::skb::SkbBytes;
+use crate::socket::{Io, Socket, Vecs};
 use core::ptr::NonNull;
 use kernel::{bindings, page::PAGE_SIZE};
 
@@ -70,10 +71,9 @@ impl DataBuffer {
         Some((unsafe { self.sg.as_ptr().add(index) }, offset % PAGE_SIZE))
     }
 
-    /// Calls `f` on each contiguous piece of `offset..offset + len` (clamped to the buffer).
-    ///
-    /// The pieces are at most a page long and come in order.
-    pub(crate) fn for_each_piece(&self, offset: u32, len: u32, mut f: impl FnMut(&mut [u8])) {
+    /// Calls `f` on the address and length of each contiguous piece of `offset..offset + len`
+    /// (clamped to the buffer), in order; the pieces are at most a page long.
+    fn walk(&self, offset: u32, len: u32, mut f: impl FnMut(*mut u8, usize)) {
         let end = offset.saturating_add(len).min(self.len);
         let mut at = offset;
         while at < end {
@@ -83,22 +83,32 @@ impl DataBuffer {
             let n = (PAGE_SIZE - off).min((end - at) as usize);
             // SAFETY: `sg` is an entry of a lowmem page (type invariant), so `sg_virt` maps it;
             // `off + n` stays within the page.
-            let piece = unsafe {
-                let base = b::nvmet_tcp_rs_sg_virt(sg).cast::<u8>();
-                core::slice::from_raw_parts_mut(base.add(off), n)
-            };
-            f(piece);
+            let base = unsafe { b::nvmet_tcp_rs_sg_virt(sg).cast::<u8>().add(off) };
+            f(base, n);
             at += n as u32;
         }
     }
 
+    /// Calls `f` on each contiguous piece of `offset..offset + len` (clamped to the buffer), in
+    /// order; the pieces are at most a page long.
+    pub(crate) fn for_each_piece(&self, offset: u32, len: u32, mut f: impl FnMut(&[u8])) {
+        self.walk(offset, len, |p, n| {
+            // SAFETY: `walk` gives `n` mapped bytes of the buffer, which `&self` keeps from
+            // being written meanwhile.
+            f(unsafe { core::slice::from_raw_parts(p, n) })
+        });
+    }
+
     /// Copies `data` into `offset..` of the buffer (clamped to the buffer).
     ///
-    /// The caller must own the buffer exclusively (the core does not hold the command).
+    /// `&mut self`: the buffer is the caller's (the core does not hold its command).
     pub(crate) fn copy_in(&mut self, offset: u32, data: &[u8]) {
         let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
         let mut rest = data;
-        self.for_each_piece(offset, len, |piece| {
+        self.walk(offset, len, |p, n| {
+            // SAFETY: `walk` gives `n` mapped bytes of the buffer, which `&mut self` makes the
+            // caller's alone.
+            let piece = unsafe { core::slice::from_raw_parts_mut(p, n) };
             let (src, tail) = rest.split_at_checked(piece.len()).unwrap_or((rest, &[]));
             if let Some(dst) = piece.get_mut(..src.len()) {
                 dst.copy_from_slice(src);
@@ -110,7 +120,7 @@ impl DataBuffer {
     /// Copies `src` out of its socket buffer into `offset..` of the buffer; `false` (with
     /// nothing or part copied) if it does not fit or the copy failed.
     ///
-    /// The caller must own the buffer exclusively (the core does not hold the command).
+    /// `&mut self`: the buffer is the caller's (the core does not hold its command).
     pub(crate) fn copy_from_skb(&mut self, offset: u32, src: &SkbBytes<'_>) -> bool {
         if offset
             .checked_add(src.len())
@@ -118,11 +128,49 @@ impl DataBuffer {
         {
             return false;
         }
-        let (skb, at) = src.raw();
-        // SAFETY: By the type invariant `sg` is a flat array of whole-page entries covering
-        // `len` bytes, so `offset..offset + src.len()` lies within it, and `&mut self` makes
-        // this the only writer; `src` keeps its `len()` bytes from `at` of `skb` readable.
-        unsafe { b::nvmet_tcp_rs_sg_copy_skb(self.sg.as_ptr(), offset, skb, at, src.len()) == 0 }
+        let mut at = offset;
+        let mut done = 0u32;
+        while done < src.len() {
+            // The pages of up to `MAX_VECS` entries from `at`, for one copy.
+            let mut bvecs = Vecs::<bindings::bio_vec>::new();
+            let mut n = 0u32;
+            while done + n < src.len() {
+                let Some((sg, off)) = self.entry(at + n) else {
+                    return false;
+                };
+                let k = ((PAGE_SIZE - off) as u32).min(src.len() - done - n);
+                // SAFETY: `sg` is a valid entry of the buffer (type invariant), with a page.
+                let page = unsafe { b::nvmet_tcp_rs_sg_page(sg) };
+                if !bvecs.push(bindings::bio_vec {
+                    bv_page: page,
+                    bv_len: k,
+                    bv_offset: off as u32,
+                }) {
+                    break;
+                }
+                n += k;
+            }
+            let mut iter = bindings::iov_iter::default();
+            // SAFETY: `iter` is valid for writes; it covers the `n` bytes of the pages in
+            // `bvecs`, which outlive it.
+            unsafe {
+                bindings::iov_iter_bvec(
+                    &mut iter,
+                    bindings::ITER_DEST,
+                    bvecs.as_slice().as_ptr(),
+                    bvecs.as_slice().len(),
+                    n as usize,
+                )
+            };
+            // SAFETY: `iter` is a destination iterator over pages of this buffer, which
+            // `&mut self` makes the caller's to write, used only for the call.
+            if !unsafe { src.copy_part_to_iter(done, n, &mut iter) } {
+                return false;
+            }
+            at += n;
+            done += n;
+        }
+        true
     }
 
     /// Sends `offset..offset + len` of the buffer zero-copy; at most 32 pages per call.
@@ -156,8 +204,9 @@ impl DataBuffer {
 
 impl Drop for DataBuffer {
     fn drop(&mut self) {
-        // SAFETY: By the type invariant `sg` came from `sgl_alloc`; the core no longer uses it
-        // (the transport detaches the buffer from the request first).
+        // SAFETY: By the type invariant `sg` came from `sgl_alloc`; the core does not use it
+        // any more: a buffer attached to a request is owned by the request's token, which
+        // lets it go only once the core is done with it (`crate::nvmet_sq`).
         unsafe { bindings::sgl_free(self.sg.as_ptr()) };
     }
 }

@@ -8,15 +8,16 @@
 #include "socket_helpers.h"
 #include "drivers/nvme/target/nvmet.h"
 
-/* Helpers of target_helpers.c. */
+/* Helpers of target_helpers.c: one static inline, macro or sizeof each. */
 int nvmet_tcp_rs_so_priority(void);
 int nvmet_tcp_rs_idle_poll_usecs(void);
 bool nvmet_tcp_rs_ratelimit(void);
 void *nvmet_tcp_rs_sg_virt(struct scatterlist *sg);
 struct page *nvmet_tcp_rs_sg_page(struct scatterlist *sg);
-int nvmet_tcp_rs_sg_copy_skb(struct scatterlist *sg, u32 pos,
-			     const struct sk_buff *skb, u32 offset, u32 len);
 size_t nvmet_tcp_rs_sizeof_fabrics_ops(void);
 size_t nvmet_tcp_rs_sizeof_port(void);
 size_t nvmet_tcp_rs_sizeof_req(void);
 size_t nvmet_tcp_rs_sizeof_sq(void);
+
+/* In Rust (drivers/target_params.rs): the check of a parameter write. */
+int nvmet_tcp_rs_param_set(const char *val, const struct kernel_param *kp);

@@ -7,58 +7,54 @@
 //! down and sets up again. Also the registry of live controllers for module unload.
 
 use crate::fabrics::{opt, CtrlHandle, FabricsDevice, Options};
-use crate::nvme_host::{
-    self, BlkStatus, Ctrl, CtrlOpsTable, CtrlRef, CtrlState, Driver, IoQueues, Request, SetupError,
-    TimeoutAction,
-};
+use crate::nvme_ctrl::{Ctrl, CtrlOpsTable, CtrlState, Driver, SetupError, TimeoutAction};
+use crate::params;
 use crate::queue::Queue;
-use crate::socket::SockAddr;
+use crate::request::{BlkStatus, Request, AQ_DEPTH};
+use crate::sockaddr::SockAddr;
+use crate::tag_set::{AdminTagSet, IoQueues, IoTagSet};
 use kernel::{
     dev_err, dev_info, dev_warn, new_mutex,
     prelude::*,
     str::{BStr, CString},
-    sync::{global_lock, Arc, ArcBorrow, Mutex},
+    sync::{aref::ARef, Arc, ArcBorrow, Mutex},
 };
 
 /// The controller ops table of the host.
-pub(crate) static CTRL_OPS: CtrlOpsTable<Host> = CtrlOpsTable::new();
+pub(crate) static CTRL_OPS: CtrlOpsTable<Host> =
+    CtrlOpsTable::new(kernel::module::this_module::<crate::HostModule>());
 
 /// In-capsule data of the admin queue (8 KiB, as the C host: room for Connect's 1 KiB).
 const ADMIN_INCAPSULE: u32 = 8192;
 
-/// Command slots of the admin queue: the blk-mq tags and the asynchronous event request.
-const ADMIN_DEPTH: usize = nvme_host::AQ_DEPTH;
-
 /// Size of an SQE, the part of an I/O command capsule (IOCCSZ) that is not data.
 const SQE_LEN: u32 = 64;
 
-global_lock! {
-    // SAFETY: Initialised in the module's `init` before the transport is registered.
-    unsafe(uninit) static CTRLS: Mutex<KVec<CtrlRef<Host>>> = KVec::new();
+crate::registry! {
+    /// The live controllers, for module unload.
+    static CTRLS: ARef<Ctrl<Host>>;
 }
 
 /// Initialises the registry; called once at module load.
-pub(crate) fn init() {
-    // SAFETY: Called once, before any other use.
-    unsafe { CTRLS.init() };
+pub(crate) fn init() -> Result {
+    CTRLS.init()
 }
 
 /// Removes every controller; called at module unload (the transport is unregistered).
 pub(crate) fn delete_all() {
-    let ctrls = core::mem::take(&mut *CTRLS.lock());
+    let ctrls = CTRLS.take_all();
     for c in ctrls.iter() {
         let _ = c.schedule_delete();
     }
     drop(ctrls);
     // The I/O work still queued runs when the module's workqueue is destroyed.
-    nvme_host::flush_delete_wq();
+    params::flush_delete_wq();
 }
 
-/// Which parts of the controller are set up (for teardown after a partial setup).
-#[derive(Default)]
-struct Setup {
-    admin_tag_set: bool,
-    io_tag_set: bool,
+/// The tag sets of a controller, while allocated.
+struct Sets {
+    admin: Option<AdminTagSet<Host>>,
+    io: Option<IoTagSet<Host>>,
 }
 
 /// The transport's data of a controller.
@@ -82,8 +78,10 @@ pub(crate) struct Host {
     /// points to) across reconnects; only its connection is replaced.
     #[pin]
     queues: Mutex<KVec<Arc<Queue>>>,
+    /// The tag sets, while allocated. Only setup and teardown, which the controller's state
+    /// machine runs one at a time, take this lock; nothing on the I/O path does.
     #[pin]
-    setup: Mutex<Setup>,
+    sets: Mutex<Sets>,
 }
 
 /// Where and how a queue connects.
@@ -125,7 +123,7 @@ pub(crate) fn create(dev: &FabricsDevice, opts: &Options) -> Result<CtrlHandle> 
     }
     let iface = match opts.host_iface() {
         Some(name) => {
-            if nvme_host::ifindex(name).is_err() {
+            if params::ifindex(name).is_err() {
                 pr_err!("invalid interface passed: {}\n", text(Some(name)));
                 return Err(ENODEV);
             }
@@ -150,7 +148,7 @@ pub(crate) fn create(dev: &FabricsDevice, opts: &Options) -> Result<CtrlHandle> 
     };
     let queue_size = opts.queue_size();
     let sqsize = u16::try_from(queue_size.checked_sub(1).ok_or(EINVAL)?)?;
-    let cpus = nvme_host::num_online_cpus();
+    let cpus = params::num_online_cpus();
     let nr_io = [
         opts.nr_io_queues(),
         opts.nr_write_queues(),
@@ -175,11 +173,14 @@ pub(crate) fn create(dev: &FabricsDevice, opts: &Options) -> Result<CtrlHandle> 
             poll_map: opts.nr_poll_queues() > 0,
             io_queues <- new_mutex!(IoQueues::default()),
             queues <- new_mutex!(KVec::new()),
-            setup <- new_mutex!(Setup::default()),
+            sets <- new_mutex!(Sets {
+                admin: None,
+                io: None
+            }),
         }),
         &CTRL_OPS,
     )?;
-    ctrl.add()?;
+    let ctrl = ctrl.add()?;
     if !ctrl.change_state(CtrlState::Connecting) {
         ctrl.uninit();
         return Err(EINTR);
@@ -188,7 +189,12 @@ pub(crate) fn create(dev: &FabricsDevice, opts: &Options) -> Result<CtrlHandle> 
         ctrl.uninit();
         return Err(e.to_error());
     }
-    CTRLS.lock().push(ctrl.clone(), GFP_KERNEL)?;
+    if let Err(e) = CTRLS.insert(ctrl.get()) {
+        // Tear down what was set up: the controller goes with it.
+        teardown(&ctrl, true);
+        ctrl.uninit();
+        return Err(e);
+    }
     dev_info!(
         ctrl.device(),
         "new ctrl: NQN \"{}\", addr {}:{}, hostnqn: {}\n",
@@ -248,7 +254,9 @@ fn setup(ctrl: &Ctrl<Host>, new: bool) -> Result<(), SetupError> {
         teardown_admin(ctrl, new);
         return Err(e);
     }
-    ctrl.start();
+    if let Some(admin) = &ctrl.data().sets.lock().admin {
+        admin.start_ctrl();
+    }
     Ok(())
 }
 
@@ -276,7 +284,7 @@ fn check_limits(ctrl: &Ctrl<Host>) -> Result<(), SetupError> {
 fn setup_admin(ctrl: &Ctrl<Host>, new: bool) -> Result<(), SetupError> {
     let h = ctrl.data();
     let q = if new {
-        let q = Queue::new(ctrl, 0, ADMIN_DEPTH)?;
+        let q = Queue::new(ctrl, 0, AQ_DEPTH)?;
         h.queues.lock().push(q.clone(), GFP_KERNEL)?;
         q
     } else {
@@ -284,15 +292,16 @@ fn setup_admin(ctrl: &Ctrl<Host>, new: bool) -> Result<(), SetupError> {
     };
     let r = (|| {
         q.start(ctrl, ADMIN_INCAPSULE)?;
+        let mut sets = h.sets.lock();
         if new {
-            ctrl.alloc_admin_tag_set()?;
-            h.setup.lock().admin_tag_set = true;
+            sets.admin = Some(ctrl.alloc_admin_tag_set()?);
         }
-        ctrl.connect_admin_queue()?;
+        let admin = sets.admin.as_ref().ok_or(EINVAL)?;
+        admin.connect()?;
         q.set_live();
-        ctrl.enable()?;
-        ctrl.quiesce_admin(false);
-        ctrl.init_finish()
+        admin.enable()?;
+        admin.unquiesce();
+        admin.init_finish()
     })();
     if r.is_err() {
         teardown_admin(ctrl, new);
@@ -304,7 +313,10 @@ fn setup_admin(ctrl: &Ctrl<Host>, new: bool) -> Result<(), SetupError> {
 /// than the first time); undoes it on failure.
 fn setup_io(ctrl: &Ctrl<Host>, new: bool) -> Result<(), SetupError> {
     let h = ctrl.data();
-    let mut granted = ctrl.set_queue_count(h.nr_io)?;
+    let mut granted = match &h.sets.lock().admin {
+        Some(admin) => admin.set_queue_count(h.nr_io)?,
+        None => return Err(EINVAL.into()),
+    };
     if !new {
         granted = granted.min(u32::try_from(h.queues.lock().len().saturating_sub(1))?);
     }
@@ -333,37 +345,39 @@ fn setup_io(ctrl: &Ctrl<Host>, new: bool) -> Result<(), SetupError> {
         for qid in 1..=n {
             queue(ctrl, qid).ok_or(EINVAL)?.start(ctrl, incapsule)?;
         }
+        let mut sets = h.sets.lock();
         if new {
-            ctrl.alloc_io_tag_set(h.poll_map)?;
-            h.setup.lock().io_tag_set = true;
+            sets.io = Some(ctrl.alloc_io_tag_set(h.poll_map)?);
         }
+        let io = sets.io.as_ref().ok_or(EINVAL)?;
         // After a reconnect with fewer queues the tag set has fewer hardware queues than may be
         // granted now: connect those first, resize it, then connect the rest (as the C host).
-        let first = n.min(u16::try_from(ctrl.io_hw_queues())?);
-        connect_io_queues(ctrl, &maps, 1..=first)?;
+        let first = n.min(u16::try_from(io.nr_hw_queues())?);
+        connect_io_queues(ctrl, io, &maps, 1..=first)?;
         if !new {
             // Let the requests that waited for the reconnect through, then resize the tag set
             // to the queues there are now.
-            ctrl.start_freeze();
-            ctrl.quiesce_io(false);
-            let drained = ctrl.wait_freeze_timeout();
+            let frozen = io.freeze();
+            io.unquiesce();
+            let drained = frozen.wait();
             if drained {
-                ctrl.update_nr_hw_queues(u32::from(n));
+                frozen.update_nr_hw_queues(u32::from(n));
             }
-            ctrl.unfreeze();
+            drop(frozen);
             if !drained {
                 dev_err!(ctrl.device(), "I/O did not drain after reconnecting\n");
                 return Err(ENODEV.into());
             }
             // The maps changed: the queues' CPUs follow them.
-            if !nvme_host::wq_unbound() {
+            if !params::wq_unbound() {
                 for qid in 1..=first {
-                    let cpu = ctrl.get_io_cpu(&maps, qid);
-                    queue(ctrl, qid).ok_or(EINVAL)?.set_io_cpu(cpu);
+                    queue(ctrl, qid)
+                        .ok_or(EINVAL)?
+                        .set_io_cpu(io.pick_io_cpu(&maps, qid));
                 }
             }
         }
-        connect_io_queues(ctrl, &maps, first + 1..=n)?;
+        connect_io_queues(ctrl, io, &maps, first + 1..=n)?;
         Ok(())
     })();
     if r.is_err() {
@@ -375,16 +389,17 @@ fn setup_io(ctrl: &Ctrl<Host>, new: bool) -> Result<(), SetupError> {
 /// Connects I/O queues `qids` (started), each with its I/O work on a CPU its map sends to.
 fn connect_io_queues(
     ctrl: &Ctrl<Host>,
+    io: &IoTagSet<Host>,
     maps: &IoQueues,
     qids: core::ops::RangeInclusive<u16>,
 ) -> Result<(), SetupError> {
-    let unbound = nvme_host::wq_unbound();
+    let unbound = params::wq_unbound();
     for qid in qids {
         let q = queue(ctrl, qid).ok_or(EINVAL)?;
         if !unbound {
-            q.set_io_cpu(ctrl.get_io_cpu(maps, qid));
+            q.set_io_cpu(io.pick_io_cpu(maps, qid));
         }
-        ctrl.connect_io_queue(qid)?;
+        io.connect(qid)?;
         q.set_live();
     }
     Ok(())
@@ -394,9 +409,8 @@ fn connect_io_queues(
 /// `remove`, also frees the I/O tag set and the queue objects.
 fn teardown_io(ctrl: &Ctrl<Host>, remove: bool) {
     let h = ctrl.data();
-    let tag_set = h.setup.lock().io_tag_set;
-    if tag_set {
-        ctrl.quiesce_io(true);
+    if let Some(io) = &h.sets.lock().io {
+        io.quiesce();
     }
     match io_queues(ctrl) {
         Ok(io) => {
@@ -411,15 +425,11 @@ fn teardown_io(ctrl: &Ctrl<Host>, remove: bool) {
             }
         }
     }
-    if tag_set {
-        ctrl.cancel_tagset(false);
-        if remove {
-            ctrl.quiesce_io(false);
-            ctrl.remove_io_tag_set();
-            h.setup.lock().io_tag_set = false;
-        }
-    }
+    ctrl.cancel_requests(false);
     if remove {
+        // Freed outside the lock: freeing waits for blk-mq.
+        let io = h.sets.lock().io.take();
+        drop(io);
         h.queues.lock().truncate(1);
     }
 }
@@ -428,23 +438,16 @@ fn teardown_io(ctrl: &Ctrl<Host>, remove: bool) {
 /// and every queue object.
 fn teardown_admin(ctrl: &Ctrl<Host>, remove: bool) {
     let h = ctrl.data();
-    let tag_set = h.setup.lock().admin_tag_set;
-    if tag_set {
-        ctrl.quiesce_admin(true);
-        ctrl.sync_admin_queue();
+    if let Some(admin) = &h.sets.lock().admin {
+        admin.quiesce();
     }
     if let Some(q) = queue(ctrl, 0) {
         q.stop();
     }
-    if tag_set {
-        ctrl.cancel_tagset(true);
-        if remove {
-            ctrl.quiesce_admin(false);
-            ctrl.remove_admin_tag_set();
-            h.setup.lock().admin_tag_set = false;
-        }
-    }
+    ctrl.cancel_requests(true);
     if remove {
+        let admin = h.sets.lock().admin.take();
+        drop(admin);
         let queues = core::mem::take(&mut *h.queues.lock());
         for q in queues.iter() {
             q.stop();
@@ -456,8 +459,10 @@ fn teardown_admin(ctrl: &Ctrl<Host>, remove: bool) {
 /// reset (tag sets and queue objects kept).
 fn teardown(ctrl: &Ctrl<Host>, shutdown: bool) {
     teardown_io(ctrl, shutdown);
-    ctrl.quiesce_admin(true);
-    ctrl.disable(shutdown);
+    if let Some(admin) = &ctrl.data().sets.lock().admin {
+        admin.quiesce();
+        admin.disable(shutdown);
+    }
     teardown_admin(ctrl, shutdown);
 }
 
@@ -521,18 +526,11 @@ impl Driver for Host {
 
     fn delete_ctrl(ctrl: &Ctrl<Self>) {
         teardown(ctrl, true);
-        let mut ctrls = CTRLS.lock();
-        if let Some(i) = ctrls.iter().position(|c| core::ptr::eq(&**c, ctrl)) {
-            let c = ctrls.remove(i);
-            drop(ctrls);
-            drop(c);
-        }
+        let c = CTRLS.remove_first(|c| core::ptr::eq(&**c, ctrl));
+        drop(c);
     }
 
-    fn stop_ctrl(ctrl: &Ctrl<Self>) {
-        ctrl.flush_error_work();
-        ctrl.cancel_connect_work();
-    }
+    fn stop_ctrl(_ctrl: &Ctrl<Self>) {}
 
     fn reset(ctrl: &Ctrl<Self>) {
         ctrl.stop();
@@ -551,12 +549,14 @@ impl Driver for Host {
         ctrl.stop_keep_alive();
         ctrl.flush_async_event_work();
         teardown_io(ctrl, false);
-        if ctrl.data().setup.lock().io_tag_set {
+        if let Some(io) = &ctrl.data().sets.lock().io {
             // Requests sent meanwhile fail fast (retried or failed over by the core).
-            ctrl.quiesce_io(false);
+            io.unquiesce();
         }
         teardown_admin(ctrl, false);
-        ctrl.quiesce_admin(false);
+        if let Some(admin) = &ctrl.data().sets.lock().admin {
+            admin.unquiesce();
+        }
         if !ctrl.change_state(CtrlState::Connecting) {
             // Deleting meanwhile.
             return;
@@ -585,6 +585,4 @@ impl Driver for Host {
             }
         }
     }
-
-    fn free(_ctrl: &Ctrl<Self>) {}
 }

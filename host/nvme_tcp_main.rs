@@ -5,6 +5,9 @@
 //! Registers the `tcp` fabrics transport with `nvme-fabrics`, with the options the C driver
 //! (`drivers/nvme/host/tcp.c`) accepts, so that `nvme connect -t tcp` reaches this module.
 //! A connect creates a [`ctrl`] with an admin [`queue`] and I/O queues over TCP.
+//!
+//! Everything that touches C is in `drivers/` (included below as modules of this crate); the
+//! files of this directory are the transport's logic, without `unsafe`.
 
 #[path = "../common/src/lib.rs"]
 #[expect(unused_attributes)] // The PDU crate's `#![no_std]`, for its cargo build.
@@ -14,18 +17,41 @@ pub mod pdu;
 mod crc32c;
 #[path = "../drivers/fabrics.rs"]
 mod fabrics;
+#[path = "../drivers/io_cpu.rs"]
+mod io_cpu;
 #[path = "../drivers/io_wq.rs"]
 mod io_wq;
 #[path = "../drivers/layout.rs"]
 mod layout;
-#[path = "../drivers/nvme_host.rs"]
-mod nvme_host;
+#[path = "../drivers/nvme_ctrl.rs"]
+mod nvme_ctrl;
+#[path = "../drivers/host_params.rs"]
+mod params;
+#[path = "../drivers/registry.rs"]
+#[macro_use]
+mod registry;
+#[path = "../drivers/request.rs"]
+mod request;
+#[path = "../drivers/sk_callbacks.rs"]
+mod sk_callbacks;
+#[path = "../drivers/skb.rs"]
+mod skb;
+#[path = "../drivers/sockaddr.rs"]
+#[allow(dead_code)] // Wildcards and log text are the target's.
+mod sockaddr;
 #[path = "../drivers/socket.rs"]
 #[allow(dead_code)] // Listening and accepting are the target's.
 mod socket;
+#[path = "../drivers/tag_set.rs"]
+mod tag_set;
+#[path = "../drivers/workqueue.rs"]
+mod workqueue;
 
 mod ctrl;
 mod queue;
+mod recv;
+mod send;
+mod slots;
 
 /// The socket functions and helpers `socket` uses.
 use fabrics::bindings as sock_bindings;
@@ -76,7 +102,7 @@ struct IoWq;
 
 impl IoWq {
     fn new() -> Result<Self> {
-        IO_WQ.create(c"nvme_tcp_wq", nvme_host::wq_unbound())?;
+        IO_WQ.create(c"nvme_tcp_wq", params::wq_unbound())?;
         Ok(Self)
     }
 }
@@ -101,8 +127,8 @@ impl kernel::InPlaceModule for HostModule {
         try_pin_init!(Self {
             _: {
                 crc32c::self_test()?;
-                ctrl::CTRL_OPS.set_module(module)?;
-                ctrl::init();
+                nvme_ctrl::check_layout()?;
+                ctrl::init()?;
             },
             _io_wq: IoWq::new()?,
             transport <- fabrics::Registration::new(module),

@@ -5,6 +5,9 @@
 //! Registers the TCP transport (`NVMF_TRTYPE_TCP`) with the `nvmet` core: a configfs port with
 //! `addr_trtype=tcp` listens ([`port`]), each connection is a [`queue`] whose commands the core
 //! executes.
+//!
+//! Everything that touches C is in `drivers/` (included below as modules of this crate); the
+//! files of this directory are the transport's logic, without `unsafe`.
 
 #[path = "../common/src/lib.rs"]
 #[expect(unused_attributes)] // The PDU crate's `#![no_std]`, for its cargo build.
@@ -18,21 +21,35 @@ mod io_wq;
 mod layout;
 #[path = "../drivers/nvmet.rs"]
 mod nvmet;
+#[path = "../drivers/nvmet_sq.rs"]
+#[macro_use]
+mod nvmet_sq;
+#[path = "../drivers/registry.rs"]
+#[macro_use]
+mod registry;
 #[path = "../drivers/sgl.rs"]
 mod sgl;
+#[path = "../drivers/sk_callbacks.rs"]
+mod sk_callbacks;
+#[path = "../drivers/skb.rs"]
+mod skb;
+#[path = "../drivers/sockaddr.rs"]
+mod sockaddr;
 #[path = "../drivers/socket.rs"]
+#[allow(dead_code)] // Connecting is the host's.
 mod socket;
-#[path = "../drivers/workqueue.rs"]
-mod workqueue;
 
 mod port;
 mod queue;
-mod registry;
+mod queues;
+mod recv;
+mod send;
+mod slots;
 
 use kernel::{prelude::*, sync::Arc, sync::ArcBorrow};
 /// The socket functions and helpers `socket` uses.
 use nvmet::bindings as sock_bindings;
-use nvmet::{CtrlId, Port, Request, Sq, TRADDR_SIZE};
+use nvmet::{AddPort, CtrlId, Port, TRADDR_SIZE};
 use port::TcpPort;
 use queue::Queue;
 
@@ -46,13 +63,12 @@ module! {
     alias: ["nvmet-transport-3"],
 }
 
-/// The transport's callback table, registered at load.
-static OPS: nvmet::OpsTable<Tcp> = nvmet::OpsTable::new();
+/// The transport's callback table.
+static OPS: nvmet::OpsTable<Tcp> =
+    nvmet::OpsTable::new(kernel::module::this_module::<TargetModule>());
 
-/// The workqueue every queue's `io_work` runs on.
+/// The workqueue every queue's `io_work` runs on (`nvmet_tcp_wq`).
 static IO_WQ: io_wq::ModuleQueue = io_wq::ModuleQueue::new();
-
-use nvmet::params::{idle_poll_usecs, ratelimit, so_priority};
 
 /// The TCP target transport.
 struct Tcp;
@@ -61,7 +77,7 @@ impl nvmet::Transport for Tcp {
     type Port = TcpPort;
     type Queue = Queue;
 
-    fn add_port(port: &Port) -> Result<Arc<TcpPort>> {
+    fn add_port(port: &AddPort<'_>) -> Result<Arc<TcpPort>> {
         TcpPort::add(port)
     }
 
@@ -69,16 +85,16 @@ impl nvmet::Transport for Tcp {
         data.remove();
     }
 
-    fn queue_response(queue: ArcBorrow<'_, Queue>, req: &Request<Queue>) {
-        Queue::queue_response(queue, req);
+    fn queue_response(queue: ArcBorrow<'_, Queue>) {
+        Queue::queue_response(queue);
     }
 
-    fn install_queue(queue: ArcBorrow<'_, Queue>, sq: &Sq<Queue>) -> u16 {
-        Queue::install(queue, sq)
+    fn install_queue(queue: ArcBorrow<'_, Queue>) -> u16 {
+        Queue::install(queue)
     }
 
     fn delete_ctrl(ctrl: CtrlId) {
-        registry::shutdown_where(|q| q.is_of_ctrl(ctrl));
+        queues::shutdown_where(|q| q.is_of_ctrl(ctrl));
     }
 
     fn disc_traddr(queue: &Queue, _port: &TcpPort, traddr: &mut [u8; TRADDR_SIZE]) {
@@ -90,35 +106,53 @@ impl nvmet::Transport for Tcp {
     }
 }
 
-struct TargetModule {
-    _transport: nvmet::Registration<Tcp>,
-}
+/// Owns [`IO_WQ`]: creates it at load, destroys it at unload, after every queue is released
+/// (running the `io_work` still queued, which finds its queue released, and freeing it).
+struct IoWq;
 
-impl kernel::Module for TargetModule {
-    fn init(module: &'static ThisModule) -> Result<Self> {
-        crc32c::self_test()?;
-        registry::init();
+impl IoWq {
+    fn new() -> Result<Self> {
         IO_WQ.create(c"nvmet_tcp_wq", false)?;
-        match nvmet::Registration::new(&OPS, module) {
-            Ok(r) => Ok(Self { _transport: r }),
-            Err(e) => {
-                IO_WQ.destroy();
-                Err(e)
-            }
-        }
+        Ok(Self)
     }
 }
 
-impl Drop for TargetModule {
+impl Drop for IoWq {
     fn drop(&mut self) {
+        IO_WQ.destroy();
+    }
+}
+
+/// The module. Fields drop in order after [`PinnedDrop::drop`] closed the queues: the
+/// transport is unregistered, then the workqueue goes.
+#[pin_data(PinnedDrop)]
+struct TargetModule {
+    transport: nvmet::Registration<Tcp>,
+    _io_wq: IoWq,
+}
+
+impl kernel::InPlaceModule for TargetModule {
+    fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            _: {
+                crc32c::self_test()?;
+                queues::init()?;
+            },
+            _io_wq: IoWq::new()?,
+            transport: nvmet::Registration::new(&OPS)?,
+        })
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for TargetModule {
+    fn drop(self: Pin<&mut Self>) {
         // No port is enabled (each holds a reference on the module), but queues of removed
         // ports may still be connected or releasing: close them and wait for their release.
-        workqueue::flush_nvmet_wq();
-        registry::shutdown_where(|_| true);
-        workqueue::flush_nvmet_wq();
-        // Runs the `io_work` still queued (it finds its queue released) and frees the queue.
-        IO_WQ.destroy();
-        if !registry::is_empty() {
+        nvmet::flush_nvmet_wq();
+        queues::shutdown_where(|_| true);
+        nvmet::flush_nvmet_wq();
+        if !queues::is_empty() {
             pr_warn!("queues left at unload\n");
         }
     }

@@ -2,10 +2,11 @@
 
 //! A listening port: `add_port`/`remove_port` from configfs, and accepting connections.
 
-use crate::nvmet::{self, AddrFamily};
+use crate::nvmet::{self, nvmet_wq, params, AddPort, AddrFamily, PortHandle};
 use crate::queue::Queue;
-use crate::socket::{AddrText, Callbacks, Hooks, SockAddr, Socket};
-use crate::workqueue::nvmet_wq;
+use crate::sk_callbacks::{Callbacks, Hooks};
+use crate::sockaddr::{AddrText, SockAddr};
+use crate::socket::Socket;
 use kernel::{
     bindings, new_mutex, new_work,
     prelude::*,
@@ -39,7 +40,7 @@ struct Listener {
 #[pin_data]
 pub(crate) struct TcpPort {
     /// The core's port, which outlives every queue of it.
-    nport: nvmet::PortHandle,
+    pub(crate) nport: PortHandle,
     /// The address listened on.
     pub(crate) addr: SockAddr,
     /// In-capsule data size for I/O queues.
@@ -59,7 +60,7 @@ impl_has_work! {
 
 impl TcpPort {
     /// Starts listening for `nport`.
-    pub(crate) fn add(nport: &nvmet::Port) -> Result<Arc<Self>> {
+    pub(crate) fn add(nport: &AddPort<'_>) -> Result<Arc<Self>> {
         let af = match nport.family() {
             AddrFamily::Ipv4 => bindings::AF_INET,
             AddrFamily::Ipv6 => bindings::AF_INET6,
@@ -100,7 +101,7 @@ impl TcpPort {
                 }
             },
         };
-        let priority = crate::so_priority();
+        let priority = params::so_priority();
         let sock = Socket::listen(&addr, BACKLOG, priority).inspect_err(|e| {
             pr_err!(
                 "port {}: failed to listen on {}: {:?}\n",
@@ -147,7 +148,7 @@ impl TcpPort {
             }
             drop(l);
         }
-        crate::registry::shutdown_where(|q| Arc::ptr_eq(q.port(), self));
+        crate::queues::shutdown_where(|q| Arc::ptr_eq(q.port(), self));
         pr_info!("disabling port {}\n", self.nport().id());
     }
 

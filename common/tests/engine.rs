@@ -120,12 +120,12 @@ impl RxQueue {
                 assert!(at + taken <= skb.bytes.len(), "consumed beyond the buffer");
                 skb.consumed += taken;
                 if taken < end - at {
-                    return pump.finish(rx, h);
+                    return pump.finish::<_, _, Seg<'_>>(rx, h);
                 }
             }
             self.0.pop_front();
         }
-        pump.finish(rx, h)
+        pump.finish::<_, _, Seg<'_>>(rx, h)
     }
 }
 
@@ -153,9 +153,8 @@ impl Model {
     }
 }
 
-impl Handler<SoftCrc32c> for Model {
+impl Handler<SoftCrc32c, Seg<'_>> for Model {
     type Table = Driver;
-    type Source = Src;
     type Error = ();
 
     fn table(&self) -> &Driver {
@@ -684,7 +683,7 @@ fn send_errors() {
 
 #[test]
 fn ring_order_capacity_and_moving() {
-    let mut r = Ring::new([0u16; 4]);
+    let mut r = Ring::new(vec![0u16; 4]);
     assert_eq!(r.pop(), None);
     for round in 0..10u16 {
         for i in 0..4 {
@@ -714,8 +713,8 @@ fn ring_order_capacity_and_moving() {
     assert!(small.is_empty());
     let drained: Vec<u16> = std::iter::from_fn(|| big.pop()).collect();
     assert_eq!(drained, vec![100, 0, 1, 2]);
-    let mut tiny = Ring::new([0u16; 1]);
-    let mut src = Ring::new([0u16; 3]);
+    let mut tiny = Ring::new(vec![0u16; 1]);
+    let mut src = Ring::new(vec![0u16; 3]);
     for i in 0..3 {
         src.push(i).unwrap();
     }

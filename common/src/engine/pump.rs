@@ -48,11 +48,12 @@ pub trait Segment {
 ///
 /// A TermReq, a fatal error and a receiver waiting for parameters stop the pump without asking
 /// the handler.
-pub trait Handler<C: Crc32c> {
+///
+/// `S` is the kind of segment the driver's socket hands over, whose bytes it copies into
+/// place.
+pub trait Handler<C: Crc32c, S: Segment + ?Sized> {
     /// The driver's commands, as the receiver's rules ask about them.
     type Table: CommandTable + ?Sized;
-    /// Bytes the driver copies into place ([`Segment::Source`]).
-    type Source: Source;
     /// The driver's own error ([`Stop::Local`]).
     type Error;
 
@@ -71,7 +72,7 @@ pub trait Handler<C: Crc32c> {
 
     /// Copies `src` to `offset` of the current PDU's command buffer; returns whether it copied
     /// all of it. Otherwise the same bytes come through [`Handler::data`].
-    fn place(&mut self, offset: u32, src: &Self::Source) -> bool;
+    fn place(&mut self, offset: u32, src: &S::Source) -> bool;
 }
 
 /// A pump, for one read of a socket.
@@ -113,8 +114,8 @@ impl Pump {
     ) -> Result<usize, Stop<H::Error>>
     where
         C: Crc32c,
-        H: Handler<C> + ?Sized,
-        S: Segment<Source = H::Source> + ?Sized,
+        H: Handler<C, S> + ?Sized,
+        S: Segment + ?Sized,
     {
         if self.exhausted() {
             return Ok(0);
@@ -123,20 +124,20 @@ impl Pump {
         // Data continuing from an earlier segment is copied into place from the start of this
         // one on, as far as its buffer holds it.
         let placed = match rx.placeable() {
-            Some((offset, left)) => self.place(rx, h, offset, &seg.onward(left))?,
+            Some((offset, left)) => self.place::<C, H, S>(rx, h, offset, &seg.onward(left))?,
             None => 0,
         };
         let Some(rest) = bytes.get(placed..).filter(|r| !r.is_empty()) else {
             return Ok(placed);
         };
         // Headers, and data the driver does not place: fed to the receiver.
-        let fed = self.feed(rx, h, rest)?;
+        let fed = self.feed::<C, H, S>(rx, h, rest)?;
         if fed < rest.len() || self.exhausted() {
             return Ok(placed + fed);
         }
         // The data that follows the headers in the same buffer is copied into place in one go.
         let after = match rx.placeable() {
-            Some((offset, left)) => self.place(rx, h, offset, &seg.after(left))?,
+            Some((offset, left)) => self.place::<C, H, S>(rx, h, offset, &seg.after(left))?,
             None => 0,
         };
         Ok(bytes.len() + after)
@@ -147,14 +148,15 @@ impl Pump {
     /// # Errors
     ///
     /// As [`Pump::segment`].
-    pub fn finish<C, H>(&mut self, rx: &mut Receiver<C>, h: &mut H) -> Result<(), Stop<H::Error>>
+    pub fn finish<C, H, S>(&mut self, rx: &mut Receiver<C>, h: &mut H) -> Result<(), Stop<H::Error>>
     where
         C: Crc32c,
-        H: Handler<C> + ?Sized,
+        H: Handler<C, S> + ?Sized,
+        S: Segment + ?Sized,
     {
         if let Want::Data { len: 0, .. } = rx.want() {
             let (event, _) = rx.feed(&[], h.table());
-            self.event(rx, h, event)?;
+            self.event::<C, H, S>(rx, h, event)?;
         }
         Ok(())
     }
@@ -162,7 +164,7 @@ impl Pump {
     /// Feeds `bytes` to the receiver and hands each event to the handler, until they are all
     /// consumed or the budget is spent; returns how many were consumed.
     #[inline(always)]
-    fn feed<C, H>(
+    fn feed<C, H, S>(
         &mut self,
         rx: &mut Receiver<C>,
         h: &mut H,
@@ -170,16 +172,17 @@ impl Pump {
     ) -> Result<usize, Stop<H::Error>>
     where
         C: Crc32c,
-        H: Handler<C> + ?Sized,
+        H: Handler<C, S> + ?Sized,
+        S: Segment + ?Sized,
     {
         let mut input = bytes;
         loop {
             let (event, rest) = rx.feed(input, h.table());
             input = rest;
-            self.event(rx, h, event)?;
+            self.event::<C, H, S>(rx, h, event)?;
             if input.is_empty() {
                 // No call only to hear `NeedMore`; an end of data due now is handled now.
-                self.finish(rx, h)?;
+                self.finish::<C, H, S>(rx, h)?;
                 return Ok(bytes.len());
             }
             if self.exhausted() {
@@ -190,7 +193,7 @@ impl Pump {
 
     /// Hands one event to the handler.
     #[inline(always)]
-    fn event<C, H>(
+    fn event<C, H, S>(
         &mut self,
         rx: &mut Receiver<C>,
         h: &mut H,
@@ -198,7 +201,8 @@ impl Pump {
     ) -> Result<(), Stop<H::Error>>
     where
         C: Crc32c,
-        H: Handler<C> + ?Sized,
+        H: Handler<C, S> + ?Sized,
+        S: Segment + ?Sized,
     {
         match event {
             Event::NeedMore => Ok(()),
@@ -228,16 +232,17 @@ impl Pump {
     /// Has the handler copy `src` into place at `offset`; returns the bytes placed (none: they
     /// are fed as they come).
     #[inline(always)]
-    fn place<C, H>(
+    fn place<C, H, S>(
         &mut self,
         rx: &mut Receiver<C>,
         h: &mut H,
         offset: u32,
-        src: &H::Source,
+        src: &S::Source,
     ) -> Result<usize, Stop<H::Error>>
     where
         C: Crc32c,
-        H: Handler<C> + ?Sized,
+        H: Handler<C, S> + ?Sized,
+        S: Segment + ?Sized,
     {
         let len = src.len();
         if len == 0 || !h.place(offset, src) {

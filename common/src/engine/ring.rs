@@ -2,8 +2,9 @@
 //! provides.
 
 use core::marker::PhantomData;
+use core::ops::DerefMut;
 
-/// A first-in first-out queue of `T`, in `S` (an array, a vector), which never grows.
+/// A first-in first-out queue of `T`, in `S` (a vector, a boxed slice), which never grows.
 ///
 /// A queue whose entries are unique identifiers of at most `capacity` things (command slots,
 /// say) never overflows: [`Ring::push`] fails only when something is queued twice.
@@ -15,7 +16,7 @@ pub struct Ring<T, S> {
     _entry: PhantomData<T>,
 }
 
-impl<T: Copy, S: AsRef<[T]> + AsMut<[T]>> Ring<T, S> {
+impl<T: Copy, S: DerefMut<Target = [T]>> Ring<T, S> {
     /// Returns an empty ring over `storage`, whose length is the capacity.
     pub fn new(storage: S) -> Self {
         Self {
@@ -28,7 +29,7 @@ impl<T: Copy, S: AsRef<[T]> + AsMut<[T]>> Ring<T, S> {
 
     /// Returns how many entries the ring holds at most.
     pub fn capacity(&self) -> usize {
-        self.slots.as_ref().len()
+        self.slots.len()
     }
 
     /// Returns how many entries are queued.
@@ -54,7 +55,7 @@ impl<T: Copy, S: AsRef<[T]> + AsMut<[T]>> Ring<T, S> {
         // Both are below `cap`: wrap by one subtraction (no division, no panic path).
         let at = self.head + self.len;
         let at = if at >= cap { at - cap } else { at };
-        match self.slots.as_mut().get_mut(at) {
+        match self.slots.get_mut(at) {
             Some(slot) => *slot = x,
             None => return Err(x),
         }
@@ -67,7 +68,7 @@ impl<T: Copy, S: AsRef<[T]> + AsMut<[T]>> Ring<T, S> {
         if self.len == 0 {
             return None;
         }
-        let x = *self.slots.as_ref().get(self.head)?;
+        let x = *self.slots.get(self.head)?;
         self.head += 1;
         if self.head == self.capacity() {
             self.head = 0;
@@ -87,7 +88,7 @@ impl<T: Copy, S: AsRef<[T]> + AsMut<[T]>> Ring<T, S> {
     /// # Errors
     ///
     /// Returns the first entry `other` had no room for; it and those after it stay here.
-    pub fn move_into<S2: AsRef<[T]> + AsMut<[T]>>(
+    pub fn move_into<S2: DerefMut<Target = [T]>>(
         &mut self,
         other: &mut Ring<T, S2>,
     ) -> Result<(), T> {
@@ -112,7 +113,7 @@ impl<T: Copy, S: AsRef<[T]> + AsMut<[T]>> Ring<T, S> {
         } else {
             self.head - 1
         };
-        if let Some(slot) = self.slots.as_mut().get_mut(self.head) {
+        if let Some(slot) = self.slots.get_mut(self.head) {
             *slot = x;
             self.len += 1;
         }

@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The host's module parameters (`wq_unbound`, `so_priority`, writable as in the C host, so
+//! declared in C) and what the host asks of the system: online CPUs, network interfaces, the
+//! core's deletion workqueue.
+
+use crate::fabrics::bindings as b;
+use kernel::{bindings as kb, prelude::*, sync::rcu};
+
+/// Returns whether I/O work runs unbound (the `wq_unbound` parameter).
+pub(crate) fn wq_unbound() -> bool {
+    // SAFETY: The accessor reads a `bool` parameter with `READ_ONCE`; no preconditions.
+    unsafe { b::nvme_tcp_rs_wq_unbound() }
+}
+
+/// Returns the `so_priority` parameter.
+pub(crate) fn so_priority() -> i32 {
+    // SAFETY: The accessor reads an `int` parameter with `READ_ONCE`; no preconditions.
+    unsafe { b::nvme_tcp_rs_so_priority() }
+}
+
+/// Returns the number of online CPUs.
+pub(crate) fn num_online_cpus() -> u32 {
+    // SAFETY: The helper only reads the online mask.
+    unsafe { b::nvme_tcp_rs_num_online_cpus() }
+}
+
+/// Returns the index of network interface `name` in the initial network namespace.
+///
+/// # Errors
+///
+/// `ENODEV` if there is none.
+pub(crate) fn ifindex(name: &CStr) -> Result<i32> {
+    let _guard = rcu::read_lock();
+    // SAFETY: `name` is a NUL-terminated string; the lookup needs the RCU read lock, held here,
+    // and the device it returns stays valid while the lock is held.
+    let dev = unsafe { b::dev_get_by_name_rcu(&raw mut kb::init_net, name.as_char_ptr()) };
+    if dev.is_null() {
+        return Err(ENODEV);
+    }
+    // SAFETY: `dev` is valid under the RCU read lock (see above).
+    Ok(unsafe { b::nvme_tcp_rs_netdev_ifindex(dev) })
+}
+
+/// Waits until every controller deletion queued so far has run.
+pub(crate) fn flush_delete_wq() {
+    // SAFETY: `nvme_delete_wq` is allocated by `nvme-core`, which this module depends on, for
+    // as long as it is loaded.
+    unsafe { kb::__flush_workqueue(b::nvme_delete_wq) };
+}

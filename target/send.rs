@@ -1,0 +1,307 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The send side of a target queue: responses, R2Ts and read data.
+//!
+//! Slots with something to send wait in the send queue, in order. The headers of the PDUs that
+//! are ready together are staged in one buffer and leave in one socket call; a C2HData's data
+//! follows its header zero-copy from the command's buffer, then its digest, then (unless the
+//! host disabled SQ flow control) its CapsuleResp, staged with whatever comes next. One
+//! [`Cursor`] follows each unit across partial sends: a full socket leaves it part sent until
+//! `write_space`, and nothing else goes out meanwhile.
+
+use crate::crc32c::KernelCrc32c;
+use crate::pdu::{
+    engine::{
+        ring::Ring,
+        send::{Cursor, Data, Pushed, SendError, Sent, Transmit},
+        stop::Stop,
+    },
+    C2HData, CapsuleResp, Digest, Framing, Pdu, R2t,
+};
+use crate::queue::{Queue, QueueState};
+use crate::slots::{ttag_of, Slot, Slots};
+use crate::socket::Socket;
+use kernel::prelude::*;
+
+/// PDUs sent per round of `io_work`.
+const SEND_BUDGET: u32 = 8;
+/// Largest header section the target sends: a C2HData/R2T/CapsuleResp header and its digest.
+const HDR_MAX: usize = 24 + 4;
+/// Bytes of headers gathered before one send: responses and R2Ts that are ready together leave
+/// in one call.
+const STAGE_LEN: usize = 1024;
+
+/// The unit being sent: the staged headers, then the data of slot `id` (and its digest), then
+/// the slot's CapsuleResp if `resp`.
+struct Unit {
+    cursor: Cursor,
+    id: Option<u16>,
+    resp: bool,
+}
+
+/// The send side of a queue's state.
+pub(crate) struct Sender {
+    /// Slots with something to send, oldest first; a slot is queued at most once at a time,
+    /// so the ring never overflows.
+    queue: Ring<u16, KVec<u16>>,
+    /// Headers staged for the next unit: `fill` bytes.
+    stage: KVec<u8>,
+    fill: usize,
+    unit: Option<Unit>,
+}
+
+impl Sender {
+    /// Returns an idle sender with room for one slot (the Connect slot).
+    pub(crate) fn new() -> Result<Self> {
+        Ok(Self {
+            queue: Ring::new(KVec::from_elem(0u16, 1, GFP_KERNEL)?),
+            stage: KVec::from_elem(0u8, STAGE_LEN, GFP_KERNEL)?,
+            fill: 0,
+            unit: None,
+        })
+    }
+
+    /// Makes room for `n` slots in the send queue, keeping what is queued.
+    pub(crate) fn grow(&mut self, n: usize) -> Result {
+        if n <= self.queue.capacity() {
+            return Ok(());
+        }
+        let mut bigger = Ring::new(KVec::from_elem(0u16, n, GFP_KERNEL)?);
+        self.queue.move_into(&mut bigger).map_err(|_| ENOSPC)?;
+        self.queue = bigger;
+        Ok(())
+    }
+
+    /// Queues slot `id`; `false` if there is no room (cannot happen while ids are unique).
+    pub(crate) fn queue(&mut self, id: u16) -> bool {
+        self.queue.push(id).is_ok()
+    }
+
+    /// Whether part of a unit went out: nothing else (a TermReq neither) may be sent before its
+    /// rest.
+    pub(crate) fn mid_pdu(&self) -> bool {
+        self.unit.as_ref().is_some_and(|u| u.cursor.begun())
+    }
+
+    /// Forgets what was being sent (the queue is released).
+    pub(crate) fn clear(&mut self) {
+        self.unit = None;
+        self.fill = 0;
+    }
+
+    /// Appends `pdu`'s header to the staged ones.
+    fn stage(&mut self, pdu: &Pdu, framing: &Framing) -> Result<(), Stop<Error>> {
+        let room = self.stage.get_mut(self.fill..).unwrap_or(&mut []);
+        let n = pdu
+            .emit_header::<KernelCrc32c>(framing, room)
+            .map_err(|_| Stop::Local(EINVAL))?;
+        self.fill += n;
+        Ok(())
+    }
+
+    /// Whether another header fits.
+    fn has_room(&self) -> bool {
+        self.stage.len() - self.fill >= HDR_MAX
+    }
+}
+
+/// What staging a slot's PDU found.
+enum Staged {
+    /// A header alone (a response, an R2T): the slot's PDUs are all staged.
+    Header,
+    /// A C2HData header, its data to follow: `len` bytes, with `ddgst`; then a CapsuleResp
+    /// if `resp`.
+    Data {
+        len: u32,
+        ddgst: Option<[u8; 4]>,
+        resp: bool,
+    },
+}
+
+/// The socket and where the bytes of the unit being sent are.
+struct Tx<'a> {
+    sock: &'a Socket,
+    stage: &'a [u8],
+    slots: &'a Slots,
+    id: Option<u16>,
+}
+
+impl Transmit for Tx<'_> {
+    type Error = Error;
+
+    fn header(&mut self, from: usize, to: usize, more: bool) -> Sent<Error> {
+        self.sock
+            .send(self.stage.get(from..to).ok_or(EINVAL)?, more)
+    }
+
+    fn data(&mut self, at: u32, end: u32, more: bool) -> Sent<Error> {
+        let slot = self.id.and_then(|id| self.slots.get(id));
+        let Some(Slot::Completed { req, .. }) = slot else {
+            return Err(EINVAL);
+        };
+        req.buf().ok_or(EINVAL)?.send(self.sock, at, end - at, more)
+    }
+
+    fn digest(&mut self, bytes: &[u8], more: bool) -> Sent<Error> {
+        self.sock.send(bytes, more)
+    }
+}
+
+impl Queue {
+    /// Stages the header of what slot `id` sends next.
+    fn stage_slot(&self, st: &mut QueueState, id: u16) -> Result<Staged, Stop<Error>> {
+        let slot = st.slots.get(id).ok_or(Stop::Local(EINVAL))?;
+        match slot {
+            Slot::R2tQueued { cid, end, .. } => {
+                let r2t = Pdu::R2t(R2t {
+                    cccid: *cid,
+                    ttag: ttag_of(id),
+                    r2to: 0,
+                    r2tl: *end,
+                });
+                st.tx.stage(&r2t, &st.framing)?;
+                Ok(Staged::Header)
+            }
+            Slot::Completed {
+                req, cid, write, ..
+            } => {
+                let cqe = self.sq().cqe(req);
+                let ok = cqe[14] == 0 && cqe[15] == 0;
+                let data = match req.buf() {
+                    Some(buf) if !*write && ok => Some(buf),
+                    _ => None,
+                };
+                let Some(buf) = data else {
+                    st.tx
+                        .stage(&Pdu::CapsuleResp(CapsuleResp { cqe }), &st.framing)?;
+                    return Ok(Staged::Header);
+                };
+                let len = buf.len();
+                let ddgst = st.framing.ddgst.then(|| {
+                    let mut d = Digest::<KernelCrc32c>::new();
+                    buf.for_each_piece(0, len, |p| d.update(p));
+                    d.finish().to_le_bytes()
+                });
+                let success = self.sq().sqhd_disabled();
+                let hdr = Pdu::C2HData(C2HData {
+                    cccid: *cid,
+                    datao: 0,
+                    datal: len,
+                    last: true,
+                    success,
+                });
+                st.tx.stage(&hdr, &st.framing)?;
+                Ok(Staged::Data {
+                    len,
+                    ddgst,
+                    resp: !success,
+                })
+            }
+            _ => Err(Stop::Local(EINVAL)),
+        }
+    }
+
+    /// Sends what is queued: headers of ready PDUs are staged and leave together, read data
+    /// zero-copy after its header. Handles up to `SEND_BUDGET` PDUs; returns how many.
+    pub(crate) fn send(&self, st: &mut QueueState) -> Result<u32, Stop<Error>> {
+        let mut pdus = 0;
+        loop {
+            if st.tx.unit.is_none() {
+                // Stage the headers of what is queued, up to the first one with data to follow.
+                let mut data = None;
+                while pdus < SEND_BUDGET && st.tx.has_room() {
+                    let Some(id) = st.tx.queue.pop() else {
+                        break;
+                    };
+                    match self.stage_slot(st, id)? {
+                        Staged::Header => {
+                            pdus += 1;
+                            self.sent(st, id);
+                        }
+                        Staged::Data { len, ddgst, resp } => {
+                            data = Some((id, len, ddgst, resp));
+                            break;
+                        }
+                    }
+                }
+                if st.tx.fill == 0 {
+                    return Ok(pdus);
+                }
+                st.tx.unit = Some(Unit {
+                    cursor: Cursor::new(
+                        st.tx.fill,
+                        data.map(|(_, len, ddgst, _)| Data {
+                            at: 0,
+                            end: len,
+                            ddgst,
+                        }),
+                    ),
+                    id: data.map(|(id, ..)| id),
+                    resp: data.is_some_and(|(.., resp)| resp),
+                });
+            }
+            let queued = !st.tx.queue.is_empty();
+            let Sender {
+                stage, fill, unit, ..
+            } = &mut st.tx;
+            let Some(u) = unit.as_mut() else {
+                return Ok(pdus);
+            };
+            let mut tx = Tx {
+                sock: &self.sock,
+                stage: stage.get(..*fill).unwrap_or(&[]),
+                slots: &st.slots,
+                id: u.id,
+            };
+            match u.cursor.push(&mut tx, u.resp || queued) {
+                // The socket is full: write space wakes the work.
+                Ok(Pushed::Full) => return Ok(pdus),
+                Ok(Pushed::Done) => {}
+                Err(SendError::Closed) => return Err(Stop::Local(EPIPE)),
+                Err(SendError::Io(e)) => return Err(Stop::Local(e)),
+            }
+            let (id, resp) = (u.id, u.resp);
+            *unit = None;
+            *fill = 0;
+            if let Some(id) = id {
+                pdus += 1;
+                if resp {
+                    // The response follows the data, staged with whatever comes next.
+                    if let Some(Slot::Completed { req, .. }) = st.slots.get(id) {
+                        let cqe = self.sq().cqe(req);
+                        st.tx
+                            .stage(&Pdu::CapsuleResp(CapsuleResp { cqe }), &st.framing)?;
+                    }
+                }
+                self.sent(st, id);
+            }
+            if st.tx.fill == 0 && (pdus >= SEND_BUDGET || st.tx.queue.is_empty()) {
+                return Ok(pdus);
+            }
+        }
+    }
+
+    /// A slot's PDUs were all sent (or staged for sending): an R2T's slot awaits its data, a
+    /// completed command's slot is free again.
+    fn sent(&self, st: &mut QueueState, id: u16) {
+        let Some(slot) = st.slots.get_mut(id) else {
+            return;
+        };
+        match slot.take() {
+            Slot::R2tQueued { req, cid, end } => {
+                *slot = Slot::AwaitingH2C {
+                    req,
+                    cid,
+                    next: 0,
+                    end,
+                    digest_bad: false,
+                }
+            }
+            Slot::Completed { req, .. } => {
+                *slot = Slot::Free(self.sq().finish(req));
+                st.release_slot(id);
+            }
+            other => *slot = other,
+        }
+    }
+}
