@@ -365,7 +365,9 @@ impl Queue {
                     );
                 }
             }
+            // The host went away (as C, silently).
             Stop::Closed => {}
+            Stop::Local(e) if e == EPIPE || e == ECONNRESET => {}
             Stop::Local(e) => {
                 if params::ratelimit() {
                     pr_err!("{}: socket error {:?}, closing\n", self.name(), e);
