@@ -13,6 +13,9 @@
 #[expect(unused_attributes)] // The PDU crate's `#![no_std]`, for its cargo build.
 pub mod pdu;
 
+#[path = "../drivers/bindings.rs"]
+#[macro_use]
+mod bindings;
 #[path = "../drivers/crc32c.rs"]
 mod crc32c;
 #[path = "../drivers/io_wq.rs"]

@@ -141,9 +141,13 @@ impl Rx<'_> {
             CONNECT
         };
         let slot = st.slots.get_mut(id).ok_or(Stop::Local(EINVAL))?;
-        let Slot::Free(free) = slot.take() else {
-            // A second command before Connect completed, or an overrun of the queue.
+        if !matches!(slot, Slot::Free(_)) {
+            // A second command before Connect completed, or an overrun of the queue; the
+            // slot's command stays as it is.
             return Err(Stop::fatal(Fes::PduSequenceError));
+        }
+        let Slot::Free(free) = slot.take() else {
+            return Err(Stop::Local(EINVAL));
         };
         let (cid, write) = (cmd.cid(), cmd.is_write());
         let incapsule = cmd.data_len > 0;
