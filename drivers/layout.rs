@@ -6,6 +6,12 @@
 
 use kernel::prelude::*;
 
+// Request and command data are reached through the kernel's direct map (`page_address`,
+// `sg_virt`), which covers every page only without highmem (the Kconfig says so in a kernel
+// tree; out of tree, this does).
+#[cfg(CONFIG_HIGHMEM)]
+compile_error!("nvme_tcp and nvmet_tcp (Rust) need a kernel without CONFIG_HIGHMEM");
+
 /// Checks, for each `(name, size in C, size in Rust)`, that the two sizes are equal.
 ///
 /// # Errors

@@ -196,6 +196,7 @@ impl Layout {
     ///
     /// An Invalid PDU Header Field error naming PDU-Type, HLEN, FLAGS, PDO or PLEN.
     #[inline]
+    #[allow(clippy::manual_is_multiple_of)] // Rust 1.85: see below.
     pub fn parse(common: &Common, pda: u8) -> Result<Self, FatalError> {
         let t = common.pdu_type;
         let hlen = t.hlen().ok_or(FatalError::invalid_field(field::PDU_TYPE))?;
@@ -245,7 +246,9 @@ impl Layout {
                 let bad_pdo = FatalError::invalid_field(field::PDO);
                 let pdo = u32::from(common.pdo);
                 let align = pda_alignment(pda).ok_or(bad_pdo)?;
-                if pdo < header_end || !pdo.is_multiple_of(align) {
+                // `%`: `is_multiple_of` is stable only since Rust 1.87, and Debian's stock kernels
+                // are built with 1.85.
+                if pdo < header_end || pdo % align != 0 {
                     return Err(bad_pdo);
                 }
                 let pad = u8::try_from(pdo.checked_sub(header_end).ok_or(bad_pdo)?)

@@ -103,8 +103,11 @@ impl HostConfig {
 }
 
 /// Returns whether `v` is a valid MAXH2CDATA: at least 4096 and a multiple of 4.
+// `%`: `is_multiple_of` is stable only since Rust 1.87, and Debian's stock kernels are built
+// with 1.85.
+#[allow(clippy::manual_is_multiple_of)]
 pub fn valid_maxh2cdata(v: u32) -> bool {
-    v >= MIN_MAXH2CDATA && v.is_multiple_of(4)
+    v >= MIN_MAXH2CDATA && v % 4 == 0
 }
 
 /// What a target grants in its ICResp.
