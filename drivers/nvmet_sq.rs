@@ -11,7 +11,7 @@
 
 use crate::nvmet::{bindings, PortHandle};
 use crate::sgl::DataBuffer;
-use core::{marker::PhantomData, mem::ManuallyDrop};
+use core::{ffi::c_void, marker::PhantomData, mem::ManuallyDrop};
 use kernel::{
     alloc::KVBox,
     error::to_result,
@@ -143,12 +143,21 @@ impl<Q> Request<Q> {
     }
 }
 
-/// Which request a token is for: its index in the `Sq` at `sq`.
-#[derive(PartialEq, Eq)]
+/// Which request a token is for: the `Request` at `req` of the `Sq` at `sq`.
+///
+/// # Invariants
+///
+/// `req` points to a request that the `Sq` at `sq` owns, alive as long as that `Sq`.
 struct Token {
     sq: usize,
-    index: u16,
+    req: core::ptr::NonNull<c_void>,
 }
+
+// SAFETY: A token is an address and a name; it is dereferenced only through its `Sq` (`Sq::req`),
+// which is `Sync`.
+unsafe impl Send for Token {}
+// SAFETY: Shared references to a token give nothing but its fields to compare.
+unsafe impl Sync for Token {}
 
 /// A request the core does not hold; a new command can use it.
 pub(crate) struct FreeReq(Token);
@@ -345,7 +354,7 @@ impl<Q: HasSq> Sq<Q> {
     /// Returns the token of the Connect request, once.
     pub(crate) fn take_connect(&self) -> Option<FreeReq> {
         self.hand(HANDED_CONNECT)
-            .then(|| FreeReq(self.token(CONNECT)))
+            .then(|| FreeReq(self.token(&self.connect)))
     }
 
     /// Allocates `n` requests for the commands of the queue (once, at `install_queue`).
@@ -377,9 +386,8 @@ impl<Q: HasSq> Sq<Q> {
             return Ok(None);
         }
         let mut tokens = KVec::with_capacity(n, GFP_KERNEL)?;
-        for i in 0..n {
-            // Cannot truncate: at most `u16::MAX` requests are made.
-            tokens.push(FreeReq(self.token(i as u16)), GFP_KERNEL)?;
+        for req in self.requests.as_ref().into_iter().flat_map(|r| r.iter()) {
+            tokens.push(FreeReq(self.token(req)), GFP_KERNEL)?;
         }
         Ok(Some(tokens))
     }
@@ -398,10 +406,23 @@ impl<Q: HasSq> Sq<Q> {
         }
     }
 
-    fn token(&self, index: u16) -> Token {
+    /// Returns the token of `req`, a request of this `Sq`.
+    fn token(&self, req: &Request<Q>) -> Token {
+        // INVARIANT: `req` is a request this `Sq` owns.
         Token {
             sq: core::ptr::from_ref(self) as usize,
-            index,
+            req: core::ptr::NonNull::from(req).cast(),
+        }
+    }
+
+    /// Returns request `index` ([`CONNECT`] for the Connect request), if it exists.
+    fn request(&self, index: u16) -> Option<&Request<Q>> {
+        if index == CONNECT {
+            Some(&self.connect)
+        } else {
+            self.requests
+                .as_ref()
+                .and_then(|r| r.get(usize::from(index)))
         }
     }
 
@@ -410,24 +431,20 @@ impl<Q: HasSq> Sq<Q> {
     /// # Panics
     ///
     /// If the token is another `Sq`'s: a token names one request of one queue.
+    #[inline]
     fn req(&self, t: &Token) -> &Request<Q> {
-        let mine = t.sq == core::ptr::from_ref(self) as usize;
-        let req = if t.index == CONNECT {
-            Some(&self.connect)
-        } else {
-            self.requests
-                .as_ref()
-                .and_then(|r| r.get(usize::from(t.index)))
-        };
-        match req {
-            Some(r) if mine => r,
-            _ => panic!("a request token used with another queue"),
+        if t.sq != core::ptr::from_ref(self) as usize {
+            panic!("a request token used with another queue");
         }
+        // SAFETY: The token is this `Sq`'s, so `req` points to a `Request<Q>` this `Sq` owns
+        // (type invariant), alive as long as `self` is borrowed.
+        unsafe { t.req.cast::<Request<Q>>().as_ref() }
     }
 
     /// Stores `sqe` and hands the command to the core for parsing (`nvmet_req_init`, with the
     /// transport's `ops`). On `Err` the core has already completed it with an error: its
     /// response follows.
+    #[inline]
     pub(crate) fn init<T: crate::nvmet::Transport<Queue = Q>>(
         &self,
         r: FreeReq,
@@ -453,6 +470,7 @@ impl<Q: HasSq> Sq<Q> {
     }
 
     /// Attaches `buf` as the data of the parsed command `p` (`req->sg`).
+    #[inline]
     pub(crate) fn attach(&self, p: &mut Parsed, buf: DataBuffer) {
         let req = self.req(&p.t);
         let buf = p.buf.insert(buf);
@@ -462,6 +480,7 @@ impl<Q: HasSq> Sq<Q> {
     }
 
     /// Runs the parsed command (`req->execute`).
+    #[inline]
     pub(crate) fn execute(&self, p: Parsed) -> Executing {
         let req = self.req(&p.t);
         // SAFETY: `nvmet_req_init` accepted the command (the token), so the core set `execute`;
@@ -478,6 +497,7 @@ impl<Q: HasSq> Sq<Q> {
     }
 
     /// Completes the parsed command with `status` without executing it (`nvmet_req_complete`).
+    #[inline]
     pub(crate) fn fail(&self, p: Parsed, status: u16) -> Executing {
         let req = self.req(&p.t);
         // SAFETY: `nvmet_req_init` accepted the command and it was neither executed nor
@@ -490,6 +510,7 @@ impl<Q: HasSq> Sq<Q> {
     }
 
     /// Drops the core's hold of a parsed command that will not run (`nvmet_req_uninit`).
+    #[inline]
     pub(crate) fn uninit(&self, p: Parsed) -> FreeReq {
         let req = self.req(&p.t);
         // SAFETY: `nvmet_req_init` accepted the command and it was neither executed nor
@@ -509,18 +530,12 @@ impl<Q: HasSq> Sq<Q> {
         let mut head = self.done.xchg(NO_LINK, Acquire);
         while head != NO_LINK {
             // Cannot truncate: indices are `u16`.
-            let t = self.token(head as u16);
-            let Some(req) = (if t.index == CONNECT {
-                Some(&self.connect)
-            } else {
-                self.requests
-                    .as_ref()
-                    .and_then(|r| r.get(usize::from(t.index)))
-            }) else {
+            let index = head as u16;
+            let Some(req) = self.request(index) else {
                 break;
             };
             head = req.link.load(Relaxed);
-            if out.push_within_capacity(t.index).is_err() {
+            if out.push_within_capacity(index).is_err() {
                 break;
             }
         }
@@ -531,6 +546,7 @@ impl<Q: HasSq> Sq<Q> {
     }
 
     /// Returns the command of `e` as responded if the core has responded to it; else `e`.
+    #[inline]
     pub(crate) fn responded(&self, e: Executing) -> Result<Responded, Executing> {
         let req = self.req(&e.t);
         // Acquire: what the core wrote before `queue_response` (the CQE) is seen.
@@ -542,6 +558,7 @@ impl<Q: HasSq> Sq<Q> {
     }
 
     /// Returns the CQE the core filled in for `r`, as on the wire.
+    #[inline]
     pub(crate) fn cqe(&self, r: &Responded) -> [u8; 16] {
         let req = self.req(&r.t);
         // SAFETY: The core responded (the token) and no longer writes the CQE.
@@ -549,6 +566,7 @@ impl<Q: HasSq> Sq<Q> {
     }
 
     /// Frees the request of a responded command: its buffer is detached and dropped.
+    #[inline]
     pub(crate) fn finish(&self, r: Responded) -> FreeReq {
         let req = self.req(&r.t);
         // SAFETY: The core responded (the token): it does not hold the request.

@@ -129,11 +129,13 @@ struct Tx<'a> {
 impl Transmit for Tx<'_> {
     type Error = Error;
 
+    #[inline]
     fn header(&mut self, from: usize, to: usize, more: bool) -> Sent<Error> {
         self.sock
             .send(self.stage.get(from..to).ok_or(EINVAL)?, more)
     }
 
+    #[inline]
     fn data(&mut self, at: u32, end: u32, more: bool) -> Sent<Error> {
         let slot = self.id.and_then(|id| self.slots.get(id));
         let Some(Slot::Completed { req, .. }) = slot else {

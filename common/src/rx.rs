@@ -292,7 +292,7 @@ impl<C: Crc32c> Receiver<C> {
     ///
     /// Inlined: the usual headers, whole in the input, are accepted here at once by header
     /// prediction (see `predict_into`); everything else goes through the general path.
-    #[inline]
+    #[inline(always)]
     pub fn feed<'a, T: CommandTable + ?Sized>(
         &mut self,
         input: &'a [u8],

@@ -148,6 +148,7 @@ impl Pump {
     /// # Errors
     ///
     /// As [`Pump::segment`].
+    #[inline(always)]
     pub fn finish<C, H, S>(&mut self, rx: &mut Receiver<C>, h: &mut H) -> Result<(), Stop<H::Error>>
     where
         C: Crc32c,
