@@ -6,7 +6,9 @@
 //!
 //! Only `drivers/` uses it; the rest of the module goes through the safe types of `drivers/`.
 
-/// Declares `pub(crate) mod bindings` with the bindgen output `$file` (a file of `drivers/`).
+/// Declares `pub(crate) mod bindings` with the bindgen output `$file`, which `Kbuild` generates
+/// in the object tree's `drivers/` and names in `NVME_TCP_RS_BINDINGS` (the object tree differs
+/// from the source tree in a kernel built with `O=`).
 macro_rules! generated_bindings {
     ($(#[$meta:meta])* $file:literal) => {
         $(#[$meta])*
@@ -31,7 +33,7 @@ macro_rules! generated_bindings {
             use kernel::ffi;
             use pin_init::MaybeZeroable;
 
-            include!($file);
+            include!(concat!(env!("NVME_TCP_RS_BINDINGS"), "/", $file));
         }
     };
 }
