@@ -375,6 +375,7 @@ impl<T: Transport> Registration<T> {
     /// The layout check's, or the core's (`EBUSY` when a transport of the type is registered).
     pub(crate) fn new(ops: &'static OpsTable<T>) -> Result<Self> {
         check_layout()?;
+        crate::socket::check_layout()?;
         // SAFETY: The table is a valid `static` that outlives the registration.
         to_result(unsafe { bindings::nvmet_register_transport(ops.as_raw()) })?;
         // INVARIANT: Registered above.

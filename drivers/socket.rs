@@ -11,6 +11,20 @@ use crate::sockaddr::SockAddr;
 use core::{mem::MaybeUninit, ptr::NonNull};
 use kernel::{bindings, error::to_result, prelude::*};
 
+/// Checks that bindgen and the C compiler agree on the size of `struct sock`, whose fields this
+/// layer reads and writes (the callbacks, `sk_user_data`, `sk_shutdown`, `sk_err`). bindgen's
+/// own layout tests check its view against clang's at build time; this checks it against the
+/// compiler that built the kernel (gcc for a distribution's).
+///
+/// # Errors
+///
+/// `EINVAL` (after logging it) if the sizes differ.
+pub(crate) fn check_layout() -> Result {
+    // SAFETY: The helper only returns `sizeof(struct sock)`; it has no preconditions.
+    let sock = unsafe { b::nvmet_tcp_rs_sizeof_sock() };
+    crate::layout::check_sizes(&[("sock", sock, size_of::<b::sock>())])
+}
+
 /// Most I/O vectors one socket call takes: 128 KiB of page-sized pieces.
 pub(crate) const MAX_VECS: usize = 32;
 

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Socket helpers shared by both modules: each is one static inline or macro
- * of the network headers that Rust cannot call through bindgen. The decisions
+ * of the network headers that Rust cannot call through bindgen, or the sizeof
+ * of a structure Rust shares with C, for a load-time check. The decisions
  * around them are made in drivers/socket.rs, skb.rs and sk_callbacks.rs.
  *
  * Not an object of its own: each module's helper file includes it, so each
@@ -66,4 +67,10 @@ struct workqueue_struct *nvmet_tcp_rs_alloc_workqueue(const char *name,
 						      unsigned int flags)
 {
 	return alloc_workqueue("%s", flags, 0, name);
+}
+
+/* For the load-time layout check of drivers/socket.rs. */
+size_t nvmet_tcp_rs_sizeof_sock(void)
+{
+	return sizeof(struct sock);
 }

@@ -27,4 +27,5 @@ bool nvmet_tcp_rs_skb_frags_readable(const struct sk_buff *skb);
 bool nvmet_tcp_rs_sendpages_ok(struct page *page, size_t len, size_t offset);
 struct workqueue_struct *nvmet_tcp_rs_alloc_workqueue(const char *name,
 						      unsigned int flags);
+size_t nvmet_tcp_rs_sizeof_sock(void);
 #endif

@@ -131,6 +131,7 @@ impl kernel::InPlaceModule for HostModule {
             _: {
                 crc32c::self_test()?;
                 nvme_ctrl::check_layout()?;
+                socket::check_layout()?;
                 ctrl::init()?;
             },
             _io_wq: IoWq::new()?,
