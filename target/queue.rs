@@ -104,6 +104,15 @@ impl QueueState {
         }
     }
 
+    /// Whether the read must end after the PDU just received: an ICResp is to be sent, or the
+    /// Connect is whole and must run, installing the queue's slots, before what follows it can
+    /// be received. Both happen once the read is over, outside the socket lock; C does both
+    /// within its read.
+    #[inline(always)]
+    pub(crate) fn setting_up(&self) -> bool {
+        !self.slots.installed && (self.icresp.is_some() || !self.ready.is_empty())
+    }
+
     /// Slot `id` is free again.
     pub(crate) fn release_slot(&mut self, id: u16) {
         if id != CONNECT {
@@ -557,8 +566,8 @@ impl Queue {
     }
 
     /// Reads what has arrived, in place in the socket's receive queue, and handles it, up to
-    /// `RECV_BUDGET` PDUs (the rest stays queued for the next round); returns how many PDUs
-    /// were completed.
+    /// `RECV_BUDGET` PDUs, or up to an ICReq or a whole Connect while the queue is set up (the
+    /// rest stays queued for the next round); returns how many PDUs were completed.
     fn recv(&self, io: &mut IoState) -> Result<u32, RxError> {
         let mut stop = None;
         let mut pump = Pump::new(RECV_BUDGET);

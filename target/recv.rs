@@ -6,7 +6,8 @@
 //!
 //! Commands received whole are executed once the read is over, outside the socket lock: the
 //! core takes its own locks (`nvmet_config_sem` for Connect), which must not nest in the
-//! socket's.
+//! socket's. So a read ends after an ICReq (its ICResp goes out first) and after a whole
+//! Connect (which installs the slots the commands behind it need).
 
 use crate::crc32c::KernelCrc32c;
 use crate::nvmet::status;
@@ -101,6 +102,13 @@ impl<'s> Handler<KernelCrc32c, Piece<'s>> for Rx<'_> {
             self.received(src.len() as usize);
         }
         copied
+    }
+
+    /// Ends the read after an ICReq or a whole Connect (see [`QueueState::setting_up`]): a host
+    /// may send its Connect right behind its ICReq, and commands right behind its Connect.
+    #[inline(always)]
+    fn pause(&self) -> bool {
+        self.st.setting_up()
     }
 }
 

@@ -152,6 +152,11 @@ impl Conn {
     fn icreq(&mut self, hdgst: bool, ddgst: bool) -> Result<(), String> {
         let ic = icreq(hdgst, ddgst);
         self.send(&ic.to_bytes()).map_err(|e| e.to_string())?;
+        self.icresp()
+    }
+
+    /// Receives the ICResp and takes the digests it grants.
+    fn icresp(&mut self) -> Result<(), String> {
         let rx = self
             .recv()
             .map_err(|g| format!("{g:?}"))?
@@ -205,10 +210,27 @@ impl Conn {
 
     /// Connect on `qid` with in-capsule data.
     fn connect(&mut self, subnqn: &str, qid: u16) -> Result<(), String> {
+        let b = self.connect_pdu(subnqn, qid);
+        self.send(&b).map_err(|e| e.to_string())?;
+        self.connected(qid)
+    }
+
+    /// The CapsuleCmd of a Connect on `qid`, with its in-capsule data.
+    fn connect_pdu(&self, subnqn: &str, qid: u16) -> Vec<u8> {
         let mut sqe = connect_sqe(qid, 1024, 0x01);
         sqe[2] = 1;
         let data = connect_data(self.cntlid, subnqn);
-        self.capsule(sqe, &data).map_err(|e| e.to_string())?;
+        self.pdu(
+            &Pdu::CapsuleCmd(CapsuleCmd {
+                sqe,
+                data_len: data.len() as u32,
+            }),
+            &data,
+        )
+    }
+
+    /// Receives the response to a Connect on `qid`: success, and the controller ID.
+    fn connected(&mut self, qid: u16) -> Result<(), String> {
         let cqe = self.expect_cqe()?;
         let status = u16::from_le_bytes([cqe[14], cqe[15]]) >> 1;
         if status != 0 {
@@ -234,6 +256,19 @@ impl Conn {
         self.capsule(sqe, &[]).map_err(|e| e.to_string())?;
         self.expect_cqe().map(|_| ())
     }
+}
+
+/// Property Get of CAP (8 bytes at offset 0), command `cid`: allowed once the admin queue is
+/// connected, before the controller is enabled.
+fn property_get_cap(cid: u16) -> [u8; 64] {
+    let mut sqe = [0u8; 64];
+    sqe[1] = SGL_METABUF;
+    sqe[0] = 0x7f;
+    sqe[2..4].copy_from_slice(&cid.to_le_bytes());
+    sqe[4] = 0x04; // Property Get
+    sqe[39] = 0x5a;
+    sqe[40] = 1; // 8-byte property
+    sqe
 }
 
 /// A version 1.0 ICReq asking for the given digests.
@@ -347,6 +382,24 @@ fn cases() -> Vec<(&'static str, Expect, CaseFn)> {
             let mut c = x.conn()?;
             c.capsule(connect_sqe(0, 0, 0x5a), &[])
                 .map_err(|e| e.to_string())?;
+            Ok(c.outcome())
+        }),
+        ("icreq-connect-pipelined", Expect::Cqe(0), |x| {
+            // ICReq, Connect and a Property Get in one send, before the ICResp: a legal
+            // stream, served in order (ICResp, then each command's response).
+            let mut c = x.conn()?;
+            let mut b = icreq(false, false).to_bytes().to_vec();
+            b.extend(c.connect_pdu(&x.subnqn, 0));
+            b.extend(c.pdu(
+                &Pdu::CapsuleCmd(CapsuleCmd {
+                    sqe: property_get_cap(2),
+                    data_len: 0,
+                }),
+                &[],
+            ));
+            c.send(&b).map_err(|e| e.to_string())?;
+            c.icresp()?;
+            c.connected(0)?;
             Ok(c.outcome())
         }),
         ("icreq-twice", Expect::Term(2, None), |x| {
