@@ -22,7 +22,7 @@ use crate::pdu::{
     },
     Framing, IcResp, Limits, Pdu, Receiver, Role,
 };
-use crate::port::{TcpPort, BACKLOG, MAX_DATA_LEN};
+use crate::port::{TcpPort, BACKLOG};
 use crate::queues;
 use crate::recv::{Rx, RxError};
 use crate::send::Sender;
@@ -173,7 +173,6 @@ impl Queue {
             // Until Connect installs the queue only the Connect slot exists: TTAG 0.
             queue_depth: 1,
             max_incapsule: incapsule,
-            max_data_len: MAX_DATA_LEN,
         };
         let mut completions = KVec::new();
         completions.reserve(1, GFP_KERNEL)?;
@@ -422,7 +421,6 @@ impl Queue {
         rx.set_limits(Limits {
             queue_depth: u16::try_from(n).unwrap_or(u16::MAX),
             max_incapsule,
-            max_data_len: MAX_DATA_LEN,
         });
         Ok(())
     }

@@ -14,7 +14,7 @@ use crate::nvmet::status;
 use crate::nvmet_sq::CONNECT;
 use crate::pdu::{
     engine::{pump::Handler, stop::Stop},
-    CapsuleCmd, DataDigest, Fes, Pdu, Receiver, Role, TargetConfig,
+    CapsuleCmd, DataDigest, Fes, Pdu, Receiver, Role, SglRefusal, TargetConfig,
 };
 use crate::port::MAX_DATA_LEN;
 use crate::queue::{Phase, Queue, QueueState, RecvTo};
@@ -181,7 +181,14 @@ impl Rx<'_> {
                 return Ok(());
             }
         };
-        let len = cmd.sgl_len();
+        // The descriptor is judged once the core has parsed the command, as in C.
+        let len = match cmd.sgl_data(MAX_DATA_LEN) {
+            Ok(data) => data.data_len(),
+            Err(refusal) => {
+                st.recv_to = refused(slot, sq.fail(parsed, sgl_status(refusal)));
+                return Ok(());
+            }
+        };
         if len > 0 {
             match DataBuffer::alloc(len) {
                 Some(buf) => sq.attach(&mut parsed, buf),
@@ -214,5 +221,12 @@ impl Rx<'_> {
             st.mark_ready(id);
         }
         Ok(())
+    }
+}
+
+/// The status a command fails with when the target refuses its SGL descriptor.
+fn sgl_status(refusal: SglRefusal) -> u16 {
+    match refusal {
+        SglRefusal::LengthInvalid => status::SGL_INVALID_DATA_DNR,
     }
 }

@@ -24,6 +24,9 @@ const HOSTNQN: &str = "nqn.2026-11.io.nvme-tcp-rs:hostile";
 /// SQE flags: PSDT = SGL for data (`NVME_CMD_SGL_METABUF`), which fabrics require.
 const SGL_METABUF: u8 = 0x40;
 
+/// CQE status (bits 15:1): Data SGL Length Invalid (0Fh), Do Not Retry.
+const SGL_INVALID_DATA_DNR: u16 = 0x4000 | 0x0f;
+
 /// What a case expects from the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Expect {
@@ -240,6 +243,32 @@ impl Conn {
             self.cntlid = u16::from_le_bytes([cqe[0], cqe[1]]);
         }
         Ok(())
+    }
+
+    /// Checks that the queue still serves: a read of one block by command `cid` gets its data
+    /// and a successful response.
+    fn still_serves(&mut self, cid: u16) -> Result<(), String> {
+        self.capsule(io_sqe(0x02, cid, 1, 0x5a, 512), &[])
+            .map_err(|e| e.to_string())?;
+        loop {
+            let rx = self
+                .recv()
+                .map_err(|g| format!("a read afterwards: {g:?}"))?
+                .ok_or("closed")?;
+            match rx.ty {
+                // C2HData (with SUCCESS set it is the whole answer).
+                0x07 if rx.bytes[1] & 0x08 != 0 => return Ok(()),
+                0x07 => {}
+                0x05 => {
+                    let status = u16::from_le_bytes([rx.bytes[22], rx.bytes[23]]) >> 1;
+                    return match status {
+                        0 => Ok(()),
+                        s => Err(format!("a read afterwards failed: {s:#x}")),
+                    };
+                }
+                t => return Err(format!("a read afterwards: type {t}")),
+            }
+        }
     }
 
     /// Property Set CC.EN = 1 (with 64-byte SQEs and 16-byte CQEs).
@@ -547,12 +576,37 @@ fn cases() -> Vec<(&'static str, Expect, CaseFn)> {
             io.send(&b).map_err(|e| e.to_string())?;
             Ok(io.outcome())
         }),
-        ("sgl-too-long", Expect::Term(5, None), |x| {
+        ("sgl-too-long", Expect::Cqe(SGL_INVALID_DATA_DNR), |x| {
+            // Longer than the target moves for a command: that command fails (as C's
+            // nvmet_tcp_map_data answers), the connection goes on.
             let (_a, mut io) = x.io_queue(false, false)?;
             io.capsule(io_sqe(0x01, 7, 8, 0x5a, 64 << 20), &[])
                 .map_err(|e| e.to_string())?;
-            Ok(io.outcome())
+            let g = io.outcome();
+            io.still_serves(8)?;
+            Ok(g)
         }),
+        (
+            "write-over-maxh2cdata",
+            Expect::Cqe(SGL_INVALID_DATA_DNR),
+            |x| {
+                // 4 MiB + 8 KiB, its length in blocks and in the SGL agreeing: a write and a read
+                // each fail alone, and the queue still serves.
+                let (_a, mut io) = x.io_queue(false, false)?;
+                let len = (4 << 20) + 8192;
+                io.capsule(io_sqe(0x02, 6, (len / 512) as u16, 0x5a, len), &[])
+                    .map_err(|e| e.to_string())?;
+                let read = io.outcome();
+                if read != Got::Cqe(SGL_INVALID_DATA_DNR) {
+                    return Ok(read);
+                }
+                io.capsule(io_sqe(0x01, 7, (len / 512) as u16, 0x5a, len), &[])
+                    .map_err(|e| e.to_string())?;
+                let g = io.outcome();
+                io.still_serves(8)?;
+                Ok(g)
+            },
+        ),
         ("incapsule-over-limit", Expect::Term(5, None), |x| {
             let (_a, mut io) = x.io_queue(false, false)?;
             let data = vec![0u8; 256 << 10];
