@@ -70,6 +70,10 @@ pub(crate) mod status {
         (bindings::NVME_SC_INVALID_FIELD | bindings::NVME_STATUS_DNR) as u16;
     /// Transient Transport Error: a data digest did not match; the host may retry.
     pub(crate) const TRANSIENT_TRANSPORT: u16 = bindings::NVME_SC_TRANSIENT_TR_ERR as u16;
+    /// SGL Descriptor Type Invalid, Do Not Retry: a descriptor type or subtype the transport
+    /// does not carry.
+    pub(crate) const SGL_INVALID_TYPE_DNR: u16 =
+        (bindings::NVME_SC_SGL_INVALID_TYPE | bindings::NVME_STATUS_DNR) as u16;
     /// Data SGL Length Invalid, Do Not Retry: more data than the transport moves for one
     /// command (as C's `nvmet_tcp_map_data`).
     pub(crate) const SGL_INVALID_DATA_DNR: u16 =

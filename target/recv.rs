@@ -227,6 +227,7 @@ impl Rx<'_> {
 /// The status a command fails with when the target refuses its SGL descriptor.
 fn sgl_status(refusal: SglRefusal) -> u16 {
     match refusal {
+        SglRefusal::TypeInvalid => status::SGL_INVALID_TYPE_DNR,
         SglRefusal::LengthInvalid => status::SGL_INVALID_DATA_DNR,
     }
 }

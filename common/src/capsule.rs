@@ -101,8 +101,7 @@ pub enum SglData {
     /// subtype ([`SGL_IN_CAPSULE`]).
     InCapsule(u32),
     /// This many bytes moved by the transport (R2T and H2CData, or C2HData): a Transport Data
-    /// Block descriptor with the transport-specific subtype ([`SGL_TRANSPORT`]), or any other
-    /// descriptor (as C takes them).
+    /// Block descriptor with the transport-specific subtype ([`SGL_TRANSPORT`]).
     Transport(u32),
 }
 
@@ -123,6 +122,9 @@ impl SglData {
 /// with its descriptor is a rule of the [`Validator`](super::validate::Validator), and fatal).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SglRefusal {
+    /// A descriptor type or subtype NVMe/TCP does not carry (any identifier but
+    /// [`SGL_IN_CAPSULE`] and [`SGL_TRANSPORT`]): SGL Descriptor Type Invalid (11h).
+    TypeInvalid,
     /// More data than the target moves for one command: Data SGL Length Invalid (0Fh), as the
     /// C target answers a descriptor longer than its MAXH2CDATA.
     LengthInvalid,
@@ -177,8 +179,9 @@ impl CapsuleCmd {
     ///
     /// # Errors
     ///
-    /// The descriptor is refused (see [`SglRefusal`]): its length is above `max_len`. A
-    /// descriptor of length 0 is never refused.
+    /// The descriptor is refused (see [`SglRefusal`]): its identifier is not one NVMe/TCP
+    /// carries, or (checked next) its length is above `max_len`. A descriptor of length 0 is
+    /// never refused.
     pub fn sgl_data(&self, max_len: u32) -> Result<SglData, SglRefusal> {
         let len = self.sgl_len();
         if len == 0 {
@@ -186,7 +189,8 @@ impl CapsuleCmd {
         }
         let data = match self.sgl_type() {
             SGL_IN_CAPSULE => SglData::InCapsule(len),
-            _ => SglData::Transport(len),
+            SGL_TRANSPORT => SglData::Transport(len),
+            _ => return Err(SglRefusal::TypeInvalid),
         };
         if len > max_len {
             return Err(SglRefusal::LengthInvalid);

@@ -5,8 +5,8 @@
 //! received so far) need the driver's command state: the [`Validator`] asks for it through the
 //! [`CommandTable`] trait the driver implements.
 //!
-//! A command's SGL descriptor longer than a target moves breaks no rule of the stream: it fails
-//! that command alone ([`CapsuleCmd::sgl_data`] classifies it).
+//! A command's SGL descriptor of an unsupported type, or longer than a target moves, breaks no
+//! rule of the stream: it fails that command alone ([`CapsuleCmd::sgl_data`] classifies it).
 
 use super::capsule::{self, CapsuleCmd, CapsuleResp, CmdPdu, RspPdu, CMD_HLEN};
 use super::common::{field, Common, Flags, PduType, COMMON_LEN, DIGEST_LEN};

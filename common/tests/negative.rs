@@ -548,12 +548,20 @@ fn sgl_data_classifies_the_descriptor() {
             );
         }
     }
-    // Any other identifier is taken as a transport descriptor, as C takes it.
-    for id in [0x00, 0x0f, 0x10, 0x5b] {
-        assert_eq!(
-            sgl_cmd(id, 4096, 0).sgl_data(max),
-            Ok(SglData::Transport(4096))
-        );
+    // Every other identifier, whatever its length: SGL Descriptor Type Invalid, the type
+    // judged before the length. Among them every other type with the carried subtypes, and
+    // the carried types with every other subtype.
+    for id in 0..=u8::MAX {
+        if id == 0x01 || id == 0x5a {
+            continue;
+        }
+        for len in [1, 4096, max, max + 1, u32::MAX] {
+            assert_eq!(
+                sgl_cmd(id, len, 0).sgl_data(max),
+                Err(SglRefusal::TypeInvalid),
+                "{id:#04x} {len}"
+            );
+        }
     }
     // A descriptor of no data is no data, whatever its identifier (a host may leave it zero
     // on a command without data).

@@ -26,6 +26,8 @@ const SGL_METABUF: u8 = 0x40;
 
 /// CQE status (bits 15:1): Data SGL Length Invalid (0Fh), Do Not Retry.
 const SGL_INVALID_DATA_DNR: u16 = 0x4000 | 0x0f;
+/// CQE status (bits 15:1): SGL Descriptor Type Invalid (11h), Do Not Retry.
+const SGL_INVALID_TYPE_DNR: u16 = 0x4000 | 0x11;
 
 /// What a case expects from the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -613,6 +615,26 @@ fn cases() -> Vec<(&'static str, Expect, CaseFn)> {
             io.capsule(io_sqe(0x01, 7, 512, 0x01, data.len() as u32), &data)
                 .map_err(|e| e.to_string())?;
             Ok(io.outcome())
+        }),
+        ("sgl-type-invalid", Expect::Cqe(SGL_INVALID_TYPE_DNR), |x| {
+            // Descriptors NVMe/TCP does not carry (other types, and the carried types with
+            // other subtypes), without in-capsule data: each command fails alone, with nothing
+            // read or written, and the queue still serves.
+            let (_a, mut io) = x.io_queue(false, false)?;
+            for (i, id) in [0x00, 0x0f, 0x10, 0x20, 0x30, 0x40, 0x5b, 0x5e, 0xe0, 0x0a]
+                .into_iter()
+                .enumerate()
+            {
+                let op = if i % 2 == 0 { 0x01 } else { 0x02 };
+                io.capsule(io_sqe(op, 10 + i as u16, 1, id, 512), &[])
+                    .map_err(|e| e.to_string())?;
+                let g = io.outcome();
+                if g != Got::Cqe(SGL_INVALID_TYPE_DNR) {
+                    return Err(format!("SGL identifier {id:#04x}: {g:?}"));
+                }
+            }
+            io.still_serves(8)?;
+            Ok(Got::Cqe(SGL_INVALID_TYPE_DNR))
         }),
         ("sgl-type-mismatch", Expect::Term(1, Some(47)), |x| {
             let (_a, mut io) = x.io_queue(false, false)?;
