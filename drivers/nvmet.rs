@@ -70,6 +70,14 @@ pub(crate) mod status {
         (bindings::NVME_SC_INVALID_FIELD | bindings::NVME_STATUS_DNR) as u16;
     /// Transient Transport Error: a data digest did not match; the host may retry.
     pub(crate) const TRANSIENT_TRANSPORT: u16 = bindings::NVME_SC_TRANSIENT_TR_ERR as u16;
+    /// SGL Descriptor Type Invalid, Do Not Retry: a descriptor type or subtype the transport
+    /// does not carry.
+    pub(crate) const SGL_INVALID_TYPE_DNR: u16 =
+        (bindings::NVME_SC_SGL_INVALID_TYPE | bindings::NVME_STATUS_DNR) as u16;
+    /// Data SGL Length Invalid, Do Not Retry: more data than the transport moves for one
+    /// command (as C's `nvmet_tcp_map_data`).
+    pub(crate) const SGL_INVALID_DATA_DNR: u16 =
+        (bindings::NVME_SC_SGL_INVALID_DATA | bindings::NVME_STATUS_DNR) as u16;
     /// Connect Controller Busy: too many of the controller's queues are still being released.
     pub(crate) const CONNECT_CTRL_BUSY: u16 = bindings::NVME_SC_CONNECT_CTRL_BUSY as u16;
 }
@@ -309,6 +317,11 @@ pub(crate) trait Transport: Sized + 'static {
 
     /// Writes the host's address of a controller's admin queue; returns its length.
     fn host_traddr(queue: &Self::Queue, buf: &mut [u8]) -> Result<usize>;
+
+    /// The largest data transfer of a command the transport moves, as MDTS in Identify
+    /// Controller: a power of two of the minimum memory page size (4 KiB), 0 for no limit. The
+    /// core reports the smaller of it and the port's `param_mdts` (`nvmet_ctrl_mdts`).
+    const MDTS: u8;
 }
 
 /// The `nvmet_fabrics_ops` table of a transport, a `static` of the module, complete at compile
@@ -340,7 +353,7 @@ impl<T: Transport> OpsTable<T> {
                 host_traddr: Some(host_traddr_callback::<T>),
                 install_queue: Some(install_queue_callback::<T>),
                 discovery_chg: None,
-                get_mdts: None,
+                get_mdts: Some(get_mdts_callback::<T>),
                 get_max_queue_size: None,
                 create_sq: None,
                 delete_sq: None,
@@ -471,6 +484,15 @@ unsafe extern "C" fn install_queue_callback<T: Transport>(sq: *mut bindings::nvm
 /// Called by the core with a valid controller.
 unsafe extern "C" fn delete_ctrl_callback<T: Transport>(ctrl: *mut bindings::nvmet_ctrl) {
     T::delete_ctrl(CtrlId(ctrl as usize));
+}
+
+/// `get_mdts` entry point of the ops table.
+///
+/// # Safety
+///
+/// Called by the core with a valid controller (not used).
+unsafe extern "C" fn get_mdts_callback<T: Transport>(_ctrl: *const bindings::nvmet_ctrl) -> u8 {
+    T::MDTS
 }
 
 /// `disc_traddr` entry point of the ops table.

@@ -80,6 +80,8 @@ impl nvmet::Transport for Tcp {
     type Port = TcpPort;
     type Queue = Queue;
 
+    const MDTS: u8 = port::MDTS;
+
     fn add_port(port: &AddPort<'_>) -> Result<Arc<TcpPort>> {
         TcpPort::add(port)
     }

@@ -27,8 +27,15 @@ pub(crate) const BACKLOG: i32 = 128;
 pub(crate) const DEFAULT_INLINE_DATA_SIZE: u32 = 4 * kernel::page::PAGE_SIZE as u32;
 
 /// The most data a command may carry, in one H2CData PDU or in all: `MAXH2CDATA` in our
-/// ICResp, and the bound on every command's SGL length (4 MiB, as the C transport).
+/// ICResp, and the bound on every command's SGL length (4 MiB, as the C transport). A longer
+/// command fails with Data SGL Length Invalid, and the connection goes on.
 pub(crate) const MAX_DATA_LEN: u32 = 0x40_0000;
+
+/// MDTS in Identify Controller: [`MAX_DATA_LEN`] as a power of two of 4 KiB pages (the
+/// minimum memory page size of fabrics controllers), so a host does not send longer commands.
+/// The C transport reports no limit (0) and fails longer commands all the same.
+pub(crate) const MDTS: u8 = (MAX_DATA_LEN / 4096).trailing_zeros() as u8;
+const _: () = assert!(MAX_DATA_LEN.is_power_of_two() && MAX_DATA_LEN >= 4096);
 
 /// The listening socket and what the port's callbacks need.
 struct Listener {

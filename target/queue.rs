@@ -22,7 +22,7 @@ use crate::pdu::{
     },
     Framing, IcResp, Limits, Pdu, Receiver, Role,
 };
-use crate::port::{TcpPort, BACKLOG, MAX_DATA_LEN};
+use crate::port::{TcpPort, BACKLOG};
 use crate::queues;
 use crate::recv::{Rx, RxError};
 use crate::send::Sender;
@@ -104,6 +104,15 @@ impl QueueState {
         }
     }
 
+    /// Whether the read must end after the PDU just received: an ICResp is to be sent, or the
+    /// Connect is whole and must run, installing the queue's slots, before what follows it can
+    /// be received. Both happen once the read is over, outside the socket lock; C does both
+    /// within its read.
+    #[inline(always)]
+    pub(crate) fn setting_up(&self) -> bool {
+        !self.slots.installed && (self.icresp.is_some() || !self.ready.is_empty())
+    }
+
     /// Slot `id` is free again.
     pub(crate) fn release_slot(&mut self, id: u16) {
         if id != CONNECT {
@@ -164,7 +173,6 @@ impl Queue {
             // Until Connect installs the queue only the Connect slot exists: TTAG 0.
             queue_depth: 1,
             max_incapsule: incapsule,
-            max_data_len: MAX_DATA_LEN,
         };
         let mut completions = KVec::new();
         completions.reserve(1, GFP_KERNEL)?;
@@ -413,7 +421,6 @@ impl Queue {
         rx.set_limits(Limits {
             queue_depth: u16::try_from(n).unwrap_or(u16::MAX),
             max_incapsule,
-            max_data_len: MAX_DATA_LEN,
         });
         Ok(())
     }
@@ -557,8 +564,8 @@ impl Queue {
     }
 
     /// Reads what has arrived, in place in the socket's receive queue, and handles it, up to
-    /// `RECV_BUDGET` PDUs (the rest stays queued for the next round); returns how many PDUs
-    /// were completed.
+    /// `RECV_BUDGET` PDUs, or up to an ICReq or a whole Connect while the queue is set up (the
+    /// rest stays queued for the next round); returns how many PDUs were completed.
     fn recv(&self, io: &mut IoState) -> Result<u32, RxError> {
         let mut stop = None;
         let mut pump = Pump::new(RECV_BUDGET);

@@ -6,14 +6,15 @@
 //!
 //! Commands received whole are executed once the read is over, outside the socket lock: the
 //! core takes its own locks (`nvmet_config_sem` for Connect), which must not nest in the
-//! socket's.
+//! socket's. So a read ends after an ICReq (its ICResp goes out first) and after a whole
+//! Connect (which installs the slots the commands behind it need).
 
 use crate::crc32c::KernelCrc32c;
 use crate::nvmet::status;
 use crate::nvmet_sq::CONNECT;
 use crate::pdu::{
     engine::{pump::Handler, stop::Stop},
-    CapsuleCmd, DataDigest, Fes, Pdu, Receiver, Role, TargetConfig,
+    CapsuleCmd, DataDigest, Fes, Pdu, Receiver, Role, SglRefusal, TargetConfig,
 };
 use crate::port::MAX_DATA_LEN;
 use crate::queue::{Phase, Queue, QueueState, RecvTo};
@@ -102,6 +103,13 @@ impl<'s> Handler<KernelCrc32c, Piece<'s>> for Rx<'_> {
         }
         copied
     }
+
+    /// Ends the read after an ICReq or a whole Connect (see [`QueueState::setting_up`]): a host
+    /// may send its Connect right behind its ICReq, and commands right behind its Connect.
+    #[inline(always)]
+    fn pause(&self) -> bool {
+        self.st.setting_up()
+    }
 }
 
 impl Rx<'_> {
@@ -173,7 +181,14 @@ impl Rx<'_> {
                 return Ok(());
             }
         };
-        let len = cmd.sgl_len();
+        // The descriptor is judged once the core has parsed the command, as in C.
+        let len = match cmd.sgl_data(MAX_DATA_LEN) {
+            Ok(data) => data.data_len(),
+            Err(refusal) => {
+                st.recv_to = refused(slot, sq.fail(parsed, sgl_status(refusal)));
+                return Ok(());
+            }
+        };
         if len > 0 {
             match DataBuffer::alloc(len) {
                 Some(buf) => sq.attach(&mut parsed, buf),
@@ -206,5 +221,13 @@ impl Rx<'_> {
             st.mark_ready(id);
         }
         Ok(())
+    }
+}
+
+/// The status a command fails with when the target refuses its SGL descriptor.
+fn sgl_status(refusal: SglRefusal) -> u16 {
+    match refusal {
+        SglRefusal::TypeInvalid => status::SGL_INVALID_TYPE_DNR,
+        SglRefusal::LengthInvalid => status::SGL_INVALID_DATA_DNR,
     }
 }

@@ -52,7 +52,6 @@ fn main() {
     let limits = Limits {
         queue_depth: 128,
         max_incapsule: 16384,
-        max_data_len: 1 << 22,
     };
     let mut rx = Receiver::<SoftCrc32c>::with_params(Role::Target, limits, params);
     let mut headers = 0usize;

@@ -90,6 +90,46 @@ pub const SGL_TRANSPORT: u8 = 0x5a;
 /// Opcode of a Fabrics command (Connect, Property Get/Set, ...).
 pub const OPC_FABRICS: u8 = 0x7f;
 
+/// Where a command's data is, as its SGL descriptor says (SQE bytes 24..40; the identifier,
+/// byte 39, holds the descriptor type in its high nibble and the subtype in its low one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SglData {
+    /// No data: the descriptor's length is 0, whatever its type (it asks nothing of the
+    /// transport, and C does not look at it either).
+    None,
+    /// This many bytes in the capsule, after the SQE: a Data Block descriptor with the Offset
+    /// subtype ([`SGL_IN_CAPSULE`]).
+    InCapsule(u32),
+    /// This many bytes moved by the transport (R2T and H2CData, or C2HData): a Transport Data
+    /// Block descriptor with the transport-specific subtype ([`SGL_TRANSPORT`]).
+    Transport(u32),
+}
+
+impl SglData {
+    /// Returns the length of the command's data: the buffer it needs.
+    pub fn data_len(&self) -> u32 {
+        match *self {
+            Self::None => 0,
+            Self::InCapsule(len) | Self::Transport(len) => len,
+        }
+    }
+}
+
+/// Why a target refuses a command's SGL descriptor.
+///
+/// This is not a transport error: the command fails with the NVMe status named here and the
+/// connection goes on (the capsule itself is well formed; whether its in-capsule data agrees
+/// with its descriptor is a rule of the [`Validator`](super::validate::Validator), and fatal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SglRefusal {
+    /// A descriptor type or subtype NVMe/TCP does not carry (any identifier but
+    /// [`SGL_IN_CAPSULE`] and [`SGL_TRANSPORT`]): SGL Descriptor Type Invalid (11h).
+    TypeInvalid,
+    /// More data than the target moves for one command: Data SGL Length Invalid (0Fh), as the
+    /// C target answers a descriptor longer than its MAXH2CDATA.
+    LengthInvalid,
+}
+
 /// The value of a CapsuleCmd header: the SQE and the length of the in-capsule data after it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CapsuleCmd {
@@ -132,6 +172,30 @@ impl CapsuleCmd {
     /// Returns the type byte of the SGL descriptor in the SQE's data pointer.
     pub fn sgl_type(&self) -> u8 {
         self.sqe[39]
+    }
+
+    /// Returns where the command's data is, for a target that moves at most `max_len` bytes
+    /// for one command.
+    ///
+    /// # Errors
+    ///
+    /// The descriptor is refused (see [`SglRefusal`]): its identifier is not one NVMe/TCP
+    /// carries, or (checked next) its length is above `max_len`. A descriptor of length 0 is
+    /// never refused.
+    pub fn sgl_data(&self, max_len: u32) -> Result<SglData, SglRefusal> {
+        let len = self.sgl_len();
+        if len == 0 {
+            return Ok(SglData::None);
+        }
+        let data = match self.sgl_type() {
+            SGL_IN_CAPSULE => SglData::InCapsule(len),
+            SGL_TRANSPORT => SglData::Transport(len),
+            _ => return Err(SglRefusal::TypeInvalid),
+        };
+        if len > max_len {
+            return Err(SglRefusal::LengthInvalid);
+        }
+        Ok(data)
     }
 
     /// Returns whether the command moves data from host to controller (`nvme_is_write()`).

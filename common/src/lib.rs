@@ -31,7 +31,7 @@ pub mod rx;
 pub mod term;
 pub mod validate;
 
-pub use self::capsule::{CapsuleCmd, CapsuleResp};
+pub use self::capsule::{CapsuleCmd, CapsuleResp, SglData, SglRefusal};
 pub use self::common::{Common, Flags, PduType};
 pub use self::data::{C2HData, H2CData, R2t};
 pub use self::digest::{Crc32c, Digest, SoftCrc32c};

@@ -4,6 +4,9 @@
 //! The per-command rules (is this CCCID a read in flight, does this DATAO continue the data
 //! received so far) need the driver's command state: the [`Validator`] asks for it through the
 //! [`CommandTable`] trait the driver implements.
+//!
+//! A command's SGL descriptor of an unsupported type, or longer than a target moves, breaks no
+//! rule of the stream: it fails that command alone ([`CapsuleCmd::sgl_data`] classifies it).
 
 use super::capsule::{self, CapsuleCmd, CapsuleResp, CmdPdu, RspPdu, CMD_HLEN};
 use super::common::{field, Common, Flags, PduType, COMMON_LEN, DIGEST_LEN};
@@ -23,25 +26,24 @@ pub enum Role {
 }
 
 /// Local limits that are not negotiated in ICReq/ICResp.
+///
+/// The length of a command's data moved by the transport is not among them: a target that
+/// cannot move that much fails the command, not the connection (see
+/// [`CapsuleCmd::sgl_data`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Number of command slots; a target's TTAGs are slot numbers below it.
     pub queue_depth: u16,
     /// The largest in-capsule data a target accepts in a CapsuleCmd (from IOCCSZ).
     pub max_incapsule: u32,
-    /// The largest data length a target accepts in a command's SGL descriptor, whatever its
-    /// type: the size of the buffer it would allocate for the command.
-    pub max_data_len: u32,
 }
 
 impl Default for Limits {
-    /// Returns 128 slots, 8 KiB of in-capsule data (the admin queue's capsule size) and 4 MiB
-    /// per command (the C target's MAXH2CDATA, which it also applies to whole commands).
+    /// Returns 128 slots and 8 KiB of in-capsule data (the admin queue's capsule size).
     fn default() -> Self {
         Self {
             queue_depth: 128,
             max_incapsule: 8192,
-            max_data_len: 0x40_0000,
         }
     }
 }
@@ -336,12 +338,10 @@ impl Validator {
                     data_after::<{ CMD_HLEN }>(&common, Flags::EMPTY, p.ddgst)?
                 };
                 let c = CapsuleCmd::parse(&CmdPdu::new_unchecked(bytes), data_len);
-                let sgl_len = c.sgl_len();
                 let in_capsule = c.sgl_type() == capsule::SGL_IN_CAPSULE;
                 if data_len > self.limits.max_incapsule
-                    || sgl_len > self.limits.max_data_len
                     || (data_len > 0 && !in_capsule)
-                    || (in_capsule && sgl_len != data_len)
+                    || (in_capsule && c.sgl_len() != data_len)
                 {
                     return None;
                 }
@@ -384,18 +384,17 @@ impl Validator {
         let bad = FatalError::invalid_field;
         match pdu {
             Pdu::CapsuleCmd(c) => {
+                // In-capsule data must fit and agree with the SGL descriptor: the stream
+                // carries it. The descriptor's type and the length of data moved by the
+                // transport are judged per command (`CapsuleCmd::sgl_data`).
                 if c.data_len > self.limits.max_incapsule {
-                    return Err(limit);
-                }
-                let sgl_len = c.sgl_len();
-                if sgl_len > self.limits.max_data_len {
                     return Err(limit);
                 }
                 let in_capsule = c.sgl_type() == capsule::SGL_IN_CAPSULE;
                 if c.data_len > 0 && !in_capsule {
                     return Err(bad(capsule::field::SGL_TYPE));
                 }
-                if in_capsule && sgl_len != c.data_len {
+                if in_capsule && c.sgl_len() != c.data_len {
                     return Err(bad(capsule::field::SGL_LEN));
                 }
             }

@@ -130,11 +130,14 @@ impl RxQueue {
 }
 
 /// The model driver: the mock command table, the events it saw (placed data recorded as data
-/// events), and whether it places data.
+/// events), whether it places data, and which complete PDUs end its read (as a target's ICReq
+/// and Connect do), with whether one did in the current read.
 struct Model {
     driver: Driver,
     evs: Vec<Ev>,
     places: bool,
+    pause_after: fn(&Header) -> bool,
+    paused: bool,
 }
 
 impl Model {
@@ -143,7 +146,14 @@ impl Model {
             driver,
             evs: Vec::new(),
             places,
+            pause_after: |_| false,
+            paused: false,
         }
+    }
+
+    /// A PDU with header `h` is complete: the read ends here if it is one that pauses.
+    fn completed(&mut self, h: &Header) {
+        self.paused |= (self.pause_after)(h);
     }
 
     fn saw(&mut self, ev: Event<'_>) {
@@ -170,6 +180,9 @@ impl Handler<SoftCrc32c, Seg<'_>> for Model {
             self.evs.push(Ev::AwaitParams);
             rx.establish(self.driver.params.expect("params to establish"));
         }
+        if h.layout.data_len == 0 {
+            self.completed(&h);
+        }
         Ok(())
     }
 
@@ -180,6 +193,9 @@ impl Handler<SoftCrc32c, Seg<'_>> for Model {
 
     fn data_end(&mut self, digest: DataDigest) -> Result<(), Stop<()>> {
         self.saw(Event::DataEnd(digest));
+        if let Some(h) = self.driver.current {
+            self.completed(&h);
+        }
         Ok(())
     }
 
@@ -191,6 +207,10 @@ impl Handler<SoftCrc32c, Seg<'_>> for Model {
             });
         }
         self.places
+    }
+
+    fn pause(&self) -> bool {
+        self.paused
     }
 }
 
@@ -345,6 +365,185 @@ fn pump_budget_stops_within_a_buffer_and_resumes() {
                 true,
                 &format!("budget {budget}"),
             );
+        }
+    }
+}
+
+/// Receives `stream` through the pump, without a budget, with a driver that pauses its read
+/// after the PDUs `pause_after` names; returns the events of each read and how it stopped.
+fn pump_paused(
+    st: &(Role, Params, bool, Driver, Vec<u8>),
+    mut q: RxQueue,
+    places: bool,
+    pause_after: fn(&Header) -> bool,
+) -> (Vec<Vec<Ev>>, Result<(), Stop<()>>) {
+    let (role, p, with_ic, d, _) = st;
+    let mut rx = receiver(*role, *p, *with_ic);
+    let mut m = Model::new(d.clone(), places);
+    m.pause_after = pause_after;
+    let mut reads = Vec::new();
+    loop {
+        let before = m.evs.len();
+        let mut pump = Pump::new(u32::MAX);
+        let end = q.read(&mut pump, &mut rx, &mut m);
+        reads.push(m.evs[before..].to_vec());
+        if end.is_err() || q.is_empty() {
+            return (reads, end);
+        }
+        // Only a pause ends a read without a budget before the queue is empty; the driver
+        // acts on the PDU, and the next read starts after it.
+        assert!(m.paused, "a read stopped without a pause");
+        assert!(!pump.exhausted());
+        assert_eq!(rx.want(), Want::Bytes(8), "a read paused within a PDU");
+        m.paused = false;
+        assert!(reads.len() < 10_000, "no progress");
+    }
+}
+
+/// The complete PDUs among `evs`, each by its header.
+fn completed(evs: &[Ev]) -> Vec<Header> {
+    let mut out = Vec::new();
+    let mut current = None;
+    for e in evs {
+        match e {
+            Ev::Header(h) => {
+                current = Some(*h);
+                if h.layout.data_len == 0 {
+                    out.push(*h);
+                }
+            }
+            Ev::End(_) => out.extend(current),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Checks a paused run of `st` against the reference: the same events, and every read but the
+/// last ends with the first PDU that pauses, and only there. Returns the events of each read.
+fn check_paused(
+    st: &(Role, Params, bool, Driver, Vec<u8>),
+    q: RxQueue,
+    places: bool,
+    pause_after: fn(&Header) -> bool,
+    what: &str,
+) -> Vec<Vec<Ev>> {
+    let (role, p, with_ic, d, s) = st;
+    let (want, term) = reference(*role, *p, *with_ic, d, s);
+    let (reads, end) = pump_paused(st, q, places, pause_after);
+    assert_eq!(reads.concat(), want, "{role:?} {what}");
+    if term {
+        assert!(
+            matches!(end, Err(Stop::TermReq(_))),
+            "{role:?} {what}: {end:?}"
+        );
+    } else {
+        assert_eq!(end, Ok(()), "{role:?} {what}");
+    }
+    let last = reads.len() - 1;
+    for (i, read) in reads.iter().enumerate() {
+        let done = completed(read);
+        let pauses: Vec<usize> = (0..done.len()).filter(|&k| pause_after(&done[k])).collect();
+        if i < last {
+            assert_eq!(
+                pauses,
+                [done.len() - 1],
+                "{role:?} {what}: read {i} does not end at its pausing PDU: {read:?}"
+            );
+            // Nothing of the next PDU was taken (the ICReq's wait for parameters aside).
+            let tail = read
+                .iter()
+                .rev()
+                .take_while(|e| matches!(e, Ev::AwaitParams));
+            assert!(
+                matches!(
+                    read[read.len() - 1 - tail.count()],
+                    Ev::End(_) | Ev::Header(_)
+                ),
+                "{role:?} {what}: read {i} goes on after its pausing PDU"
+            );
+        } else {
+            assert!(
+                pauses.len() <= 1,
+                "{role:?} {what}: the last read paused twice"
+            );
+        }
+    }
+    reads
+}
+
+#[test]
+fn pump_pause_after_every_pdu() {
+    let mut rng = Rng(0x9a05_e000);
+    for st in streams() {
+        let n = st.4.len();
+        for cut in 0..=n {
+            for places in [true, false] {
+                check_paused(
+                    &st,
+                    RxQueue::new(&st.4, &[], &[cut]),
+                    places,
+                    |_| true,
+                    &format!("piece cut at {cut}"),
+                );
+            }
+        }
+        for _ in 0..200 {
+            let mut skbs: Vec<usize> = (0..rng.below(5)).map(|_| rng.below(n + 1)).collect();
+            let mut pieces: Vec<usize> = (0..rng.below(8)).map(|_| rng.below(n + 1)).collect();
+            skbs.sort_unstable();
+            pieces.sort_unstable();
+            check_paused(
+                &st,
+                RxQueue::new(&st.4, &skbs, &pieces),
+                rng.below(2) == 0,
+                |_| true,
+                &format!("{skbs:?} {pieces:?}"),
+            );
+        }
+    }
+}
+
+/// A target's setup: its read ends after the ICReq (the ICResp is sent) and after the capsule
+/// that follows it (the Connect is executed), however the host's stream arrives, and the rest
+/// is read afterwards.
+#[test]
+fn pump_pause_after_icreq_and_connect() {
+    for digests in [false, true] {
+        let p = params(digests, 0);
+        let (d, s) = target_stream(p, true);
+        let st = (Role::Target, p, true, d, s);
+        let n = st.4.len();
+        // The ICReq and the first capsule (the "Connect"): in-capsule data, so it ends with
+        // its data.
+        fn setup(h: &Header) -> bool {
+            matches!(h.pdu, Pdu::IcReq(_)) || matches!(h.pdu, Pdu::CapsuleCmd(c) if c.cid() == 1)
+        }
+        for cut in 0..=n {
+            for places in [true, false] {
+                for (q, kind) in [
+                    (RxQueue::new(&st.4, &[cut], &[]), "buffers"),
+                    (RxQueue::new(&st.4, &[], &[cut]), "pieces"),
+                ] {
+                    let what = format!("{kind} cut at {cut}");
+                    let reads = check_paused(&st, q, places, setup, &what);
+                    assert!(
+                        matches!(&reads[0][..], [Ev::Header(h), Ev::AwaitParams]
+                            if matches!(h.pdu, Pdu::IcReq(_))),
+                        "{what}: the first read is the ICReq alone: {:?}",
+                        reads[0]
+                    );
+                    assert!(
+                        matches!(reads[1].first(), Some(Ev::Header(h))
+                            if matches!(h.pdu, Pdu::CapsuleCmd(c) if c.cid() == 1)),
+                        "{what}: the second read starts with the Connect"
+                    );
+                    assert!(
+                        reads.len() >= 3,
+                        "{what}: the rest is read after the Connect"
+                    );
+                }
+            }
         }
     }
 }

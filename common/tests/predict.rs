@@ -167,7 +167,6 @@ fn compare<T: CommandTable>(
     let limits = Limits {
         queue_depth: 8,
         max_incapsule: 8192,
-        max_data_len: 1 << 20,
     };
     let (mut accepted, mut rejected) = (0, 0);
     for round in 0..rounds {

@@ -8,7 +8,9 @@
 //! data is copied once and headers are read where they lie.
 //!
 //! A pump counts the PDUs it completed; with a budget it stops within a segment once the budget
-//! is spent, and the socket keeps the rest for the next read.
+//! is spent, and the socket keeps the rest for the next read. The handler may end a read early
+//! the same way ([`Handler::pause`]), when what follows a PDU cannot be handled until the driver
+//! has acted on that PDU outside the read.
 
 use super::super::digest::Crc32c;
 use super::super::error::Fes;
@@ -73,6 +75,19 @@ pub trait Handler<C: Crc32c, S: Segment + ?Sized> {
     /// Copies `src` to `offset` of the current PDU's command buffer; returns whether it copied
     /// all of it. Otherwise the same bytes come through [`Handler::data`].
     fn place(&mut self, offset: u32, src: &S::Source) -> bool;
+
+    /// Returns whether the read must end here: the driver has to act on a PDU it received (a
+    /// target answers an ICReq, executes a Connect) before it can handle what follows, and it
+    /// can only do so once the read is over. The pump asks where it asks whether its budget is
+    /// spent (after each event, and before each segment); the bytes that follow stay in the
+    /// socket for the next read, as when the budget is spent.
+    ///
+    /// A handler should answer `true` only once a PDU is complete: a read ended within a PDU
+    /// resumes correctly, but the driver would act before the PDU it waits for is whole.
+    #[inline(always)]
+    fn pause(&self) -> bool {
+        false
+    }
 }
 
 /// A pump, for one read of a socket.
@@ -117,7 +132,7 @@ impl Pump {
         H: Handler<C, S> + ?Sized,
         S: Segment + ?Sized,
     {
-        if self.exhausted() {
+        if self.stops::<C, H, S>(h) {
             return Ok(0);
         }
         let bytes = seg.bytes();
@@ -130,9 +145,13 @@ impl Pump {
         let Some(rest) = bytes.get(placed..).filter(|r| !r.is_empty()) else {
             return Ok(placed);
         };
+        // The placed data may have completed the PDU that spends the budget or pauses the read.
+        if self.stops::<C, H, S>(h) {
+            return Ok(placed);
+        }
         // Headers, and data the driver does not place: fed to the receiver.
         let fed = self.feed::<C, H, S>(rx, h, rest)?;
-        if fed < rest.len() || self.exhausted() {
+        if fed < rest.len() || self.stops::<C, H, S>(h) {
             return Ok(placed + fed);
         }
         // The data that follows the headers in the same buffer is copied into place in one go.
@@ -186,10 +205,21 @@ impl Pump {
                 self.finish::<C, H, S>(rx, h)?;
                 return Ok(bytes.len());
             }
-            if self.exhausted() {
+            if self.stops::<C, H, S>(h) {
                 return Ok(bytes.len() - input.len());
             }
         }
+    }
+
+    /// Returns whether the read ends here: the budget is spent or the handler pauses it.
+    #[inline(always)]
+    fn stops<C, H, S>(&self, h: &H) -> bool
+    where
+        C: Crc32c,
+        H: Handler<C, S> + ?Sized,
+        S: Segment + ?Sized,
+    {
+        self.exhausted() || h.pause()
     }
 
     /// Hands one event to the handler.

@@ -24,6 +24,11 @@ const HOSTNQN: &str = "nqn.2026-11.io.nvme-tcp-rs:hostile";
 /// SQE flags: PSDT = SGL for data (`NVME_CMD_SGL_METABUF`), which fabrics require.
 const SGL_METABUF: u8 = 0x40;
 
+/// CQE status (bits 15:1): Data SGL Length Invalid (0Fh), Do Not Retry.
+const SGL_INVALID_DATA_DNR: u16 = 0x4000 | 0x0f;
+/// CQE status (bits 15:1): SGL Descriptor Type Invalid (11h), Do Not Retry.
+const SGL_INVALID_TYPE_DNR: u16 = 0x4000 | 0x11;
+
 /// What a case expects from the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Expect {
@@ -152,6 +157,11 @@ impl Conn {
     fn icreq(&mut self, hdgst: bool, ddgst: bool) -> Result<(), String> {
         let ic = icreq(hdgst, ddgst);
         self.send(&ic.to_bytes()).map_err(|e| e.to_string())?;
+        self.icresp()
+    }
+
+    /// Receives the ICResp and takes the digests it grants.
+    fn icresp(&mut self) -> Result<(), String> {
         let rx = self
             .recv()
             .map_err(|g| format!("{g:?}"))?
@@ -205,10 +215,27 @@ impl Conn {
 
     /// Connect on `qid` with in-capsule data.
     fn connect(&mut self, subnqn: &str, qid: u16) -> Result<(), String> {
+        let b = self.connect_pdu(subnqn, qid);
+        self.send(&b).map_err(|e| e.to_string())?;
+        self.connected(qid)
+    }
+
+    /// The CapsuleCmd of a Connect on `qid`, with its in-capsule data.
+    fn connect_pdu(&self, subnqn: &str, qid: u16) -> Vec<u8> {
         let mut sqe = connect_sqe(qid, 1024, 0x01);
         sqe[2] = 1;
         let data = connect_data(self.cntlid, subnqn);
-        self.capsule(sqe, &data).map_err(|e| e.to_string())?;
+        self.pdu(
+            &Pdu::CapsuleCmd(CapsuleCmd {
+                sqe,
+                data_len: data.len() as u32,
+            }),
+            &data,
+        )
+    }
+
+    /// Receives the response to a Connect on `qid`: success, and the controller ID.
+    fn connected(&mut self, qid: u16) -> Result<(), String> {
         let cqe = self.expect_cqe()?;
         let status = u16::from_le_bytes([cqe[14], cqe[15]]) >> 1;
         if status != 0 {
@@ -218,6 +245,32 @@ impl Conn {
             self.cntlid = u16::from_le_bytes([cqe[0], cqe[1]]);
         }
         Ok(())
+    }
+
+    /// Checks that the queue still serves: a read of one block by command `cid` gets its data
+    /// and a successful response.
+    fn still_serves(&mut self, cid: u16) -> Result<(), String> {
+        self.capsule(io_sqe(0x02, cid, 1, 0x5a, 512), &[])
+            .map_err(|e| e.to_string())?;
+        loop {
+            let rx = self
+                .recv()
+                .map_err(|g| format!("a read afterwards: {g:?}"))?
+                .ok_or("closed")?;
+            match rx.ty {
+                // C2HData (with SUCCESS set it is the whole answer).
+                0x07 if rx.bytes[1] & 0x08 != 0 => return Ok(()),
+                0x07 => {}
+                0x05 => {
+                    let status = u16::from_le_bytes([rx.bytes[22], rx.bytes[23]]) >> 1;
+                    return match status {
+                        0 => Ok(()),
+                        s => Err(format!("a read afterwards failed: {s:#x}")),
+                    };
+                }
+                t => return Err(format!("a read afterwards: type {t}")),
+            }
+        }
     }
 
     /// Property Set CC.EN = 1 (with 64-byte SQEs and 16-byte CQEs).
@@ -234,6 +287,19 @@ impl Conn {
         self.capsule(sqe, &[]).map_err(|e| e.to_string())?;
         self.expect_cqe().map(|_| ())
     }
+}
+
+/// Property Get of CAP (8 bytes at offset 0), command `cid`: allowed once the admin queue is
+/// connected, before the controller is enabled.
+fn property_get_cap(cid: u16) -> [u8; 64] {
+    let mut sqe = [0u8; 64];
+    sqe[1] = SGL_METABUF;
+    sqe[0] = 0x7f;
+    sqe[2..4].copy_from_slice(&cid.to_le_bytes());
+    sqe[4] = 0x04; // Property Get
+    sqe[39] = 0x5a;
+    sqe[40] = 1; // 8-byte property
+    sqe
 }
 
 /// A version 1.0 ICReq asking for the given digests.
@@ -347,6 +413,24 @@ fn cases() -> Vec<(&'static str, Expect, CaseFn)> {
             let mut c = x.conn()?;
             c.capsule(connect_sqe(0, 0, 0x5a), &[])
                 .map_err(|e| e.to_string())?;
+            Ok(c.outcome())
+        }),
+        ("icreq-connect-pipelined", Expect::Cqe(0), |x| {
+            // ICReq, Connect and a Property Get in one send, before the ICResp: a legal
+            // stream, served in order (ICResp, then each command's response).
+            let mut c = x.conn()?;
+            let mut b = icreq(false, false).to_bytes().to_vec();
+            b.extend(c.connect_pdu(&x.subnqn, 0));
+            b.extend(c.pdu(
+                &Pdu::CapsuleCmd(CapsuleCmd {
+                    sqe: property_get_cap(2),
+                    data_len: 0,
+                }),
+                &[],
+            ));
+            c.send(&b).map_err(|e| e.to_string())?;
+            c.icresp()?;
+            c.connected(0)?;
             Ok(c.outcome())
         }),
         ("icreq-twice", Expect::Term(2, None), |x| {
@@ -494,18 +578,63 @@ fn cases() -> Vec<(&'static str, Expect, CaseFn)> {
             io.send(&b).map_err(|e| e.to_string())?;
             Ok(io.outcome())
         }),
-        ("sgl-too-long", Expect::Term(5, None), |x| {
+        ("sgl-too-long", Expect::Cqe(SGL_INVALID_DATA_DNR), |x| {
+            // Longer than the target moves for a command: that command fails (as C's
+            // nvmet_tcp_map_data answers), the connection goes on.
             let (_a, mut io) = x.io_queue(false, false)?;
             io.capsule(io_sqe(0x01, 7, 8, 0x5a, 64 << 20), &[])
                 .map_err(|e| e.to_string())?;
-            Ok(io.outcome())
+            let g = io.outcome();
+            io.still_serves(8)?;
+            Ok(g)
         }),
+        (
+            "write-over-maxh2cdata",
+            Expect::Cqe(SGL_INVALID_DATA_DNR),
+            |x| {
+                // 4 MiB + 8 KiB, its length in blocks and in the SGL agreeing: a write and a read
+                // each fail alone, and the queue still serves.
+                let (_a, mut io) = x.io_queue(false, false)?;
+                let len = (4 << 20) + 8192;
+                io.capsule(io_sqe(0x02, 6, (len / 512) as u16, 0x5a, len), &[])
+                    .map_err(|e| e.to_string())?;
+                let read = io.outcome();
+                if read != Got::Cqe(SGL_INVALID_DATA_DNR) {
+                    return Ok(read);
+                }
+                io.capsule(io_sqe(0x01, 7, (len / 512) as u16, 0x5a, len), &[])
+                    .map_err(|e| e.to_string())?;
+                let g = io.outcome();
+                io.still_serves(8)?;
+                Ok(g)
+            },
+        ),
         ("incapsule-over-limit", Expect::Term(5, None), |x| {
             let (_a, mut io) = x.io_queue(false, false)?;
             let data = vec![0u8; 256 << 10];
             io.capsule(io_sqe(0x01, 7, 512, 0x01, data.len() as u32), &data)
                 .map_err(|e| e.to_string())?;
             Ok(io.outcome())
+        }),
+        ("sgl-type-invalid", Expect::Cqe(SGL_INVALID_TYPE_DNR), |x| {
+            // Descriptors NVMe/TCP does not carry (other types, and the carried types with
+            // other subtypes), without in-capsule data: each command fails alone, with nothing
+            // read or written, and the queue still serves.
+            let (_a, mut io) = x.io_queue(false, false)?;
+            for (i, id) in [0x00, 0x0f, 0x10, 0x20, 0x30, 0x40, 0x5b, 0x5e, 0xe0, 0x0a]
+                .into_iter()
+                .enumerate()
+            {
+                let op = if i % 2 == 0 { 0x01 } else { 0x02 };
+                io.capsule(io_sqe(op, 10 + i as u16, 1, id, 512), &[])
+                    .map_err(|e| e.to_string())?;
+                let g = io.outcome();
+                if g != Got::Cqe(SGL_INVALID_TYPE_DNR) {
+                    return Err(format!("SGL identifier {id:#04x}: {g:?}"));
+                }
+            }
+            io.still_serves(8)?;
+            Ok(Got::Cqe(SGL_INVALID_TYPE_DNR))
         }),
         ("sgl-type-mismatch", Expect::Term(1, Some(47)), |x| {
             let (_a, mut io) = x.io_queue(false, false)?;
