@@ -5,7 +5,8 @@
 # port of the same target, which must not notice. The hostile host has its
 # own subsystem and RAM disk: its (valid or mutated) writes land there, so a
 # verify error on the bystander's disk can only come from the target. The
-# runner fails the test on any kernel report.
+# runner fails the test on any kernel report. The cases the C target is the
+# reference for run against it as well.
 set -euo pipefail
 . scripts/guest/lib.sh
 hostile=build/cargo/release/hostile-host
@@ -59,6 +60,20 @@ echo "target error lines: $(dmesg | grep -c 'nvmet_tcp: queue' || true)"
 nvme disconnect -n "$nqn"
 nvmet_clear
 scripts/guest/impl unload host
-rmmod nvmet_tcp brd
+
+# The cases where the C target is the reference, against it too: a Connect
+# (and commands) right behind the ICReq, a data length over MAXH2CDATA. (An
+# SGL descriptor type NVMe/TCP does not carry is served by C as if it were a
+# transport one, so that case runs against ours only.)
+scripts/guest/impl load c target
+nvmet_subsys "$hostile_nqn" /dev/ram1
+nvmet_port 2 127.0.0.1 4421
+nvmet_link 2 "$hostile_nqn"
+echo "the C target:"
+"$hostile" --target 127.0.0.1:4421 --subnqn "$hostile_nqn" --case icreq-connect-pipelined \
+	--case sgl-too-long --case write-over-maxh2cdata || rc=1
+nvmet_clear
+scripts/guest/impl unload target
+rmmod brd
 rmmod nvme_fabrics nvmet nvme_core 2>/dev/null || true
 exit $rc
