@@ -385,7 +385,9 @@ impl Queue {
         self.sock.shutdown();
     }
 
-    /// Once Connect installed the queue: sizes the slots and the receiver's limits.
+    /// Once Connect installed the queue: sizes the slots and the receiver's limits. Called
+    /// for every command and every round: once installed, it is one test.
+    #[inline(always)]
     pub(crate) fn check_install(
         &self,
         st: &mut QueueState,
@@ -394,6 +396,16 @@ impl Queue {
         if st.slots.installed {
             return Ok(());
         }
+        self.install_slots(st, rx)
+    }
+
+    /// The work of [`Queue::check_install`] until the queue is installed.
+    #[cold]
+    fn install_slots(
+        &self,
+        st: &mut QueueState,
+        rx: &mut Receiver<KernelCrc32c>,
+    ) -> Result<(), RxError> {
         let Some(reqs) = self.sq.take_requests()? else {
             return Ok(());
         };

@@ -189,6 +189,7 @@ impl<C: Crc32c> Receiver<C> {
     }
 
     /// Returns what the receiver needs next; see [`Want`].
+    #[inline]
     pub fn want(&self) -> Want {
         match self.state {
             State::Header { have, need } => Want::Bytes(usize::from(need.saturating_sub(have))),
