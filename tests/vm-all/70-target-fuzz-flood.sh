@@ -55,7 +55,7 @@ scripts/guest/impl load c host
 serve rust
 echo "== the Rust target, seed $seed"
 start=$(date +%s)
-"$hostile" --target 127.0.0.1:4421 --subnqn "$hostile_nqn" --flood "${FLOOD_PDUS:-1000000}" \
+"$hostile" --target 127.0.0.1:4421 --subnqn "$hostile_nqn" --timeout-ms 10000 --flood "${FLOOD_PDUS:-1000000}" \
 	--seconds "${FLOOD_SECONDS:-1500}" --pad --seed "$seed" || rc=1
 echo "flood: $(($(date +%s) - start)) s"
 echo "target error lines: $(dmesg | grep -c 'nvmet_tcp: queue' || true)"
@@ -67,7 +67,7 @@ serve c
 echo "== the C target (calibration), seed $seed"
 start=$(date +%s)
 crc=0
-"$hostile" --target 127.0.0.1:4421 --subnqn "$hostile_nqn" --flood "${C_FLOOD_PDUS:-200000}" \
+"$hostile" --target 127.0.0.1:4421 --subnqn "$hostile_nqn" --timeout-ms 10000 --flood "${C_FLOOD_PDUS:-200000}" \
 	--seconds "${C_FLOOD_SECONDS:-600}" --seed "$seed" || crc=$?
 echo "flood: $(($(date +%s) - start)) s"
 [ $crc = 0 ] || echo "C TARGET FAILURE: the flood above failed against the C target (reported, not judged)"
