@@ -11,7 +11,7 @@
 /* Helpers of target_helpers.c: one static inline, macro or sizeof each. */
 int nvmet_tcp_rs_so_priority(void);
 int nvmet_tcp_rs_idle_poll_usecs(void);
-int nvmet_tcp_rs_connect_timeout_secs(void);
+int nvmet_tcp_rs_connect_timeout(void);
 bool nvmet_tcp_rs_ratelimit(void);
 void *nvmet_tcp_rs_sg_virt(struct scatterlist *sg);
 struct page *nvmet_tcp_rs_sg_page(struct scatterlist *sg);

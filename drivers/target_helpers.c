@@ -32,15 +32,16 @@ MODULE_PARM_DESC(idle_poll_period_usecs,
 		"nvmet tcp io_work poll till idle time period in usecs: Default 0");
 
 /*
- * Ours (C has no such limit and keeps such a connection until the host closes
+ * Ours, named and set as the C transport's tls_handshake_timeout (C has no
+ * such limit without TLS and keeps such a connection until the host closes
  * it): how long a connection may take to complete its ICReq and its Fabrics
  * Connect before the target closes it.
  */
-static int connect_timeout_secs = 30;
-device_param_cb(connect_timeout_secs, &nvmet_tcp_rs_param_ops,
-		&connect_timeout_secs, 0644);
-MODULE_PARM_DESC(connect_timeout_secs,
-		"seconds a new connection has to complete its ICReq and Fabrics Connect before it is closed, 0 for no limit: Default 30");
+static int connect_timeout = 30;
+device_param_cb(connect_timeout, &nvmet_tcp_rs_param_ops,
+		&connect_timeout, 0644);
+MODULE_PARM_DESC(connect_timeout,
+		"nvmet tcp ICReq and Fabrics Connect timeout in seconds, 0 for none: Default 30");
 
 int nvmet_tcp_rs_so_priority(void)
 {
@@ -52,9 +53,9 @@ int nvmet_tcp_rs_idle_poll_usecs(void)
 	return READ_ONCE(idle_poll_period_usecs);
 }
 
-int nvmet_tcp_rs_connect_timeout_secs(void)
+int nvmet_tcp_rs_connect_timeout(void)
 {
-	return READ_ONCE(connect_timeout_secs);
+	return READ_ONCE(connect_timeout);
 }
 
 /* One limiter for the module's per-queue error lines, as pr_err_ratelimited. */

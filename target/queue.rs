@@ -6,7 +6,7 @@
 //! Socket callbacks and `queue_response` only kick `io_work`, which does all the protocol work
 //! under the queue's `io` mutex, on the CPU the connection's packets arrive on. Release runs on
 //! the core's `nvmet_wq` once the connection closes. A connection that has not completed its
-//! ICReq and Fabrics Connect within `connect_timeout_secs` is closed by `setup_timeout` (C
+//! ICReq and Fabrics Connect within `connect_timeout` is closed by `setup_timeout` (C
 //! keeps it until the host closes it).
 //!
 //! Locks: `io` (the I/O work's), then the socket's own lock (inside [`Socket::read`] and the
@@ -662,7 +662,7 @@ impl Queue {
         st.phase = Phase::Failed;
         if params::ratelimit() {
             pr_warn!(
-                "{}: no {} within connect_timeout_secs, closing\n",
+                "{}: no {} within connect_timeout, closing\n",
                 this.name(),
                 waiting_for
             );

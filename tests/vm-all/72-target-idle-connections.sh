@@ -1,6 +1,6 @@
 # Many idle connections (issue 21, item 7): 1,000 TCP connections to a target
 # port, half of them sending half an ICReq and the others nothing
-# (scripts/guest/idle-conns). The Rust target, with connect_timeout_secs=20,
+# (scripts/guest/idle-conns). The Rust target, with connect_timeout=20,
 # must close every one of them after 20 s (not before, and within 20 s more),
 # its slab memory (every cache drained of the KASAN quarantine, then active
 # objects x object size from /proc/slabinfo) must come back to the baseline
@@ -75,7 +75,7 @@ field() { echo "$result" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 
 # The Rust target.
 serve_ram rust c "$nqn" 8192
-echo $tmo >/sys/module/nvmet_tcp/parameters/connect_timeout_secs
+echo $tmo >/sys/module/nvmet_tcp/parameters/connect_timeout
 flood rust $((tmo + 40))
 if [ "$(field closed)" != $n ] || [ "$(field open)" != 0 ]; then
 	echo "FAIL: the Rust target closed $(field closed) of $n idle connections"
