@@ -6,7 +6,9 @@
 # objects x object size from /proc/slabinfo) must come back to the baseline
 # within 1 MiB, and a legitimate host (the C host) must do verified I/O during
 # the flood and after the deadline, on a controller that is older than the
-# timeout (set-up connections are not touched). Then the same against the C
+# timeout (set-up connections are not touched). Then, with connect_timeout=1,
+# 160 admin Connects sent within 0.3 s of the deadline must each be served or
+# closed, and memory come back again. Then the idle connections against the C
 # target, which has no such timeout: what it does is reported, not judged.
 set -euo pipefail
 . scripts/guest/lib.sh
@@ -90,6 +92,27 @@ read -r b_slab _ <<<"$base"
 read -r d_slab _ <<<"$during"
 read -r a_slab _ <<<"$after"
 echo "rust target: slab +$((d_slab - b_slab)) KiB with $n idle connections, +$((a_slab - b_slab)) KiB after they were closed"
+if [ $((a_slab - b_slab)) -gt 1024 ]; then
+	echo "FAIL: slab memory did not come back to the baseline (within 1 MiB)"
+	rc=1
+fi
+# Connects at the deadline: with connect_timeout=1, 160 connections send
+# their admin Connect within 0.3 s either side of it. Each is either served
+# or closed, never anything else, and nothing is left behind.
+echo 1 >/sys/module/nvmet_tcp/parameters/connect_timeout
+scripts/guest/connect-at-deadline 127.0.0.1 4420 "$nqn" 160 1 >/tmp/deadline.out 2>&1 || true
+cat /tmp/deadline.out
+result=$(tail -1 /tmp/deadline.out)
+echo "rust target: Connects at the deadline: $(field served) served, $(field closed) closed, $(field other) otherwise"
+if [ "$(field other)" != 0 ] || [ $(($(field served) + $(field closed))) != 160 ]; then
+	echo "FAIL: a Connect at the deadline was neither served nor closed"
+	rc=1
+fi
+echo 30 >/sys/module/nvmet_tcp/parameters/connect_timeout
+sleep 2
+after=$(mem)
+read -r a_slab _ <<<"$after"
+echo "rust target: after the Connects at the deadline: slab/TCP/SUnreclaim/MemAvailable $after (+$((a_slab - b_slab)) KiB)"
 if [ $((a_slab - b_slab)) -gt 1024 ]; then
 	echo "FAIL: slab memory did not come back to the baseline (within 1 MiB)"
 	rc=1
