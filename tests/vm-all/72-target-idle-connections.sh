@@ -13,7 +13,7 @@
 set -euo pipefail
 . scripts/guest/lib.sh
 nqn=nqn.2026-11.io.nvme-tcp-rs:idle
-n=1000
+nconns=1000
 tmo=20
 rc=0
 
@@ -44,7 +44,7 @@ flood() {
 	echo "$impl target: before: slab/TCP/SUnreclaim/MemAvailable $base"
 	rm -f /tmp/idle.ready
 	t0=$(date +%s)
-	scripts/guest/idle-conns 127.0.0.1 4420 $n "$wait" /tmp/idle.ready >/tmp/idle.out 2>&1 &
+	scripts/guest/idle-conns 127.0.0.1 4420 $nconns "$wait" /tmp/idle.ready >/tmp/idle.out 2>&1 &
 	pid=$!
 	for _ in $(seq 1200); do
 		[ -e /tmp/idle.ready ] || ! kill -0 $pid 2>/dev/null && break
@@ -79,8 +79,8 @@ field() { echo "$result" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 serve_ram rust c "$nqn" 8192
 echo $tmo >/sys/module/nvmet_tcp/parameters/connect_timeout
 flood rust $((tmo + 40))
-if [ "$(field closed)" != $n ] || [ "$(field open)" != 0 ]; then
-	echo "FAIL: the Rust target closed $(field closed) of $n idle connections"
+if [ "$(field closed)" != $nconns ] || [ "$(field open)" != 0 ]; then
+	echo "FAIL: the Rust target closed $(field closed) of $nconns idle connections"
 	rc=1
 fi
 if ! awk -v a="$(field min)" -v b="$(field max)" -v t=$tmo \
@@ -91,7 +91,7 @@ fi
 read -r b_slab _ <<<"$base"
 read -r d_slab _ <<<"$during"
 read -r a_slab _ <<<"$after"
-echo "rust target: slab +$((d_slab - b_slab)) KiB with $n idle connections, +$((a_slab - b_slab)) KiB after they were closed"
+echo "rust target: slab +$((d_slab - b_slab)) KiB with $nconns idle connections, +$((a_slab - b_slab)) KiB after they were closed"
 if [ $((a_slab - b_slab)) -gt 1024 ]; then
 	echo "FAIL: slab memory did not come back to the baseline (within 1 MiB)"
 	rc=1
@@ -130,7 +130,7 @@ flood c $((tmo + 20))
 read -r b_slab _ <<<"$base"
 read -r d_slab _ <<<"$during"
 read -r a_slab _ <<<"$after"
-echo "c target: closed $(field closed) of $n idle connections within $((tmo + 20)) s; slab +$((d_slab - b_slab)) KiB with them open, +$((a_slab - b_slab)) KiB after the client closed them"
+echo "c target: closed $(field closed) of $nconns idle connections within $((tmo + 20)) s; slab +$((d_slab - b_slab)) KiB with them open, +$((a_slab - b_slab)) KiB after the client closed them"
 nvmet_clear
 unserve_ram
 exit $rc
