@@ -12,11 +12,15 @@
 # C host then does verified I/O on another subsystem of the same target, and
 # the runner finds no KASAN/lockdep/kmemleak report.
 #
-# Calibration: the same flood (without padding: the C target does not honour a
-# PDO beyond the header) against the C target, with fewer PDUs
-# (C_FLOOD_PDUS, default 2*10^5); its result is reported, a legal stream it
-# fails is reported as a C failure and does not fail the test (a kernel
-# report still does).
+# Calibration: the same flood against the C target, with fewer PDUs
+# (C_FLOOD_PDUS, default 2*10^5), without padding (the C target does not
+# honour a PDO beyond the header) and without data digests: the C target
+# checks the data digest of each H2CData against the whole command's data
+# (nvmet_tcp_calc_ddgst over req.sg and transfer_len), so a legal write sent
+# in several H2CData with data digests fails with a digest error and takes the
+# controller down (found by this test, 2026-12-05, seed 14466: 41 such
+# errors). Its result is reported; a legal stream it fails is reported as a C
+# failure and does not fail the test (a kernel report still does).
 set -euo pipefail
 . scripts/guest/lib.sh
 hostile=build/cargo/release/hostile-host
@@ -68,7 +72,7 @@ echo "== the C target (calibration), seed $seed"
 start=$(date +%s)
 crc=0
 "$hostile" --target 127.0.0.1:4421 --subnqn "$hostile_nqn" --timeout-ms 10000 --flood "${C_FLOOD_PDUS:-200000}" \
-	--seconds "${C_FLOOD_SECONDS:-600}" --seed "$seed" || crc=$?
+	--seconds "${C_FLOOD_SECONDS:-600}" --no-ddgst --seed "$seed" || crc=$?
 echo "flood: $(($(date +%s) - start)) s"
 [ $crc = 0 ] || echo "C TARGET FAILURE: the flood above failed against the C target (reported, not judged)"
 legitimate || rc=1

@@ -39,6 +39,9 @@ pub struct Opts {
     pub pdus: u64,
     /// Pad H2CData PDUs (PDO beyond the header), for targets that honour PDO.
     pub pad: bool,
+    /// Ask for data digests on some queues (the C target checks each H2CData's digest against
+    /// the whole command's data, so it fails writes sent in several H2CData with them).
+    pub ddgst: bool,
     /// One command in this many gets a random SQE (0: none).
     pub sqe_mutation: usize,
     /// Most rounds on one connection.
@@ -213,7 +216,7 @@ fn worker(
             },
         };
         let cntlid = a.cntlid;
-        let digests = rng.below(4);
+        let digests = rng.below(4) & if o.ddgst { 3 } else { 1 };
         let mut io = match ctx.ic(digests & 1 != 0, digests & 2 != 0) {
             Ok(c) => c,
             Err(e) => {

@@ -13,7 +13,7 @@
 //! ```text
 //! hostile-host --target ADDR:PORT --subnqn NQN [--case NAME]... [--mutate N --seed S] [--list]
 //! hostile-host --target ADDR:PORT --subnqn NQN --flood PDUS [--seconds S] [--threads N]
-//!              [--rounds N] [--sqe-mutation N] [--pad] [--seed S]
+//!              [--rounds N] [--sqe-mutation N] [--pad] [--no-ddgst] [--seed S]
 //! ```
 //! Exits 0 iff every case met its expectation; one line per case.
 
@@ -877,6 +877,7 @@ fn main() {
         seconds: 600,
         pdus: 0,
         pad: false,
+        ddgst: true,
         sqe_mutation: 64,
         rounds: 64,
         seed: 1,
@@ -893,6 +894,7 @@ fn main() {
             "--rounds" => fl.rounds = num(args.next(), "--rounds").max(1) as usize,
             "--sqe-mutation" => fl.sqe_mutation = num(args.next(), "--sqe-mutation") as usize,
             "--pad" => fl.pad = true,
+            "--no-ddgst" => fl.ddgst = false,
             "--target" => target = args.next().expect("--target ADDR:PORT"),
             "--subnqn" => subnqn = args.next().expect("--subnqn NQN"),
             "--case" => only.push(args.next().expect("--case NAME")),
@@ -912,7 +914,7 @@ fn main() {
             }
             _ => {
                 eprintln!("usage: hostile-host --target ADDR:PORT --subnqn NQN [--case NAME]... [--mutate N --seed S] [--list]");
-                eprintln!("       hostile-host --target ADDR:PORT --subnqn NQN --flood PDUS [--seconds S] [--threads N] [--rounds N] [--sqe-mutation N] [--pad] [--seed S]");
+                eprintln!("       hostile-host --target ADDR:PORT --subnqn NQN --flood PDUS [--seconds S] [--threads N] [--rounds N] [--sqe-mutation N] [--pad] [--no-ddgst] [--seed S]");
                 std::process::exit(2);
             }
         }
