@@ -100,6 +100,15 @@ pub(crate) mod params {
         u32::try_from(v).unwrap_or(0)
     }
 
+    /// Returns the `connect_timeout` module parameter: how long a new connection may take
+    /// to complete its ICReq and Fabrics Connect, in jiffies (`None`: no limit).
+    pub(crate) fn connect_timeout() -> Option<kernel::time::Jiffies> {
+        // SAFETY: The accessor reads an `int` parameter with `READ_ONCE`; no preconditions.
+        let v = unsafe { bindings::nvmet_tcp_rs_connect_timeout() };
+        let secs = u32::try_from(v).ok().filter(|&s| s > 0)?;
+        Some(kernel::time::msecs_to_jiffies(secs.saturating_mul(1000)))
+    }
+
     /// Returns whether a rate-limited error line may be printed now.
     pub(crate) fn ratelimit() -> bool {
         // SAFETY: The helper uses its own static limiter, which serialises callers.

@@ -11,6 +11,7 @@
 /* Helpers of target_helpers.c: one static inline, macro or sizeof each. */
 int nvmet_tcp_rs_so_priority(void);
 int nvmet_tcp_rs_idle_poll_usecs(void);
+int nvmet_tcp_rs_connect_timeout(void);
 bool nvmet_tcp_rs_ratelimit(void);
 void *nvmet_tcp_rs_sg_virt(struct scatterlist *sg);
 struct page *nvmet_tcp_rs_sg_page(struct scatterlist *sg);
@@ -19,5 +20,5 @@ size_t nvmet_tcp_rs_sizeof_port(void);
 size_t nvmet_tcp_rs_sizeof_req(void);
 size_t nvmet_tcp_rs_sizeof_sq(void);
 
-/* In Rust (drivers/target_params.rs): the check of a parameter write. */
+/* In Rust (drivers/nvmet.rs, params): the check of a parameter write. */
 int nvmet_tcp_rs_param_set(const char *val, const struct kernel_param *kp);

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * C side of the target module's FFI layer: the static inlines and macros Rust
- * cannot call through bindgen, the declarations of the two writable module
- * parameters (whose values Rust checks: drivers/target_params.rs), and sizes
+ * cannot call through bindgen, the declarations of the writable module
+ * parameters (whose values Rust checks: nvmet_tcp_rs_param_set), and sizes
  * as the C compiler sees them. Each helper is one such construct.
  */
 #include <linux/moduleparam.h>
@@ -31,6 +31,18 @@ device_param_cb(idle_poll_period_usecs, &nvmet_tcp_rs_param_ops,
 MODULE_PARM_DESC(idle_poll_period_usecs,
 		"nvmet tcp io_work poll till idle time period in usecs: Default 0");
 
+/*
+ * Ours, named and set as the C transport's tls_handshake_timeout (C has no
+ * such limit without TLS and keeps such a connection until the host closes
+ * it): how long a connection may take to complete its ICReq and its Fabrics
+ * Connect before the target closes it.
+ */
+static int connect_timeout = 30;
+device_param_cb(connect_timeout, &nvmet_tcp_rs_param_ops,
+		&connect_timeout, 0644);
+MODULE_PARM_DESC(connect_timeout,
+		"nvmet tcp ICReq and Fabrics Connect timeout in seconds, 0 for none: Default 30");
+
 int nvmet_tcp_rs_so_priority(void)
 {
 	return READ_ONCE(so_priority);
@@ -39,6 +51,11 @@ int nvmet_tcp_rs_so_priority(void)
 int nvmet_tcp_rs_idle_poll_usecs(void)
 {
 	return READ_ONCE(idle_poll_period_usecs);
+}
+
+int nvmet_tcp_rs_connect_timeout(void)
+{
+	return READ_ONCE(connect_timeout);
 }
 
 /* One limiter for the module's per-queue error lines, as pr_err_ratelimited. */

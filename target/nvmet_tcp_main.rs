@@ -41,6 +41,9 @@ mod sockaddr;
 #[path = "../drivers/socket.rs"]
 #[allow(dead_code)] // Connecting is the host's.
 mod socket;
+#[path = "../drivers/workqueue.rs"]
+#[expect(dead_code)] // Flushing is the host's.
+mod workqueue;
 
 mod port;
 mod queue;

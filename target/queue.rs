@@ -5,7 +5,9 @@
 //!
 //! Socket callbacks and `queue_response` only kick `io_work`, which does all the protocol work
 //! under the queue's `io` mutex, on the CPU the connection's packets arrive on. Release runs on
-//! the core's `nvmet_wq` once the connection closes.
+//! the core's `nvmet_wq` once the connection closes. A connection that has not completed its
+//! ICReq and Fabrics Connect within `connect_timeout` is closed by `setup_timeout` (C
+//! keeps it until the host closes it).
 //!
 //! Locks: `io` (the I/O work's), then the socket's own lock (inside [`Socket::read`] and the
 //! socket calls); the core's locks (`nvmet_config_sem` for Connect) are taken by the commands
@@ -31,15 +33,16 @@ use crate::skb::Read;
 use crate::slots::{Slot, Slots};
 use crate::sockaddr::{AddrText, SockAddr};
 use crate::socket::Socket;
+use crate::workqueue::cancel_delayed_sync;
 use kernel::{
-    new_mutex, new_work,
+    new_delayed_work, new_mutex, new_work,
     prelude::*,
     sync::{
         atomic::{Atomic, Relaxed},
         Arc, ArcBorrow, Mutex,
     },
     time::{Delta, Instant, Monotonic},
-    workqueue::{impl_has_work, Work, WorkItem},
+    workqueue::{impl_has_delayed_work, impl_has_work, DelayedWork, Work, WorkItem},
 };
 
 /// PDUs received per round of `io_work`.
@@ -149,11 +152,19 @@ pub(crate) struct Queue {
     io_work: Work<Queue, 0>,
     #[pin]
     release_work: Work<Queue, 1>,
+    /// Closes the connection if it is not set up in time; queued at accept, cancelled by
+    /// release.
+    #[pin]
+    setup_timeout: DelayedWork<Queue, 2>,
 }
 
 impl_has_work! {
     impl HasWork<Self, 0> for Queue { self.io_work }
     impl HasWork<Self, 1> for Queue { self.release_work }
+}
+
+impl_has_delayed_work! {
+    impl HasDelayedWork<Self, 2> for Queue { self.setup_timeout }
 }
 
 crate::impl_has_sq! {
@@ -208,12 +219,17 @@ impl Queue {
                 sq <- Sq::new(&nport),
                 io_work <- new_work!("Queue::io_work"),
                 release_work <- new_work!("Queue::release_work"),
+                setup_timeout <- new_delayed_work!("Queue::setup_timeout"),
             }),
             GFP_KERNEL,
         )?;
         queue.sq.activate(&queue);
         queue.io.lock().state.slots = Slots::new(queue.sq.take_connect());
         queues::insert(queue.clone())?;
+        if let Some(timeout) = params::connect_timeout() {
+            // Cannot be queued already: this is its only queueing.
+            let _ = nvmet_wq().enqueue_delayed::<_, 2>(queue.clone(), timeout);
+        }
         // The lock is held across `install`: a close right after it schedules the release,
         // which must find the hooks (they hold a reference to the queue) to restore them.
         let mut hooks = queue.hooks.lock();
@@ -629,9 +645,37 @@ impl Queue {
         Ok(())
     }
 
+    /// `setup_timeout`: closes the connection if its ICReq and Connect are not done by now.
+    ///
+    /// Under `io`, as `io_work`: a Connect that arrives at the deadline either installed the
+    /// queue first (then nothing happens) or finds the queue failed (then it is not served, and
+    /// release lets its request go as any other's).
+    fn setup_timeout(this: Arc<Self>) {
+        let mut io = this.io.lock();
+        let st = &mut io.state;
+        let waiting_for = match st.phase {
+            _ if st.slots.installed => return,
+            Phase::Failed | Phase::Releasing => return,
+            Phase::Connecting => "ICReq",
+            Phase::Live => "Connect",
+        };
+        st.phase = Phase::Failed;
+        if params::ratelimit() {
+            pr_warn!(
+                "{}: no {} within connect_timeout, closing\n",
+                this.name(),
+                waiting_for
+            );
+        }
+        this.sock.shutdown();
+    }
+
     // ---- release ----
 
     fn release(this: Arc<Self>) {
+        // Before any lock: a running `setup_timeout` takes `io`. Not queued again afterwards
+        // (it is queued once, at accept).
+        drop(cancel_delayed_sync::<_, 2>(&*this));
         if let Some(hooks) = this.hooks.lock().take() {
             drop(hooks.restore(&this.sock));
         }
@@ -763,6 +807,14 @@ impl WorkItem<1> for Queue {
 
     fn run(this: Arc<Queue>) {
         Self::release(this);
+    }
+}
+
+impl WorkItem<2> for Queue {
+    type Pointer = Arc<Queue>;
+
+    fn run(this: Arc<Queue>) {
+        Self::setup_timeout(this);
     }
 }
 

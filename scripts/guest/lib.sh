@@ -145,7 +145,7 @@ fio_verify_matrix() {
 
 # nvmet_clear: remove every port and subsystem.
 nvmet_clear() {
-	local p s
+	local p s n h
 	[ -d "$NVMET" ] || return 0
 	for p in "$NVMET"/ports/*; do
 		[ -d "$p" ] || continue

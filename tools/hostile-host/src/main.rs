@@ -6,12 +6,18 @@
 //! closing, or, for errors that are not fatal, a CQE with the expected status on a queue that
 //! stays usable. `--mutate N` sends N randomly damaged copies of a valid stream; any answer is
 //! accepted there except a malformed TermReq, a hang, or a target that stops accepting
-//! connections. The real oracle for those is the kernel log of the target.
+//! connections. The real oracle for those is the kernel log of the target. `--flood PDUS`
+//! sends at least that many PDUs (or for `--seconds S`), legal but unusual streams with
+//! mutations mixed in, and counts them ([`flood`]).
 //!
 //! ```text
 //! hostile-host --target ADDR:PORT --subnqn NQN [--case NAME]... [--mutate N --seed S] [--list]
+//! hostile-host --target ADDR:PORT --subnqn NQN --flood PDUS [--seconds S] [--threads N]
+//!              [--rounds N] [--sqe-mutation N] [--pad] [--no-ddgst] [--seed S]
 //! ```
 //! Exits 0 iff every case met its expectation; one line per case.
+
+mod flood;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
@@ -866,8 +872,29 @@ fn main() {
     let mut mutations = 0usize;
     let mut seed = 1u64;
     let mut timeout_ms = 3000u64;
+    let mut fl = flood::Opts {
+        threads: 4,
+        seconds: 600,
+        pdus: 0,
+        pad: false,
+        ddgst: true,
+        sqe_mutation: 64,
+        rounds: 64,
+        seed: 1,
+    };
+    let num = |v: Option<String>, what: &str| -> u64 {
+        v.and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{what} N"))
+    };
     while let Some(a) = args.next() {
         match a.as_str() {
+            "--flood" => fl.pdus = num(args.next(), "--flood"),
+            "--seconds" => fl.seconds = num(args.next(), "--seconds"),
+            "--threads" => fl.threads = num(args.next(), "--threads").max(1) as usize,
+            "--rounds" => fl.rounds = num(args.next(), "--rounds").max(1) as usize,
+            "--sqe-mutation" => fl.sqe_mutation = num(args.next(), "--sqe-mutation") as usize,
+            "--pad" => fl.pad = true,
+            "--no-ddgst" => fl.ddgst = false,
             "--target" => target = args.next().expect("--target ADDR:PORT"),
             "--subnqn" => subnqn = args.next().expect("--subnqn NQN"),
             "--case" => only.push(args.next().expect("--case NAME")),
@@ -887,6 +914,7 @@ fn main() {
             }
             _ => {
                 eprintln!("usage: hostile-host --target ADDR:PORT --subnqn NQN [--case NAME]... [--mutate N --seed S] [--list]");
+                eprintln!("       hostile-host --target ADDR:PORT --subnqn NQN --flood PDUS [--seconds S] [--threads N] [--rounds N] [--sqe-mutation N] [--pad] [--no-ddgst] [--seed S]");
                 std::process::exit(2);
             }
         }
@@ -904,6 +932,16 @@ fn main() {
         timeout: Duration::from_millis(timeout_ms),
     };
     let mut failed = 0;
+    if fl.pdus > 0 {
+        fl.seed = seed;
+        let ok = flood::run(&ctx, &fl);
+        println!(
+            "{} flood pdus={} seed={seed}",
+            if ok { "PASS" } else { "FAIL" },
+            fl.pdus
+        );
+        std::process::exit(if ok { 0 } else { 1 });
+    }
     if mutations == 0 || !only.is_empty() {
         for (name, want, f) in &all {
             if !only.is_empty() && !only.iter().any(|o| o == name) {

@@ -255,7 +255,7 @@ pub fn c2h_term_req(fes: Fes) -> Vec<u8> {
 }
 
 /// A small deterministic pseudo-random generator (SplitMix64), so a seed replays a run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Rng(u64);
 
 impl Rng {

@@ -19,10 +19,17 @@
 //! One line per case (`PASS`, `FAIL` or `SKIP`, what was injected, what the host did), then
 //! `DONE p passed, f failed, s skipped`. The proxy then keeps forwarding until the host has
 //! closed every connection (`nvme disconnect`), and exits 0 iff no case failed.
+//!
+//! `--reshape` rewrites every target-to-host PDU it may into a legal but unusual equivalent
+//! ([`reshape`]: C2HData in many pieces, optionally padded with `--pad`; R2Ts asked in parts;
+//! CapsuleResps with another SQHD), and counts the PDUs delivered; `--flood N` keeps going
+//! (after the cases) until N PDUs were written to the host or `--flood-seconds S` passed, and
+//! the last line, once the host has gone, is `FLOOD ...` with the counts.
 
 mod cases;
 mod forge;
 mod proxy;
+mod reshape;
 
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::Arc;
@@ -46,10 +53,15 @@ struct Options {
     hold: Duration,
     /// I/O completions that count as "I/O flows again".
     io_after: u64,
+    reshape: Option<proxy::Reshape>,
+    /// PDUs to write to the host after the cases (with `reshape`), and the time limit.
+    flood: u64,
+    flood_time: Duration,
 }
 
 const USAGE: &str = "usage: hostile-target --listen ADDR:PORT --target ADDR:PORT [--case NAME]... \
-[--mutate N --seed S] [--require-term-req] [--timeout S] [--hold S] [--list]";
+[--mutate N --seed S] [--require-term-req] [--timeout S] [--hold S] [--list] \
+[--reshape [--pad] [--flood N [--flood-seconds S]]]";
 
 fn usage() -> ! {
     eprintln!("{USAGE}");
@@ -83,6 +95,10 @@ fn main() {
     let mut timeout = 60;
     let mut hold = 3;
     let mut list = false;
+    let mut reshape = false;
+    let mut pad = false;
+    let mut flood = 0;
+    let mut flood_seconds = 600;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--listen" => listen = Some(addr(args.next())),
@@ -94,6 +110,10 @@ fn main() {
             "--timeout" => timeout = number(args.next()),
             "--hold" => hold = number(args.next()),
             "--list" => list = true,
+            "--reshape" => reshape = true,
+            "--pad" => pad = true,
+            "--flood" => flood = number(args.next()),
+            "--flood-seconds" => flood_seconds = number(args.next()),
             _ => usage(),
         }
     }
@@ -122,15 +142,21 @@ fn main() {
         timeout: Duration::from_secs(timeout),
         hold: Duration::from_secs(hold),
         io_after: 8,
+        reshape: reshape.then_some(proxy::Reshape { pad, seed }),
+        flood,
+        flood_time: Duration::from_secs(flood_seconds),
     };
     std::process::exit(run(&opts));
 }
 
-/// Picks the cases: the named ones, or every case not marked named-only; then the mutations.
+/// Picks the cases: the named ones, or every case not marked named-only (none with `--flood`);
+/// then the mutations.
 fn select(opts: &Options) -> Vec<(Case, bool)> {
     let all = cases::all();
     let mut chosen = Vec::new();
-    if opts.names.is_empty() {
+    if opts.names.is_empty() && opts.flood > 0 {
+        // A flood alone: only the cases named.
+    } else if opts.names.is_empty() {
         chosen.extend(
             all.into_iter()
                 .filter(|c| !c.named_only)
@@ -165,7 +191,8 @@ fn run(opts: &Options) -> i32 {
             return 2;
         }
     };
-    let proxy = Proxy::new(opts.target);
+    let proxy = Proxy::with_reshape(opts.target, opts.reshape);
+    let start = Instant::now();
     let p = Arc::clone(&proxy);
     thread::spawn(move || p.serve(listener));
     println!(
@@ -194,6 +221,9 @@ fn run(opts: &Options) -> i32 {
             }
         }
     }
+    if up && opts.reshape.is_some() && opts.flood > 0 {
+        flood(&proxy, opts, start);
+    }
     println!("DONE {passed} passed, {failed} failed, {skipped} skipped");
     // Keep forwarding until the host has gone (it disconnects once its workload is done).
     loop {
@@ -202,7 +232,49 @@ fn run(opts: &Options) -> i32 {
             break;
         }
     }
+    if opts.reshape.is_some() {
+        let s = proxy.lock();
+        let r = s.reshaped;
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "FLOOD delivered={} in {secs:.1} s ({:.0} PDUs/s): {} C2HData split into {} pieces, \
+             {} R2Ts asked in {} parts, {} CapsuleResps with another SQHD; {} written in all",
+            r.delivered,
+            r.delivered as f64 / secs,
+            r.c2h,
+            r.c2h_pieces,
+            r.r2t,
+            r.r2t_parts,
+            r.sqhd,
+            s.written(),
+        );
+    }
     i32::from(failed > 0)
+}
+
+/// Keeps reshaping until `opts.flood` PDUs were written to the host or the time is up.
+fn flood(proxy: &Proxy, opts: &Options, start: Instant) {
+    let end = start + opts.flood_time;
+    let mut last = Instant::now();
+    loop {
+        let (s, _) = proxy.wait_until(Duration::from_secs(1), |s| s.written() >= opts.flood);
+        let written = s.written();
+        drop(s);
+        if written >= opts.flood || Instant::now() >= end {
+            println!(
+                "flood: {written} PDUs written to the host in {} s",
+                start.elapsed().as_secs()
+            );
+            return;
+        }
+        if last.elapsed() >= Duration::from_secs(30) {
+            last = Instant::now();
+            println!(
+                "flood: {written} PDUs written to the host in {} s",
+                start.elapsed().as_secs()
+            );
+        }
+    }
 }
 
 /// Runs one case and prints its line.

@@ -6,6 +6,11 @@
 //! target), a second one reads the target (target to host). Both report every PDU to the shared
 //! [`State`] under one lock; the runner in `main.rs` arms a case there and waits on the
 //! condition variable for the injection, the host's reaction and its return.
+//!
+//! With `reshape` on, every other target-to-host PDU is rewritten into a legal but unusual
+//! equivalent ([`crate::reshape`]) and counted: a connection's PDUs count as delivered to the
+//! host once the host closes it with no command in flight and no fault injected (it has read
+//! them all); the PDUs of connections that end otherwise are not counted.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read, Write};
@@ -19,6 +24,7 @@ use nvme_tcp_pdu::{DigestOptions, Fes, Header, Pdu};
 
 use crate::cases::{Fault, Needs};
 use crate::forge::{self, IcFault, Mutation, Rng};
+use crate::reshape;
 
 /// Fabrics command type of Connect.
 const FCTYPE_CONNECT: u8 = 0x01;
@@ -68,6 +74,39 @@ pub struct Conn {
     pub pdus_after_fault: u32,
     /// When the host closed its side.
     pub host_closed: Option<Instant>,
+    /// SQSIZE from the Connect command (0's based).
+    pub sqsize: u16,
+    /// R2Ts being asked for in parts, by command identifier.
+    splits: HashMap<u16, Split>,
+    /// PDUs written to the host (with `reshape` on).
+    written: u64,
+    /// The proxy cut the connection.
+    cut: bool,
+}
+
+/// A target's R2T being asked of the host in parts.
+#[derive(Debug)]
+struct Split {
+    /// The target's R2T, and the framing of its header.
+    r2t: nvme_tcp_pdu::R2t,
+    hdgst: bool,
+    /// Ends of the parts still to ask for, ascending (the current part ends at `ends[0]`).
+    ends: Vec<u32>,
+}
+
+/// What reshaping did, for the report.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Reshaped {
+    /// PDUs counted as delivered (see the module's documentation).
+    pub delivered: u64,
+    /// C2HData PDUs of the target split, and the pieces sent instead.
+    pub c2h: u64,
+    pub c2h_pieces: u64,
+    /// R2Ts of the target asked for in parts, and the parts.
+    pub r2t: u64,
+    pub r2t_parts: u64,
+    /// CapsuleResps sent with another SQHD.
+    pub sqhd: u64,
 }
 
 impl Conn {
@@ -139,6 +178,26 @@ pub struct State {
     watch: Option<(u8, u64, u16)>,
     /// The host sent the watched command again.
     pub retried: bool,
+    /// What reshaping did.
+    pub reshaped: Reshaped,
+    rng: Rng,
+}
+
+impl State {
+    /// PDUs written to the host so far with `reshape` on (delivered or not yet).
+    pub fn written(&self) -> u64 {
+        self.reshaped.delivered + self.conns.values().map(|c| c.written).sum::<u64>()
+    }
+}
+
+/// What to do with a PDU the host sent.
+enum HostAction {
+    /// Send it to the target as it is.
+    Forward,
+    /// Keep it from the target.
+    Drop,
+    /// Send these bytes to the target instead, and (if any) those to the host.
+    Replace(Vec<u8>, Option<Vec<u8>>),
 }
 
 /// What to do with a PDU the target sent.
@@ -153,19 +212,39 @@ enum Action {
     ReplaceAndCloseTarget(Vec<u8>),
 }
 
+/// How target-to-host PDUs are reshaped.
+#[derive(Debug, Clone, Copy)]
+pub struct Reshape {
+    /// Pad C2HData beyond the header (PDO larger than needed), for hosts that honour PDO.
+    pub pad: bool,
+    pub seed: u64,
+}
+
 /// The proxy: the target's address and the shared state.
 pub struct Proxy {
     target: SocketAddr,
+    reshape: Option<Reshape>,
     state: Mutex<State>,
     changed: Condvar,
 }
 
 impl Proxy {
     /// Returns a proxy to `target`.
+    #[cfg(test)]
     pub fn new(target: SocketAddr) -> Arc<Self> {
+        Self::with_reshape(target, None)
+    }
+
+    /// Returns a proxy to `target` that reshapes target-to-host PDUs as `reshape` says.
+    pub fn with_reshape(target: SocketAddr, reshape: Option<Reshape>) -> Arc<Self> {
+        let state = State {
+            rng: Rng::new(reshape.map_or(0, |r| r.seed)),
+            ..State::default()
+        };
         Arc::new(Self {
             target,
-            state: Mutex::new(State::default()),
+            reshape,
+            state: Mutex::new(state),
             changed: Condvar::new(),
         })
     }
@@ -222,6 +301,7 @@ impl Proxy {
     pub fn cut(&self, id: u64) {
         let mut s = self.lock();
         if let Some(c) = s.conns.get_mut(&id) {
+            c.cut = true;
             let _ = c.host.shutdown(Shutdown::Both);
             let _ = c.target.shutdown(Shutdown::Both);
         }
@@ -283,12 +363,18 @@ impl Proxy {
                     term: None,
                     pdus_after_fault: 0,
                     host_closed: None,
+                    sqsize: 0,
+                    splits: HashMap::new(),
+                    written: 0,
+                    cut: false,
                 },
             );
             id
         };
+        let h3 = Arc::new(Mutex::new(h3));
+        let to_host = Arc::clone(&h3);
         let p = Arc::clone(&self);
-        let back = thread::spawn(move || p.target_to_host(id, t3, h3));
+        let back = thread::spawn(move || p.target_to_host(id, t3, to_host));
         // Host to target, here.
         let mut raw = false;
         loop {
@@ -298,11 +384,18 @@ impl Proxy {
                 read_pdu(&mut host)
             };
             match frame {
-                Ok(Frame::Pdu(b)) => {
-                    if self.host_pdu(id, &b) {
+                Ok(Frame::Pdu(b)) => match self.host_pdu(id, &b) {
+                    HostAction::Forward => {
                         let _ = target.write_all(&b);
                     }
-                }
+                    HostAction::Drop => {}
+                    HostAction::Replace(x, back) => {
+                        let _ = target.write_all(&x);
+                        if let Some(back) = back {
+                            let _ = lock_stream(&h3).write_all(&back);
+                        }
+                    }
+                },
                 Ok(Frame::Raw(b)) => {
                     raw = true;
                     self.host_sent_raw(id);
@@ -316,6 +409,9 @@ impl Proxy {
             if let Some(c) = s.conns.get_mut(&id) {
                 c.host_closed = Some(Instant::now());
                 if !c.faulted {
+                    if !c.cut && c.inflight.is_empty() && c.splits.is_empty() {
+                        s.reshaped.delivered += c.written;
+                    }
                     s.conns.remove(&id);
                 }
             }
@@ -326,7 +422,7 @@ impl Proxy {
     }
 
     /// Relays target-to-host PDUs of connection `id`, injecting the armed fault.
-    fn target_to_host(&self, id: u64, mut target: TcpStream, mut host: TcpStream) {
+    fn target_to_host(&self, id: u64, mut target: TcpStream, host: Arc<Mutex<TcpStream>>) {
         let mut raw = false;
         loop {
             let frame = if raw {
@@ -338,7 +434,7 @@ impl Proxy {
                 Ok(Frame::Pdu(b)) => b,
                 Ok(Frame::Raw(b)) => {
                     raw = true;
-                    if host.write_all(&b).is_err() {
+                    if lock_stream(&host).write_all(&b).is_err() {
                         break;
                     }
                     continue;
@@ -348,14 +444,14 @@ impl Proxy {
             let action = self.target_pdu(id, &b);
             self.changed.notify_all();
             let sent = match &action {
-                Action::Forward => host.write_all(&b),
+                Action::Forward => lock_stream(&host).write_all(&b),
                 Action::Replace(x)
                 | Action::ReplaceAndCut(x)
-                | Action::ReplaceAndCloseTarget(x) => host.write_all(x),
+                | Action::ReplaceAndCloseTarget(x) => lock_stream(&host).write_all(x),
             };
             match action {
                 Action::ReplaceAndCut(_) => {
-                    let _ = host.shutdown(Shutdown::Write);
+                    let _ = lock_stream(&host).shutdown(Shutdown::Write);
                     let _ = target.shutdown(Shutdown::Both);
                     return;
                 }
@@ -372,27 +468,28 @@ impl Proxy {
         // The target closed: pass that on, unless the host's own reaction is being watched.
         let faulted = self.lock().conns.get(&id).is_some_and(|c| c.faulted);
         if !faulted {
-            let _ = host.shutdown(Shutdown::Write);
+            let _ = lock_stream(&host).shutdown(Shutdown::Write);
         }
     }
 
-    /// Tracks a host PDU; returns whether to forward it.
-    fn host_pdu(&self, id: u64, b: &[u8]) -> bool {
+    /// Tracks a host PDU; returns what to do with it.
+    fn host_pdu(&self, id: u64, b: &[u8]) -> HostAction {
         let mut s = self.lock();
         let State {
             conns,
             watch,
             retried,
+            reshaped,
             ..
         } = &mut *s;
         let Some(c) = conns.get_mut(&id) else {
-            return true;
+            return HostAction::Forward;
         };
         if c.faulted {
             c.pdus_after_fault += 1;
         }
         let Ok(h) = Header::decode(b, c.cpda) else {
-            return true;
+            return HostAction::Forward;
         };
         match h.pdu {
             Pdu::IcReq(r) => {
@@ -404,6 +501,7 @@ impl Proxy {
                 let connect = cmd.opcode() == OPC_FABRICS && cmd.fctype() == FCTYPE_CONNECT;
                 if connect {
                     c.qid = Some(u16::from_le_bytes([sqe[42], sqe[43]]));
+                    c.sqsize = u16::from_le_bytes([sqe[44], sqe[45]]);
                 }
                 let slba = u64::from_le_bytes([
                     sqe[40], sqe[41], sqe[42], sqe[43], sqe[44], sqe[45], sqe[46], sqe[47],
@@ -427,11 +525,51 @@ impl Proxy {
                     c.term = Some((u16::from(t.fes), t.fei));
                 }
                 // The host's TermReq is for the proxy to judge, not for the real target.
-                return !c.faulted;
+                return if c.faulted {
+                    HostAction::Drop
+                } else {
+                    HostAction::Forward
+                };
+            }
+            Pdu::H2CData(d) => {
+                // Data for an R2T asked for in parts: the end of a part asks for the next.
+                let Some(split) = c.splits.get_mut(&d.cccid) else {
+                    return HostAction::Forward;
+                };
+                let end = d.datao.saturating_add(d.datal);
+                let Some(&part_end) = split.ends.first() else {
+                    return HostAction::Forward;
+                };
+                if end != part_end {
+                    return HostAction::Forward;
+                }
+                split.ends.remove(0);
+                let Some(&next) = split.ends.first() else {
+                    // The end of the target's R2T: LAST_PDU, as the host sent it.
+                    c.splits.remove(&d.cccid);
+                    return HostAction::Forward;
+                };
+                let f = nvme_tcp_pdu::Framing {
+                    hdgst: split.hdgst,
+                    ddgst: false,
+                    pda: 0,
+                };
+                let r2t = forge::emit(
+                    &Pdu::R2t(nvme_tcp_pdu::R2t {
+                        r2to: part_end,
+                        r2tl: next - part_end,
+                        ..split.r2t
+                    }),
+                    &f,
+                    &[],
+                );
+                c.written += 1;
+                reshaped.r2t_parts += 1;
+                return HostAction::Replace(reshape::h2c_with_last(b, false), Some(r2t));
             }
             _ => {}
         }
-        true
+        HostAction::Forward
     }
 
     /// Notes that the host sent bytes that are not a PDU.
@@ -461,7 +599,78 @@ impl Proxy {
             return action;
         }
         account(&mut s, id, &h);
-        Action::Forward
+        match self.reshape {
+            Some(r) => reshape_pdu(&mut s, id, &h, b, r),
+            None => Action::Forward,
+        }
+    }
+}
+
+/// Locks a host stream for writing (a poisoned lock is taken over).
+fn lock_stream(s: &Mutex<TcpStream>) -> MutexGuard<'_, TcpStream> {
+    s.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Rewrites a genuine target PDU into a legal but unusual equivalent, and counts it.
+fn reshape_pdu(s: &mut State, id: u64, h: &Header, b: &[u8], r: Reshape) -> Action {
+    let State {
+        conns,
+        reshaped,
+        rng,
+        ..
+    } = s;
+    let Some(c) = conns.get_mut(&id) else {
+        return Action::Forward;
+    };
+    if c.faulted || !c.live {
+        c.written += 1;
+        return Action::Forward;
+    }
+    match h.pdu {
+        Pdu::C2HData(_) => {
+            let Some((x, n)) = reshape::split_c2h(h, b, c.hpda, r.pad, rng) else {
+                c.written += 1;
+                return Action::Forward;
+            };
+            reshaped.c2h += 1;
+            reshaped.c2h_pieces += n;
+            c.written += n;
+            Action::Replace(x)
+        }
+        Pdu::R2t(t) if !c.splits.contains_key(&t.cccid) && t.r2tl > 0 => {
+            let ends = reshape::r2t_ends(t.r2to, t.r2tl, rng);
+            let first = ends[0];
+            let x = reshape::r2t_part(&t, h, c.hpda, t.r2to, first);
+            if ends.len() > 1 {
+                c.splits.insert(
+                    t.cccid,
+                    Split {
+                        r2t: t,
+                        hdgst: h.layout.hdgst,
+                        ends,
+                    },
+                );
+                reshaped.r2t += 1;
+                reshaped.r2t_parts += 1;
+            }
+            c.written += 1;
+            Action::Replace(x)
+        }
+        Pdu::CapsuleResp(_) => {
+            let sqhd = u16::try_from(rng.below(usize::from(c.sqsize) + 1)).unwrap_or(0);
+            c.written += 1;
+            match reshape::with_sqhd(h, c.hpda, sqhd) {
+                Some(x) => {
+                    reshaped.sqhd += 1;
+                    Action::Replace(x)
+                }
+                None => Action::Forward,
+            }
+        }
+        _ => {
+            c.written += 1;
+            Action::Forward
+        }
     }
 }
 
