@@ -12,12 +12,14 @@ use crate::params;
 use crate::queue::Queue;
 use crate::request::{BlkStatus, Request, AQ_DEPTH};
 use crate::sockaddr::SockAddr;
+use crate::stats::{self, CtrlStatsFile, Root};
 use crate::tag_set::{AdminTagSet, IoQueues, IoTagSet};
 use kernel::{
+    debugfs::Dir,
     dev_err, dev_info, dev_warn, new_mutex,
     prelude::*,
     str::{BStr, CString},
-    sync::{aref::ARef, Arc, ArcBorrow, Mutex},
+    sync::{aref::ARef, Arc, ArcBorrow, Mutex, SetOnce},
 };
 
 /// The controller ops table of the host.
@@ -82,6 +84,30 @@ pub(crate) struct Host {
     /// machine runs one at a time, take this lock; nothing on the I/O path does.
     #[pin]
     sets: Mutex<Sets>,
+    /// The controller's debugfs directory and statistics, from its creation on (once its name
+    /// is known).
+    debugfs: SetOnce<Debugfs>,
+}
+
+/// A controller's directory in debugfs, `nvme_tcp/nvmeN/`: its `stats`, and a directory for each
+/// queue (`0` the admin queue, then the I/O queues by ID).
+pub(crate) struct Debugfs {
+    pub(crate) dir: Dir,
+    stats: Pin<KBox<CtrlStatsFile>>,
+}
+
+impl Host {
+    /// Returns the controller's debugfs directory and statistics.
+    pub(crate) fn debugfs(&self) -> Result<&Debugfs> {
+        self.debugfs.as_ref().ok_or(EINVAL)
+    }
+
+    /// Counts with `f` in the controller's statistics.
+    fn count(&self, f: impl FnOnce(&crate::pdu::engine::stats::CtrlStats)) {
+        if let Some(d) = self.debugfs.as_ref() {
+            f(&d.stats);
+        }
+    }
 }
 
 /// Where and how a queue connects.
@@ -177,10 +203,15 @@ pub(crate) fn create(dev: &FabricsDevice, opts: &Options) -> Result<CtrlHandle> 
                 admin: None,
                 io: None
             }),
+            debugfs: SetOnce::new(),
         }),
         &CTRL_OPS,
     )?;
     let ctrl = ctrl.add()?;
+    if let Err(e) = add_debugfs(&ctrl) {
+        ctrl.uninit();
+        return Err(e);
+    }
     if !ctrl.change_state(CtrlState::Connecting) {
         ctrl.uninit();
         return Err(EINTR);
@@ -204,6 +235,15 @@ pub(crate) fn create(dev: &FabricsDevice, opts: &Options) -> Result<CtrlHandle> 
         text(opts.hostnqn())
     );
     Ok(ctrl.into_handle())
+}
+
+/// Creates the controller's debugfs directory, named as the controller (`nvmeN`).
+fn add_debugfs(ctrl: &Ctrl<Host>) -> Result {
+    let name = CString::try_from_fmt(fmt!("nvme{}", ctrl.read(|c| c.instance)))?;
+    let dir = Root::dir()?.subdir(&name);
+    let stats = KBox::pin_init(stats::ctrl_stats(&dir), GFP_KERNEL)?;
+    ctrl.data().debugfs.populate(Debugfs { dir, stats });
+    Ok(())
 }
 
 /// Returns queue `qid`.
@@ -533,6 +573,7 @@ impl Driver for Host {
     fn stop_ctrl(_ctrl: &Ctrl<Self>) {}
 
     fn reset(ctrl: &Ctrl<Self>) {
+        ctrl.data().count(|s| s.resets.add(1));
         ctrl.stop();
         teardown(ctrl, false);
         if !ctrl.change_state(CtrlState::Connecting) {
@@ -546,6 +587,7 @@ impl Driver for Host {
     }
 
     fn error_recovery(ctrl: &Ctrl<Self>) {
+        ctrl.data().count(|s| s.recoveries.add(1));
         ctrl.stop_keep_alive();
         ctrl.flush_async_event_work();
         teardown_io(ctrl, false);
@@ -565,6 +607,7 @@ impl Driver for Host {
     }
 
     fn reconnect(ctrl: &Ctrl<Self>) {
+        ctrl.data().count(|s| s.reconnect_attempts.add(1));
         ctrl.count_reconnect();
         let (_, max) = ctrl.reconnects();
         match setup(ctrl, false) {
@@ -577,6 +620,7 @@ impl Driver for Host {
                     max
                 );
                 ctrl.reconnected();
+                ctrl.data().count(|s| s.reconnects.add(1));
             }
             Err(e) => {
                 let (n, _) = ctrl.reconnects();

@@ -41,6 +41,8 @@ mod sockaddr;
 #[path = "../drivers/socket.rs"]
 #[allow(dead_code)] // Connecting is the host's.
 mod socket;
+#[path = "../drivers/stats.rs"]
+mod stats;
 
 mod port;
 mod queue;
@@ -134,6 +136,7 @@ impl Drop for IoWq {
 struct TargetModule {
     transport: nvmet::Registration<Tcp>,
     _io_wq: IoWq,
+    _debugfs: stats::Root,
 }
 
 impl kernel::InPlaceModule for TargetModule {
@@ -143,6 +146,7 @@ impl kernel::InPlaceModule for TargetModule {
                 crc32c::self_test()?;
                 queues::init()?;
             },
+            _debugfs: stats::Root::new(c"nvmet_tcp")?,
             _io_wq: IoWq::new()?,
             transport: nvmet::Registration::new(&OPS)?,
         })

@@ -301,7 +301,9 @@ fn check_stats(stats: &Stats, want: &[Ev], term: bool, stream: &[u8], what: &str
     }
     if term {
         bytes += u64::from(u32::from_le_bytes(
-            stream[bytes as usize + 4..bytes as usize + 8].try_into().unwrap(),
+            stream[bytes as usize + 4..bytes as usize + 8]
+                .try_into()
+                .unwrap(),
         ));
     }
     assert_eq!(stats.received_bytes(), bytes, "{what}: bytes received");
@@ -309,8 +311,16 @@ fn check_stats(stats: &Stats, want: &[Ev], term: bool, stream: &[u8], what: &str
         .iter()
         .filter(|e| matches!(e, Ev::End(DataDigest::Bad { .. })))
         .count() as u64;
-    assert_eq!(stats.data_digest_errors(), bad, "{what}: data digest errors");
-    assert_eq!(stats.header_digest_errors(), 0, "{what}: header digest errors");
+    assert_eq!(
+        stats.data_digest_errors(),
+        bad,
+        "{what}: data digest errors"
+    );
+    assert_eq!(
+        stats.header_digest_errors(),
+        0,
+        "{what}: header digest errors"
+    );
 }
 
 /// The PDU type byte at `at` of `stream`.
@@ -623,8 +633,7 @@ fn pump_peer_closing_at_every_byte() {
             for places in [true, false] {
                 let q = RxQueue::new(&s[..n], &[n / 2], &[n / 3]);
                 let stats = Stats::new();
-                let (got, end) =
-                    pump_stream(*role, *p, *with_ic, d, q, u32::MAX, places, &stats);
+                let (got, end) = pump_stream(*role, *p, *with_ic, d, q, u32::MAX, places, &stats);
                 assert!(
                     end.is_ok() || matches!(end, Err(Stop::TermReq(_))),
                     "{role:?} closed at {n}: {end:?}"
@@ -710,7 +719,13 @@ fn pump_termreq_and_fatal_error_at_every_pdu_boundary() {
                 &stats,
             );
             assert_eq!(got, want, "TermReq after {at} PDUs");
-            check_stats(&stats, &want, true, &stream, &format!("TermReq after {at} PDUs"));
+            check_stats(
+                &stats,
+                &want,
+                true,
+                &stream,
+                &format!("TermReq after {at} PDUs"),
+            );
             assert_eq!(stats.received_pdus(PduType::C2HTermReq), 1);
             assert_eq!(end, Err(Stop::TermReq(sent)), "TermReq after {at} PDUs");
 
@@ -846,6 +861,13 @@ fn send_unit(hlen: usize, at: u32, end: u32, ddgst: bool, more: bool, allow: &[O
         }),
     );
     assert!(!c.begun());
+    let total = hlen
+        + if at < end {
+            (end - at) as usize + if ddgst { 4 } else { 0 }
+        } else {
+            0
+        };
+    assert_eq!(c.left() as usize, total, "a new unit's bytes");
     let mut pushes = 0;
     loop {
         match c.push(&mut w, more).expect("no error") {
@@ -854,9 +876,11 @@ fn send_unit(hlen: usize, at: u32, end: u32, ddgst: bool, more: bool, allow: &[O
                 pushes += 1;
                 assert!(pushes <= allow.len() + 1, "no progress");
                 assert_eq!(c.begun(), !w.out.is_empty());
+                assert_eq!(c.left() as usize, total - w.out.len(), "bytes left");
             }
         }
     }
+    assert_eq!(c.left(), 0);
     let mut expect = header;
     if at < end {
         expect.extend_from_slice(&data[at as usize..end as usize]);
@@ -983,7 +1007,9 @@ fn stats_count_corrupt_data_digests() {
     let p = params(true, 0);
     let (d, s) = host_stream(p, false, true);
     let (want, term) = reference(Role::Host, p, false, &d, &s);
-    assert!(want.iter().any(|e| matches!(e, Ev::End(DataDigest::Bad { .. }))));
+    assert!(want
+        .iter()
+        .any(|e| matches!(e, Ev::End(DataDigest::Bad { .. }))));
     for places in [true, false] {
         let stats = Stats::new();
         let q = RxQueue::new(&s, &[s.len() / 2], &[s.len() / 3]);
@@ -1004,9 +1030,19 @@ fn stats_count_a_header_digest_error() {
     let mut m = Model::new(d, true);
     let stats = Stats::new();
     let end = RxQueue::new(&resp, &[], &[]).read(&mut Pump::new(u32::MAX, &stats), &mut rx, &mut m);
-    assert!(matches!(end, Err(Stop::Fatal(FatalError { fes: Fes::HeaderDigestError, .. }))));
+    assert!(matches!(
+        end,
+        Err(Stop::Fatal(FatalError {
+            fes: Fes::HeaderDigestError,
+            ..
+        }))
+    ));
     assert_eq!(stats.header_digest_errors(), 1);
-    assert_eq!(stats.received_bytes(), 0, "a header that failed its digest is not counted");
+    assert_eq!(
+        stats.received_bytes(),
+        0,
+        "a header that failed its digest is not counted"
+    );
 }
 
 #[test]
@@ -1016,7 +1052,11 @@ fn stats_sent_headers_peak_and_report() {
     let p = params(true, 0);
     let f = p.framing(Role::Host);
     let sqe = [0u8; 64];
-    let cmd = pdu_bytes(&Pdu::CapsuleCmd(CapsuleCmd { sqe, data_len: 16 }), &f, &[7; 16]);
+    let cmd = pdu_bytes(
+        &Pdu::CapsuleCmd(CapsuleCmd { sqe, data_len: 16 }),
+        &f,
+        &[7; 16],
+    );
     let data = H2CData {
         cccid: 3,
         ttag: 0,
@@ -1059,7 +1099,10 @@ fn stats_sent_headers_peak_and_report() {
     assert_eq!(line("H2CData"), ["0", "1"]);
     assert_eq!(line("R2T"), ["0", "0"]);
     assert_eq!(line("H2CTermReq"), ["0", "1"]);
-    assert_eq!(line("bytes"), ["0".to_string(), stats.sent_bytes().to_string()]);
+    assert_eq!(
+        line("bytes"),
+        ["0".to_string(), stats.sent_bytes().to_string()]
+    );
     assert_eq!(line("send_list_peak"), ["7"]);
     assert_eq!(line("header_digest_errors"), ["0"]);
     assert_eq!(line("data_digest_errors"), ["0"]);

@@ -254,8 +254,18 @@ impl fmt::Display for Stats {
             self.received_bytes(),
             self.sent_bytes()
         )?;
-        writeln!(f, "{:<22}{}", "header_digest_errors", self.header_digest_errors())?;
-        writeln!(f, "{:<22}{}", "data_digest_errors", self.data_digest_errors())?;
+        writeln!(
+            f,
+            "{:<22}{}",
+            "header_digest_errors",
+            self.header_digest_errors()
+        )?;
+        writeln!(
+            f,
+            "{:<22}{}",
+            "data_digest_errors",
+            self.data_digest_errors()
+        )?;
         writeln!(f, "{:<22}{}", "send_list_peak", self.send_list_peak())
     }
 }
