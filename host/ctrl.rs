@@ -19,7 +19,7 @@ use kernel::{
     dev_err, dev_info, dev_warn, new_mutex,
     prelude::*,
     str::{BStr, CString},
-    sync::{aref::ARef, Arc, ArcBorrow, Mutex, SetOnce},
+    sync::{aref::ARef, Arc, ArcBorrow, Mutex},
 };
 
 /// The controller ops table of the host.
@@ -84,27 +84,37 @@ pub(crate) struct Host {
     /// machine runs one at a time, take this lock; nothing on the I/O path does.
     #[pin]
     sets: Mutex<Sets>,
-    /// The controller's debugfs directory and statistics, from its creation on (once its name
-    /// is known).
-    debugfs: SetOnce<Debugfs>,
+    /// The controller's debugfs directory and statistics, from its creation (once its name is
+    /// known) until it is deleted: the name is free again for the next controller before this
+    /// one's memory goes. A leaf lock.
+    #[pin]
+    debugfs: Mutex<Option<Debugfs>>,
 }
 
 /// A controller's directory in debugfs, `nvme_tcp/nvmeN/`: its `stats`, and a directory for each
 /// queue (`0` the admin queue, then the I/O queues by ID).
-pub(crate) struct Debugfs {
-    pub(crate) dir: Dir,
+struct Debugfs {
+    dir: Dir,
     stats: Pin<KBox<CtrlStatsFile>>,
 }
 
 impl Host {
-    /// Returns the controller's debugfs directory and statistics.
-    pub(crate) fn debugfs(&self) -> Result<&Debugfs> {
-        self.debugfs.as_ref().ok_or(EINVAL)
+    /// Returns the controller's debugfs directory, where its queues put theirs.
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` once the controller is deleted.
+    pub(crate) fn debugfs_dir(&self) -> Result<Dir> {
+        self.debugfs
+            .lock()
+            .as_ref()
+            .map(|d| d.dir.clone())
+            .ok_or(EINVAL)
     }
 
-    /// Counts with `f` in the controller's statistics.
+    /// Counts with `f` in the controller's statistics (until it is deleted).
     fn count(&self, f: impl FnOnce(&crate::pdu::engine::stats::CtrlStats)) {
-        if let Some(d) = self.debugfs.as_ref() {
+        if let Some(d) = self.debugfs.lock().as_ref() {
             f(&d.stats);
         }
     }
@@ -203,7 +213,7 @@ pub(crate) fn create(dev: &FabricsDevice, opts: &Options) -> Result<CtrlHandle> 
                 admin: None,
                 io: None
             }),
-            debugfs: SetOnce::new(),
+            debugfs <- new_mutex!(None),
         }),
         &CTRL_OPS,
     )?;
@@ -242,7 +252,7 @@ fn add_debugfs(ctrl: &Ctrl<Host>) -> Result {
     let name = CString::try_from_fmt(fmt!("nvme{}", ctrl.read(|c| c.instance)))?;
     let dir = Root::dir()?.subdir(&name);
     let stats = KBox::pin_init(stats::ctrl_stats(&dir), GFP_KERNEL)?;
-    ctrl.data().debugfs.populate(Debugfs { dir, stats });
+    *ctrl.data().debugfs.lock() = Some(Debugfs { dir, stats });
     Ok(())
 }
 
@@ -566,6 +576,10 @@ impl Driver for Host {
 
     fn delete_ctrl(ctrl: &Ctrl<Self>) {
         teardown(ctrl, true);
+        // The queues went with the teardown; the directory goes now, while the controller
+        // still holds its name.
+        let debugfs = ctrl.data().debugfs.lock().take();
+        drop(debugfs);
         let c = CTRLS.remove_first(|c| core::ptr::eq(&**c, ctrl));
         drop(c);
     }

@@ -126,7 +126,7 @@ impl Queue {
         let slots = Slots::new(depth)?;
         let send = Sender::new(depth)?;
         let name = CString::try_from_fmt(fmt!("{qid}"))?;
-        let dir = &ctrl.data().debugfs()?.dir;
+        let dir = ctrl.data().debugfs_dir()?;
         let q = Arc::pin_init(
             try_pin_init!(Self {
                 qid,
@@ -150,7 +150,7 @@ impl Queue {
                 link <- new_mutex!(None),
                 cpu <- new_mutex!(None),
                 io_work <- new_work!("Queue::io_work"),
-                stats <- queue_stats(dir, &name),
+                stats <- queue_stats(&dir, &name),
             }),
             GFP_KERNEL,
         )?;
