@@ -223,16 +223,19 @@ pub(crate) fn create(dev: &FabricsDevice, opts: &Options) -> Result<CtrlHandle> 
         return Err(e);
     }
     if !ctrl.change_state(CtrlState::Connecting) {
+        remove_debugfs(&ctrl);
         ctrl.uninit();
         return Err(EINTR);
     }
     if let Err(e) = setup(&ctrl, true) {
+        remove_debugfs(&ctrl);
         ctrl.uninit();
         return Err(e.to_error());
     }
     if let Err(e) = CTRLS.insert(ctrl.get()) {
         // Tear down what was set up: the controller goes with it.
         teardown(&ctrl, true);
+        remove_debugfs(&ctrl);
         ctrl.uninit();
         return Err(e);
     }
@@ -254,6 +257,13 @@ fn add_debugfs(ctrl: &Ctrl<Host>) -> Result {
     let stats = KBox::pin_init(stats::ctrl_stats(&dir), GFP_KERNEL)?;
     *ctrl.data().debugfs.lock() = Some(Debugfs { dir, stats });
     Ok(())
+}
+
+/// Removes the controller's debugfs directory (its queues' went with them), while the controller
+/// still holds its name: the next controller may be given it as soon as this one is freed.
+fn remove_debugfs(ctrl: &Ctrl<Host>) {
+    let debugfs = ctrl.data().debugfs.lock().take();
+    drop(debugfs);
 }
 
 /// Returns queue `qid`.
@@ -576,10 +586,7 @@ impl Driver for Host {
 
     fn delete_ctrl(ctrl: &Ctrl<Self>) {
         teardown(ctrl, true);
-        // The queues went with the teardown; the directory goes now, while the controller
-        // still holds its name.
-        let debugfs = ctrl.data().debugfs.lock().take();
-        drop(debugfs);
+        remove_debugfs(ctrl);
         let c = CTRLS.remove_first(|c| core::ptr::eq(&**c, ctrl));
         drop(c);
     }
