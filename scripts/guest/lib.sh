@@ -241,9 +241,7 @@ stats_check() {
 			diff <(echo "$want") <(echo "$got") | sed 's/^/    /' || true
 			rc=1
 		fi
-		grep -h send_list_peak /tmp/stats.after/"$side"_* | tr '\n' ' ' |
-			sed 's/^/    send list peaks: /'
-		echo
+		echo "    send list peaks: $(awk '$1 == "send_list_peak" { printf "%s ", $2 }' /tmp/stats.after/"$side"_*)"
 	done
 	return $rc
 }
