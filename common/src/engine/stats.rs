@@ -4,7 +4,8 @@
 //! Counting must cost nothing measurable per I/O. Each counter is written by one context at a
 //! time (the queue's own, under the lock that already serializes its receiving or its
 //! sending), so an increment is a relaxed load and a relaxed store, not an atomic
-//! read-modify-write: on x86-64 an `add` to memory, with no lock prefix and no fence. Readers
+//! read-modify-write: on x86-64 a plain load, add and store, with no lock prefix and no fence.
+//! Readers
 //! (the debugfs files) load each counter on its own: a reading taken while the queue works may
 //! be a few PDUs behind on some counters, never torn. Two writers that were not serialized
 //! would lose counts, nothing worse.
