@@ -88,8 +88,7 @@ proxy_run() {
 	[ $bad = 0 ] || rc=1
 	# The Rust host's statistics (every queue of the controller, summed)
 	# count what the cases did.
-	stats_ctrl "$dev"
-	ctrl=$STATS_CTRL
+	ctrl=$(stats_ctrl "$dev")
 	if [ -d "$STATS_HOST/$ctrl" ]; then
 		stats_sum "$ctrl" >"$out.$label.stats"
 		sed 's/^/stats: /' "$out.$label.stats"
