@@ -93,7 +93,6 @@ impl<T: 'static, B: GlobalLockBackend<Item = KVec<T>>> Registry<B> {
     }
 
     /// Takes every entry out (to be dropped outside the lock).
-    #[allow(dead_code)] // Used by the host module only.
     pub(crate) fn take_all(&'static self) -> KVec<T> {
         self.lock()
             .map(|mut l| core::mem::take(&mut *l))

@@ -12,8 +12,10 @@ use crate::params;
 use crate::queue::Queue;
 use crate::request::{BlkStatus, Request, AQ_DEPTH};
 use crate::sockaddr::SockAddr;
+use crate::stats::{self, CtrlStatsFile, Root};
 use crate::tag_set::{AdminTagSet, IoQueues, IoTagSet};
 use kernel::{
+    debugfs::Dir,
     dev_err, dev_info, dev_warn, new_mutex,
     prelude::*,
     str::{BStr, CString},
@@ -82,6 +84,40 @@ pub(crate) struct Host {
     /// machine runs one at a time, take this lock; nothing on the I/O path does.
     #[pin]
     sets: Mutex<Sets>,
+    /// The controller's debugfs directory and statistics, from its creation (once its name is
+    /// known) until it is deleted: the name is free again for the next controller before this
+    /// one's memory goes. A leaf lock.
+    #[pin]
+    debugfs: Mutex<Option<Debugfs>>,
+}
+
+/// A controller's directory in debugfs, `nvme_tcp/nvmeN/`: its `stats`, and a directory for each
+/// queue (`0` the admin queue, then the I/O queues by ID).
+struct Debugfs {
+    dir: Dir,
+    stats: Pin<KBox<CtrlStatsFile>>,
+}
+
+impl Host {
+    /// Returns the controller's debugfs directory, where its queues put theirs.
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` once the controller is deleted.
+    pub(crate) fn debugfs_dir(&self) -> Result<Dir> {
+        self.debugfs
+            .lock()
+            .as_ref()
+            .map(|d| d.dir.clone())
+            .ok_or(EINVAL)
+    }
+
+    /// Counts with `f` in the controller's statistics (until it is deleted).
+    fn count(&self, f: impl FnOnce(&crate::pdu::engine::stats::CtrlStats)) {
+        if let Some(d) = self.debugfs.lock().as_ref() {
+            f(&d.stats);
+        }
+    }
 }
 
 /// Where and how a queue connects.
@@ -177,21 +213,29 @@ pub(crate) fn create(dev: &FabricsDevice, opts: &Options) -> Result<CtrlHandle> 
                 admin: None,
                 io: None
             }),
+            debugfs <- new_mutex!(None),
         }),
         &CTRL_OPS,
     )?;
     let ctrl = ctrl.add()?;
+    if let Err(e) = add_debugfs(&ctrl) {
+        ctrl.uninit();
+        return Err(e);
+    }
     if !ctrl.change_state(CtrlState::Connecting) {
+        remove_debugfs(&ctrl);
         ctrl.uninit();
         return Err(EINTR);
     }
     if let Err(e) = setup(&ctrl, true) {
+        remove_debugfs(&ctrl);
         ctrl.uninit();
         return Err(e.to_error());
     }
     if let Err(e) = CTRLS.insert(ctrl.get()) {
         // Tear down what was set up: the controller goes with it.
         teardown(&ctrl, true);
+        remove_debugfs(&ctrl);
         ctrl.uninit();
         return Err(e);
     }
@@ -204,6 +248,22 @@ pub(crate) fn create(dev: &FabricsDevice, opts: &Options) -> Result<CtrlHandle> 
         text(opts.hostnqn())
     );
     Ok(ctrl.into_handle())
+}
+
+/// Creates the controller's debugfs directory, named as the controller (`nvmeN`).
+fn add_debugfs(ctrl: &Ctrl<Host>) -> Result {
+    let name = CString::try_from_fmt(fmt!("nvme{}", ctrl.read(|c| c.instance)))?;
+    let dir = Root::dir()?.subdir(&name);
+    let stats = KBox::pin_init(stats::ctrl_stats(&dir), GFP_KERNEL)?;
+    *ctrl.data().debugfs.lock() = Some(Debugfs { dir, stats });
+    Ok(())
+}
+
+/// Removes the controller's debugfs directory (its queues' went with them), while the controller
+/// still holds its name: the next controller may be given it as soon as this one is freed.
+fn remove_debugfs(ctrl: &Ctrl<Host>) {
+    let debugfs = ctrl.data().debugfs.lock().take();
+    drop(debugfs);
 }
 
 /// Returns queue `qid`.
@@ -526,6 +586,7 @@ impl Driver for Host {
 
     fn delete_ctrl(ctrl: &Ctrl<Self>) {
         teardown(ctrl, true);
+        remove_debugfs(ctrl);
         let c = CTRLS.remove_first(|c| core::ptr::eq(&**c, ctrl));
         drop(c);
     }
@@ -533,6 +594,7 @@ impl Driver for Host {
     fn stop_ctrl(_ctrl: &Ctrl<Self>) {}
 
     fn reset(ctrl: &Ctrl<Self>) {
+        ctrl.data().count(|s| s.resets.add(1));
         ctrl.stop();
         teardown(ctrl, false);
         if !ctrl.change_state(CtrlState::Connecting) {
@@ -546,6 +608,7 @@ impl Driver for Host {
     }
 
     fn error_recovery(ctrl: &Ctrl<Self>) {
+        ctrl.data().count(|s| s.recoveries.add(1));
         ctrl.stop_keep_alive();
         ctrl.flush_async_event_work();
         teardown_io(ctrl, false);
@@ -565,6 +628,7 @@ impl Driver for Host {
     }
 
     fn reconnect(ctrl: &Ctrl<Self>) {
+        ctrl.data().count(|s| s.reconnect_attempts.add(1));
         ctrl.count_reconnect();
         let (_, max) = ctrl.reconnects();
         match setup(ctrl, false) {
@@ -577,6 +641,7 @@ impl Driver for Host {
                     max
                 );
                 ctrl.reconnected();
+                ctrl.data().count(|s| s.reconnects.add(1));
             }
             Err(e) => {
                 let (n, _) = ctrl.reconnects();

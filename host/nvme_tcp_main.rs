@@ -45,6 +45,8 @@ mod sockaddr;
 #[path = "../drivers/socket.rs"]
 #[allow(dead_code)] // Listening and accepting are the target's.
 mod socket;
+#[path = "../drivers/stats.rs"]
+mod stats;
 #[path = "../drivers/tag_set.rs"]
 mod tag_set;
 #[path = "../drivers/workqueue.rs"]
@@ -121,6 +123,7 @@ impl Drop for IoWq {
 #[pin_data(PinnedDrop)]
 struct HostModule {
     _io_wq: IoWq,
+    _debugfs: stats::Root,
     #[pin]
     transport: fabrics::Registration<Tcp>,
 }
@@ -135,6 +138,7 @@ impl kernel::InPlaceModule for HostModule {
                 ctrl::init()?;
             },
             _io_wq: IoWq::new()?,
+            _debugfs: stats::Root::new(c"nvme_tcp")?,
             transport <- fabrics::Registration::new(module),
         })
     }

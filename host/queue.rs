@@ -21,7 +21,8 @@ use crate::io_wq::Kicks;
 use crate::nvme_ctrl::{Ctrl, CtrlState, SetupError, TimeoutAction};
 use crate::params;
 use crate::pdu::{
-    Framing, HostConfig, IcResp, Limits, Params, Pdu, PlainCapsules, Receiver, Role, Validator,
+    engine::stats::Stats, Framing, HostConfig, IcResp, Limits, Params, Pdu, PlainCapsules,
+    Receiver, Role, Validator,
 };
 use crate::recv::{RxData, RxSide};
 use crate::request::status;
@@ -29,10 +30,11 @@ use crate::send::{Sender, Sent};
 use crate::sk_callbacks::{Callbacks, Hooks};
 use crate::slots::{tag, Slots};
 use crate::socket::{ClientOptions, Socket};
+use crate::stats::{queue_stats, QueueStats};
 use kernel::{
     dev_err, dev_warn, new_mutex, new_work,
     prelude::*,
-    str::BStr,
+    str::{BStr, CString},
     sync::{
         aref::ARef,
         atomic::{Acquire, Atomic, Relaxed, Release},
@@ -109,6 +111,9 @@ pub(crate) struct Queue {
     cpu: Mutex<Option<IoCpu>>,
     #[pin]
     io_work: Work<Queue, 0>,
+    /// What went through the queue's connections, in debugfs as `nvme_tcp/nvmeN/<qid>/stats`.
+    #[pin]
+    pub(crate) stats: QueueStats,
 }
 
 impl_has_work! {
@@ -120,7 +125,9 @@ impl Queue {
     pub(crate) fn new(ctrl: &Ctrl<Host>, qid: u16, depth: usize) -> Result<Arc<Self>> {
         let slots = Slots::new(depth)?;
         let send = Sender::new(depth)?;
-        Arc::pin_init(
+        let name = CString::try_from_fmt(fmt!("{qid}"))?;
+        let dir = ctrl.data().debugfs_dir()?;
+        let q = Arc::pin_init(
             try_pin_init!(Self {
                 qid,
                 io_cpu: Atomic::new(NO_CPU),
@@ -143,9 +150,12 @@ impl Queue {
                 link <- new_mutex!(None),
                 cpu <- new_mutex!(None),
                 io_work <- new_work!("Queue::io_work"),
+                stats <- queue_stats(&dir, &name),
             }),
             GFP_KERNEL,
-        )
+        )?;
+        q.stats.set_qid(qid);
+        Ok(q)
     }
 
     /// Connects the stopped queue to the controller's target, exchanges ICReq/ICResp and starts
@@ -190,7 +200,7 @@ impl Queue {
             ddgst: digests.1,
             maxr2t: 0,
         };
-        let params: Params = Self::negotiate(&sock, &config).inspect_err(|_| {
+        let params: Params = Self::negotiate(&sock, &config, &self.stats).inspect_err(|_| {
             dev_err!(ctrl.device(), "queue {}: ICReq/ICResp failed\n", qid);
         })?;
         let conn = Arc::new(
@@ -222,14 +232,17 @@ impl Queue {
     }
 
     /// Sends the ICReq and checks the ICResp (blocking, before the callbacks are installed).
-    fn negotiate(sock: &Socket, config: &HostConfig) -> Result<Params> {
-        sock.send_all(&config.icreq().to_bytes())?;
+    fn negotiate(sock: &Socket, config: &HostConfig, stats: &Stats) -> Result<Params> {
+        let icreq = config.icreq().to_bytes();
+        sock.send_all(&icreq)?;
+        stats.sent_header(&icreq);
         let mut buf = [0u8; crate::pdu::ic::IC_LEN];
         sock.recv_exact(&mut buf)?;
         let validator = Validator::new(Role::Host, Limits::default());
         let header = validator
             .validate::<KernelCrc32c, _>(&buf, &crate::pdu::NoCommands)
             .map_err(|_| EPROTO)?;
+        stats.received(header.common.pdu_type, header.common.plen);
         let icresp: IcResp = match header.pdu {
             Pdu::IcResp(r) => r,
             _ => return Err(EPROTO),

@@ -224,12 +224,15 @@ impl Rx<'_> {
         *r2ts += 1;
         self.state
             .send
-            .push(Job::H2C {
-                cid,
-                ttag,
-                datao: r2to,
-                end,
-            })
+            .push(
+                Job::H2C {
+                    cid,
+                    ttag,
+                    datao: r2to,
+                    end,
+                },
+                &self.queue.stats,
+            )
             .map_err(Stop::Local)
     }
 }
@@ -293,7 +296,7 @@ impl Queue {
                 data,
                 done,
             };
-            let mut pump = Pump::new(u32::MAX);
+            let mut pump = Pump::new(u32::MAX, &self.stats);
             let read = sock.read(|piece| match pump.segment(receiver, &mut h, &piece) {
                 Ok(taken) => taken,
                 Err(e) => {
@@ -342,10 +345,14 @@ impl Queue {
                 let mut buf = [0u8; TERM_REQ_MAX];
                 // Best effort, between two PDUs of ours, and without waiting: the connection
                 // closes next.
-                let mid_pdu = self.state.lock().send.mid_pdu();
-                if let Some(t) = term_req(receiver, Role::Host, f, mid_pdu, &mut buf) {
-                    let _ = sock.send(t, false);
+                // Under the state lock, which serializes the counting of what is sent.
+                let state = self.state.lock();
+                if let Some(t) = term_req(receiver, Role::Host, f, state.send.mid_pdu(), &mut buf) {
+                    if let Ok(Some(_)) = sock.send(t, false) {
+                        self.stats.sent_header(t);
+                    }
                 }
+                drop(state);
             }
             Stop::TermReq(f) => dev_err!(
                 dev,

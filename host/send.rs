@@ -17,8 +17,9 @@ use crate::pdu::{
     engine::{
         ring::Ring,
         send::{Cursor, Data, Pushed, SendError, Sent as SocketSent, Transmit},
+        stats::Stats,
     },
-    CapsuleCmd, Digest, H2CData, Pdu,
+    CapsuleCmd, Digest, H2CData, Pdu, PduType,
 };
 use crate::queue::{Conn, Queue, State};
 use crate::request::{BlkStatus, Request, RqInfo, AER_CID};
@@ -72,6 +73,14 @@ enum Outgoing {
 }
 
 impl Outgoing {
+    /// The PDU's type.
+    fn pdu_type(&self) -> PduType {
+        match self {
+            Self::Capsule(_) | Self::Aer => PduType::CapsuleCmd,
+            Self::H2C { .. } => PduType::H2CData,
+        }
+    }
+
     /// The command whose data the PDU carries.
     fn cid(&self) -> Option<u16> {
         match *self {
@@ -142,8 +151,10 @@ impl Sender {
     ///
     /// `ENOSPC` if the list is full, which a controller that keeps to the negotiated limits
     /// cannot cause.
-    pub(crate) fn push(&mut self, job: Job) -> Result {
-        self.list.push(job).map_err(|_| ENOSPC)
+    pub(crate) fn push(&mut self, job: Job, stats: &Stats) -> Result {
+        self.list.push(job).map_err(|_| ENOSPC)?;
+        stats.queued(self.list.len());
+        Ok(())
     }
 }
 
@@ -217,12 +228,14 @@ fn data_of(conn: &Conn, cmd: &Command, at: u32, end: u32) -> Option<Data> {
     Some(Data { at, end, ddgst })
 }
 
-/// Frames the PDU of `job`; `None` if its command is gone (completed or failed since).
+/// Frames the PDU of `job`, and counts it as sent; `None` if its command is gone (completed or
+/// failed since).
 fn prepare(
     hdr: &mut [u8; MAX_HEADER],
     slots: &Slots,
     conn: &Conn,
     job: Job,
+    stats: &Stats,
 ) -> Result<Option<Sending>> {
     let s = match job {
         Job::Capsule(cid) => {
@@ -287,6 +300,7 @@ fn prepare(
             }
         }
     };
+    stats.sent(s.what.pdu_type(), s.cursor.left());
     Ok(Some(s))
 }
 
@@ -304,18 +318,18 @@ impl State {
     /// The socket failed, or the command of a PDU part sent is gone (the controller answered
     /// it before it had all its data): the connection cannot go on.
     #[inline]
-    pub(crate) fn send(&mut self, budget: u32) -> Result<Sent> {
+    pub(crate) fn send(&mut self, budget: u32, stats: &Stats) -> Result<Sent> {
         // Checked here, inlined: the I/O work asks on every round, mostly with nothing to send.
         if self.send.idle() {
             return Ok(Sent::Idle);
         }
-        self.send_waiting(budget)
+        self.send_waiting(budget, stats)
     }
 
     /// Sends the capsule of command `cid` at once, nothing waiting before it (`queue_rq` on the
     /// queue's CPU, as the C host sends directly), the PDU being sent keeping whatever does not
     /// fit: one socket call for a capsule without data. Returns as [`State::send`] would.
-    fn send_capsule_now(&mut self, cid: u16) -> Result<Sent> {
+    fn send_capsule_now(&mut self, cid: u16, stats: &Stats) -> Result<Sent> {
         let Self { slots, send, conn } = self;
         let (Some(conn), Some(cmd)) = (conn.as_deref(), slots.busy(cid)) else {
             return Ok(Sent::Idle);
@@ -328,6 +342,7 @@ impl State {
                     data_of(conn, cmd, 0, cmd.incapsule),
                 ),
             };
+            stats.sent(PduType::CapsuleCmd, s.cursor.left());
             // Nothing follows it: no `MSG_MORE` after its data.
             if push(&mut s, slots, &send.hdr, &conn.sock, false)? {
                 return Ok(Sent::Idle);
@@ -336,6 +351,7 @@ impl State {
             return Ok(Sent::Full);
         }
         let len = usize::from(cmd.capsule_len);
+        stats.sent(PduType::CapsuleCmd, u32::from(cmd.capsule_len));
         // Nothing follows: `MSG_EOR`, as the cursor would send it.
         match cmd.rq.send_capsule(&conn.sock, 0, len, false)? {
             Some(n) if n == len => Ok(Sent::Idle),
@@ -357,7 +373,7 @@ impl State {
 
     /// [`State::send`] with something waiting.
     #[inline(never)]
-    fn send_waiting(&mut self, budget: u32) -> Result<Sent> {
+    fn send_waiting(&mut self, budget: u32, stats: &Stats) -> Result<Sent> {
         let Self { slots, send, conn } = self;
         let Some(conn) = conn.as_deref() else {
             return Ok(Sent::Idle);
@@ -373,7 +389,7 @@ impl State {
                     let Some(job) = send.list.pop() else {
                         return Ok(Sent::Idle);
                     };
-                    match prepare(&mut send.hdr, slots, conn, job)? {
+                    match prepare(&mut send.hdr, slots, conn, job, stats)? {
                         Some(s) => send.sending.insert(s),
                         // Its command is gone: nothing to send.
                         None => continue,
@@ -400,7 +416,7 @@ impl State {
                 }
                 // The rest of the R2T's answer goes next, before anything else.
                 if let Some(job) = next {
-                    send.sending = prepare(&mut send.hdr, slots, conn, job)?;
+                    send.sending = prepare(&mut send.hdr, slots, conn, job, stats)?;
                 }
             }
         }
@@ -502,9 +518,12 @@ impl Queue {
         // otherwise by the I/O work.
         let direct = state.send_idle() && this.on_io_cpu();
         let sent = if direct {
-            state.send_capsule_now(cid)
+            state.send_capsule_now(cid, &this.stats)
         } else {
-            state.send.push(Job::Capsule(cid)).map(|()| Sent::Budget)
+            state
+                .send
+                .push(Job::Capsule(cid), &this.stats)
+                .map(|()| Sent::Budget)
         };
         let idle = state.send_idle();
         drop(state);
@@ -524,7 +543,7 @@ impl Queue {
         if !this.is_live() || state.conn.is_none() || !state.slots.start_aer() {
             return;
         }
-        let queued = state.send.push(Job::Aer);
+        let queued = state.send.push(Job::Aer, &this.stats);
         drop(state);
         match queued {
             Ok(()) => Self::kick(this),
@@ -534,7 +553,7 @@ impl Queue {
 
     /// Sends what waits, up to `budget` PDUs. A failure fails the queue.
     pub(crate) fn tx(&self, budget: u32) -> Result<Sent, ()> {
-        let sent = self.state.lock().send(budget);
+        let sent = self.state.lock().send(budget, &self.stats);
         sent.map_err(|e| {
             if self.is_live() {
                 dev_err!(

@@ -44,6 +44,8 @@ mod socket;
 #[path = "../drivers/workqueue.rs"]
 #[expect(dead_code)] // Flushing is the host's.
 mod workqueue;
+#[path = "../drivers/stats.rs"]
+mod stats;
 
 mod port;
 mod queue;
@@ -137,6 +139,7 @@ impl Drop for IoWq {
 struct TargetModule {
     transport: nvmet::Registration<Tcp>,
     _io_wq: IoWq,
+    _debugfs: stats::Root,
 }
 
 impl kernel::InPlaceModule for TargetModule {
@@ -146,6 +149,7 @@ impl kernel::InPlaceModule for TargetModule {
                 crc32c::self_test()?;
                 queues::init()?;
             },
+            _debugfs: stats::Root::new(c"nvmet_tcp")?,
             _io_wq: IoWq::new()?,
             transport: nvmet::Registration::new(&OPS)?,
         })

@@ -34,9 +34,11 @@ use crate::slots::{Slot, Slots};
 use crate::sockaddr::{AddrText, SockAddr};
 use crate::socket::Socket;
 use crate::workqueue::cancel_delayed_sync;
+use crate::stats::{queue_stats, QueueStats, Root};
 use kernel::{
     new_delayed_work, new_mutex, new_work,
     prelude::*,
+    str::CString,
     sync::{
         atomic::{Atomic, Relaxed},
         Arc, ArcBorrow, Mutex,
@@ -156,6 +158,9 @@ pub(crate) struct Queue {
     /// release.
     #[pin]
     setup_timeout: DelayedWork<Queue, 2>,
+    /// What went through the connection, in debugfs as `nvmet_tcp/<idx>/stats`.
+    #[pin]
+    pub(crate) stats: QueueStats,
 }
 
 impl_has_work! {
@@ -191,9 +196,12 @@ impl Queue {
         ready.reserve(1, GFP_KERNEL)?;
         let tx = Sender::new()?;
         let nport = port.nport.clone();
+        let idx = NEXT_IDX.fetch_add(1, Relaxed);
+        let name = CString::try_from_fmt(fmt!("{idx}"))?;
+        let root = Root::dir()?;
         let queue = Arc::pin_init(
             try_pin_init!(Self {
-                idx: NEXT_IDX.fetch_add(1, Relaxed),
+                idx,
                 port,
                 sock,
                 local,
@@ -220,6 +228,7 @@ impl Queue {
                 io_work <- new_work!("Queue::io_work"),
                 release_work <- new_work!("Queue::release_work"),
                 setup_timeout <- new_delayed_work!("Queue::setup_timeout"),
+                stats <- queue_stats(&root, &name),
             }),
             GFP_KERNEL,
         )?;
@@ -376,7 +385,9 @@ impl Queue {
                 let mut buf = [0u8; TERM_REQ_MAX];
                 let mid_pdu = io.state.tx.mid_pdu();
                 if let Some(t) = term_req(&io.receiver, Role::Target, e, mid_pdu, &mut buf) {
-                    let _ = self.sock.send(t, false);
+                    if let Ok(Some(_)) = self.sock.send(t, false) {
+                        self.stats.sent_header(t);
+                    }
                 }
             }
             Stop::TermReq(e) => {
@@ -479,7 +490,7 @@ impl Queue {
                             draining,
                         };
                         if !draining {
-                            let _ = st.tx.queue(id);
+                            let _ = st.tx.queue(id, &self.stats);
                         }
                     }
                     Err(req) => {
@@ -561,7 +572,7 @@ impl Queue {
             Slot::Executing { draining, .. } => *draining = false,
             Slot::Completed { draining, .. } if *draining => {
                 *draining = false;
-                let _ = st.tx.queue(id);
+                let _ = st.tx.queue(id, &self.stats);
             }
             _ => {}
         }
@@ -596,7 +607,7 @@ impl Queue {
     /// rest stays queued for the next round); returns how many PDUs were completed.
     fn recv(&self, io: &mut IoState) -> Result<u32, RxError> {
         let mut stop = None;
-        let mut pump = Pump::new(RECV_BUDGET);
+        let mut pump = Pump::new(RECV_BUDGET, &self.stats);
         let IoState { receiver, state } = io;
         let mut h = Rx { q: self, st: state };
         let read = self
@@ -635,8 +646,9 @@ impl Queue {
         let n = Pdu::IcResp(icresp)
             .emit_header::<KernelCrc32c>(&Framing::default(), &mut buf)
             .map_err(|_| Stop::Local(EINVAL))?;
-        match self.sock.send(buf.get(..n).unwrap_or(&[]), false)? {
-            Some(k) if k == n => {}
+        let icresp = buf.get(..n).unwrap_or(&[]);
+        match self.sock.send(icresp, false)? {
+            Some(k) if k == n => self.stats.sent_header(icresp),
             _ => return Err(Stop::Local(EAGAIN)),
         }
         if self.is_closing() {
@@ -739,6 +751,7 @@ impl Queue {
                 return status::CONNECT_CTRL_BUSY;
             }
         }
+        this.stats.set_qid(sq.qid());
         let n = sq.size().saturating_mul(2);
         match sq.install_requests(n) {
             Ok(()) => 0,

@@ -211,7 +211,7 @@ impl Rx<'_> {
                 cid,
                 end: len,
             };
-            let _ = st.tx.queue(id);
+            let _ = st.tx.queue(id, &self.q.stats);
         } else {
             *slot = Slot::Ready {
                 req: parsed,

@@ -14,6 +14,7 @@ use crate::pdu::{
     engine::{
         ring::Ring,
         send::{Cursor, Data, Pushed, SendError, Sent, Transmit},
+        stats::Stats,
         stop::Stop,
     },
     C2HData, CapsuleResp, Digest, Framing, Pdu, R2t,
@@ -73,8 +74,10 @@ impl Sender {
     }
 
     /// Queues slot `id`; `false` if there is no room (cannot happen while ids are unique).
-    pub(crate) fn queue(&mut self, id: u16) -> bool {
-        self.queue.push(id).is_ok()
+    pub(crate) fn queue(&mut self, id: u16, stats: &Stats) -> bool {
+        let queued = self.queue.push(id).is_ok();
+        stats.queued(self.queue.len());
+        queued
     }
 
     /// Whether part of a unit went out: nothing else (a TermReq neither) may be sent before its
@@ -89,12 +92,13 @@ impl Sender {
         self.fill = 0;
     }
 
-    /// Appends `pdu`'s header to the staged ones.
-    fn stage(&mut self, pdu: &Pdu, framing: &Framing) -> Result<(), Stop<Error>> {
+    /// Appends `pdu`'s header to the staged ones, and counts the PDU as sent.
+    fn stage(&mut self, pdu: &Pdu, framing: &Framing, stats: &Stats) -> Result<(), Stop<Error>> {
         let room = self.stage.get_mut(self.fill..).unwrap_or(&mut []);
         let n = pdu
             .emit_header::<KernelCrc32c>(framing, room)
             .map_err(|_| Stop::Local(EINVAL))?;
+        stats.sent_header(room);
         self.fill += n;
         Ok(())
     }
@@ -161,7 +165,7 @@ impl Queue {
                     r2to: 0,
                     r2tl: *end,
                 });
-                st.tx.stage(&r2t, &st.framing)?;
+                st.tx.stage(&r2t, &st.framing, &self.stats)?;
                 Ok(Staged::Header)
             }
             Slot::Completed {
@@ -174,8 +178,11 @@ impl Queue {
                     _ => None,
                 };
                 let Some(buf) = data else {
-                    st.tx
-                        .stage(&Pdu::CapsuleResp(CapsuleResp { cqe }), &st.framing)?;
+                    st.tx.stage(
+                        &Pdu::CapsuleResp(CapsuleResp { cqe }),
+                        &st.framing,
+                        &self.stats,
+                    )?;
                     return Ok(Staged::Header);
                 };
                 let len = buf.len();
@@ -192,7 +199,7 @@ impl Queue {
                     last: true,
                     success,
                 });
-                st.tx.stage(&hdr, &st.framing)?;
+                st.tx.stage(&hdr, &st.framing, &self.stats)?;
                 Ok(Staged::Data {
                     len,
                     ddgst,
@@ -271,8 +278,11 @@ impl Queue {
                     // The response follows the data, staged with whatever comes next.
                     if let Some(Slot::Completed { req, .. }) = st.slots.get(id) {
                         let cqe = self.sq().cqe(req);
-                        st.tx
-                            .stage(&Pdu::CapsuleResp(CapsuleResp { cqe }), &st.framing)?;
+                        st.tx.stage(
+                            &Pdu::CapsuleResp(CapsuleResp { cqe }),
+                            &st.framing,
+                            &self.stats,
+                        )?;
                     }
                 }
                 self.sent(st, id);

@@ -11,6 +11,8 @@
 //!   data and its digest), across as many partial sends as the socket needs.
 //! - [`ring`]: a fixed-capacity first-in first-out [`ring::Ring`] of identifiers (PDUs waiting to
 //!   be sent).
+//! - [`stats`]: the counters of a queue and of a controller ([`stats::Stats`],
+//!   [`stats::CtrlStats`]), which the pump and the drivers update and debugfs shows.
 //! - [`stop`]: why a connection stops being served ([`stop::Stop`]), and the TermReq that answers
 //!   a fatal error ([`stop::term_req`]).
 //!
@@ -21,4 +23,5 @@
 pub mod pump;
 pub mod ring;
 pub mod send;
+pub mod stats;
 pub mod stop;

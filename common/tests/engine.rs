@@ -9,6 +9,7 @@ use std::collections::VecDeque;
 use nvme_tcp_pdu::engine::pump::{Handler, Pump, Segment, Source};
 use nvme_tcp_pdu::engine::ring::Ring;
 use nvme_tcp_pdu::engine::send::{Cursor, Data, Pushed, SendError, Sent, Transmit};
+use nvme_tcp_pdu::engine::stats::{CtrlStats, Stats, PDU_TYPES};
 use nvme_tcp_pdu::engine::stop::{term_req, Stop, TERM_REQ_MAX};
 use nvme_tcp_pdu::*;
 use util::{host_stream, params, pdu_bytes, receiver, record, run, target_stream, Driver, Ev, Rng};
@@ -98,7 +99,7 @@ impl RxQueue {
     /// may consume less (the read stops) or more (the bytes after the piece).
     fn read(
         &mut self,
-        pump: &mut Pump,
+        pump: &mut Pump<'_>,
         rx: &mut Receiver<SoftCrc32c>,
         h: &mut Model,
     ) -> Result<(), Stop<()>> {
@@ -242,12 +243,13 @@ fn pump_stream(
     mut q: RxQueue,
     budget: u32,
     places: bool,
+    stats: &Stats,
 ) -> (Vec<Ev>, Result<(), Stop<()>>) {
     let mut rx = receiver(role, p, with_ic);
     let mut m = Model::new(driver.clone(), places);
     let mut reads = 0;
     loop {
-        let mut pump = Pump::new(budget);
+        let mut pump = Pump::new(budget, stats);
         if let Err(e) = q.read(&mut pump, &mut rx, &mut m) {
             return (m.evs, Err(e));
         }
@@ -278,6 +280,54 @@ fn streams() -> Vec<(Role, Params, bool, Driver, Vec<u8>)> {
     v
 }
 
+/// The pump counted each PDU of `want` (and the TermReq that ended it, if `term`) by type and
+/// PLEN, and each data digest that did not match.
+fn check_stats(stats: &Stats, want: &[Ev], term: bool, stream: &[u8], what: &str) {
+    let headers: Vec<&Header> = want
+        .iter()
+        .filter_map(|e| match e {
+            Ev::Header(h) => Some(h),
+            _ => None,
+        })
+        .collect();
+    let mut bytes: u64 = headers.iter().map(|h| u64::from(h.common.plen)).sum();
+    for t in PDU_TYPES {
+        let mut n = headers.iter().filter(|h| h.common.pdu_type == t).count() as u64;
+        if term && t.is_term_req() && PduType::from(stream_type_at(stream, bytes)) == t {
+            n += 1;
+        }
+        assert_eq!(stats.received_pdus(t), n, "{what}: {t:?} received");
+        assert_eq!(stats.sent_pdus(t), 0, "{what}: {t:?} sent");
+    }
+    if term {
+        bytes += u64::from(u32::from_le_bytes(
+            stream[bytes as usize + 4..bytes as usize + 8]
+                .try_into()
+                .unwrap(),
+        ));
+    }
+    assert_eq!(stats.received_bytes(), bytes, "{what}: bytes received");
+    let bad = want
+        .iter()
+        .filter(|e| matches!(e, Ev::End(DataDigest::Bad { .. })))
+        .count() as u64;
+    assert_eq!(
+        stats.data_digest_errors(),
+        bad,
+        "{what}: data digest errors"
+    );
+    assert_eq!(
+        stats.header_digest_errors(),
+        0,
+        "{what}: header digest errors"
+    );
+}
+
+/// The PDU type byte at `at` of `stream`.
+fn stream_type_at(stream: &[u8], at: u64) -> u8 {
+    stream[at as usize]
+}
+
 fn check(
     (role, p, with_ic, d, s): &(Role, Params, bool, Driver, Vec<u8>),
     q: RxQueue,
@@ -286,8 +336,10 @@ fn check(
     what: &str,
 ) {
     let (want, term) = reference(*role, *p, *with_ic, d, s);
-    let (got, end) = pump_stream(*role, *p, *with_ic, d, q, budget, places);
+    let stats = Stats::new();
+    let (got, end) = pump_stream(*role, *p, *with_ic, d, q, budget, places, &stats);
     assert_eq!(got, want, "{role:?} {what}");
+    check_stats(&stats, &want, term, s, &format!("{role:?} {what}"));
     if term {
         assert!(
             matches!(end, Err(Stop::TermReq(_))),
@@ -384,7 +436,8 @@ fn pump_paused(
     let mut reads = Vec::new();
     loop {
         let before = m.evs.len();
-        let mut pump = Pump::new(u32::MAX);
+        let stats = Stats::new();
+        let mut pump = Pump::new(u32::MAX, &stats);
         let end = q.read(&mut pump, &mut rx, &mut m);
         reads.push(m.evs[before..].to_vec());
         if end.is_err() || q.is_empty() {
@@ -579,7 +632,8 @@ fn pump_peer_closing_at_every_byte() {
         for n in 0..s.len() {
             for places in [true, false] {
                 let q = RxQueue::new(&s[..n], &[n / 2], &[n / 3]);
-                let (got, end) = pump_stream(*role, *p, *with_ic, d, q, u32::MAX, places);
+                let stats = Stats::new();
+                let (got, end) = pump_stream(*role, *p, *with_ic, d, q, u32::MAX, places, &stats);
                 assert!(
                     end.is_ok() || matches!(end, Err(Stop::TermReq(_))),
                     "{role:?} closed at {n}: {end:?}"
@@ -653,6 +707,7 @@ fn pump_termreq_and_fatal_error_at_every_pdu_boundary() {
             };
             let term = pdu_bytes(&Pdu::C2HTermReq(TermReq::new(sent, 8)), &f, &[0x5a; 8]);
             let stream = [before.clone(), term, after.clone()].concat();
+            let stats = Stats::new();
             let (got, end) = pump_stream(
                 Role::Host,
                 p,
@@ -661,8 +716,17 @@ fn pump_termreq_and_fatal_error_at_every_pdu_boundary() {
                 RxQueue::new(&stream, &[before.len() / 2], &[]),
                 u32::MAX,
                 true,
+                &stats,
             );
             assert_eq!(got, want, "TermReq after {at} PDUs");
+            check_stats(
+                &stats,
+                &want,
+                true,
+                &stream,
+                &format!("TermReq after {at} PDUs"),
+            );
+            assert_eq!(stats.received_pdus(PduType::C2HTermReq), 1);
             assert_eq!(end, Err(Stop::TermReq(sent)), "TermReq after {at} PDUs");
 
             // A header of an unknown type there: fatal, answered by a TermReq with that header.
@@ -675,7 +739,9 @@ fn pump_termreq_and_fatal_error_at_every_pdu_boundary() {
             let mut rx = receiver(Role::Host, p, false);
             let mut m = Model::new(d.clone(), true);
             let mut q = RxQueue::new(&stream, &[], &[before.len() + 3]);
-            let Err(Stop::Fatal(e)) = q.read(&mut Pump::new(u32::MAX), &mut rx, &mut m) else {
+            let stats = Stats::new();
+            let Err(Stop::Fatal(e)) = q.read(&mut Pump::new(u32::MAX, &stats), &mut rx, &mut m)
+            else {
                 panic!("no fatal error at PDU {at}");
             };
             assert_eq!(m.evs, want, "events before the bad header at {at}");
@@ -706,8 +772,9 @@ fn no_term_req_answers_a_term_req() {
     t[4..8].copy_from_slice(&200u32.to_le_bytes());
     let mut rx = receiver(Role::Host, p, false);
     let mut m = Model::new(Driver::default(), true);
+    let stats = Stats::new();
     let Err(Stop::Fatal(e)) =
-        RxQueue::new(&t, &[], &[]).read(&mut Pump::new(u32::MAX), &mut rx, &mut m)
+        RxQueue::new(&t, &[], &[]).read(&mut Pump::new(u32::MAX, &stats), &mut rx, &mut m)
     else {
         panic!("a TermReq with a bad PLEN is fatal");
     };
@@ -794,6 +861,13 @@ fn send_unit(hlen: usize, at: u32, end: u32, ddgst: bool, more: bool, allow: &[O
         }),
     );
     assert!(!c.begun());
+    let total = hlen
+        + if at < end {
+            (end - at) as usize + if ddgst { 4 } else { 0 }
+        } else {
+            0
+        };
+    assert_eq!(c.left() as usize, total, "a new unit's bytes");
     let mut pushes = 0;
     loop {
         match c.push(&mut w, more).expect("no error") {
@@ -802,9 +876,11 @@ fn send_unit(hlen: usize, at: u32, end: u32, ddgst: bool, more: bool, allow: &[O
                 pushes += 1;
                 assert!(pushes <= allow.len() + 1, "no progress");
                 assert_eq!(c.begun(), !w.out.is_empty());
+                assert_eq!(c.left() as usize, total - w.out.len(), "bytes left");
             }
         }
     }
+    assert_eq!(c.left(), 0);
     let mut expect = header;
     if at < end {
         expect.extend_from_slice(&data[at as usize..end as usize]);
@@ -922,4 +998,122 @@ fn ring_order_capacity_and_moving() {
     assert_eq!(src.pop(), Some(1));
     r.clear();
     assert!(r.is_empty());
+}
+
+// ---- statistics ----
+
+#[test]
+fn stats_count_corrupt_data_digests() {
+    let p = params(true, 0);
+    let (d, s) = host_stream(p, false, true);
+    let (want, term) = reference(Role::Host, p, false, &d, &s);
+    assert!(want
+        .iter()
+        .any(|e| matches!(e, Ev::End(DataDigest::Bad { .. }))));
+    for places in [true, false] {
+        let stats = Stats::new();
+        let q = RxQueue::new(&s, &[s.len() / 2], &[s.len() / 3]);
+        let (got, _) = pump_stream(Role::Host, p, false, &d, q, u32::MAX, places, &stats);
+        assert_eq!(got, want);
+        check_stats(&stats, &want, term, &s, "corrupt data digest");
+    }
+}
+
+#[test]
+fn stats_count_a_header_digest_error() {
+    let p = params(true, 0);
+    let f = p.framing(Role::Target);
+    let mut resp = pdu_bytes(&Pdu::CapsuleResp(util::cqe(1)), &f, &[]);
+    resp[24] ^= 1;
+    let (d, _) = host_stream(p, false, false);
+    let mut rx = receiver(Role::Host, p, false);
+    let mut m = Model::new(d, true);
+    let stats = Stats::new();
+    let end = RxQueue::new(&resp, &[], &[]).read(&mut Pump::new(u32::MAX, &stats), &mut rx, &mut m);
+    assert!(matches!(
+        end,
+        Err(Stop::Fatal(FatalError {
+            fes: Fes::HeaderDigestError,
+            ..
+        }))
+    ));
+    assert_eq!(stats.header_digest_errors(), 1);
+    assert_eq!(
+        stats.received_bytes(),
+        0,
+        "a header that failed its digest is not counted"
+    );
+}
+
+#[test]
+fn stats_sent_headers_peak_and_report() {
+    let stats = Stats::new();
+    assert_eq!(stats.qid(), None);
+    let p = params(true, 0);
+    let f = p.framing(Role::Host);
+    let sqe = [0u8; 64];
+    let cmd = pdu_bytes(
+        &Pdu::CapsuleCmd(CapsuleCmd { sqe, data_len: 16 }),
+        &f,
+        &[7; 16],
+    );
+    let data = H2CData {
+        cccid: 3,
+        ttag: 0,
+        datao: 0,
+        datal: 8,
+        last: true,
+    };
+    let h2c = pdu_bytes(&Pdu::H2CData(data), &f, &[1; 8]);
+    stats.sent_header(&cmd);
+    stats.sent_header(&h2c);
+    stats.sent_header(&h2c[..6]); // too short to carry a PLEN: not counted
+    stats.sent(PduType::H2CTermReq, 24);
+    assert_eq!(stats.sent_pdus(PduType::CapsuleCmd), 1);
+    assert_eq!(stats.sent_pdus(PduType::H2CData), 1);
+    assert_eq!(stats.sent_pdus(PduType::H2CTermReq), 1);
+    assert_eq!(
+        stats.sent_bytes(),
+        (cmd.len() + h2c.len() + 24) as u64,
+        "PLEN is the whole PDU"
+    );
+    for n in [3, 1, 7, 2] {
+        stats.queued(n);
+    }
+    assert_eq!(stats.send_list_peak(), 7);
+    stats.set_qid(2);
+    let report = stats.to_string();
+    let line = |name: &str| -> Vec<String> {
+        report
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no line {name} in\n{report}"))
+            .split_whitespace()
+            .skip(1)
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(line("qid"), ["2"]);
+    assert_eq!(line("pdu"), ["received", "sent"]);
+    assert_eq!(line("CapsuleCmd"), ["0", "1"]);
+    assert_eq!(line("H2CData"), ["0", "1"]);
+    assert_eq!(line("R2T"), ["0", "0"]);
+    assert_eq!(line("H2CTermReq"), ["0", "1"]);
+    assert_eq!(
+        line("bytes"),
+        ["0".to_string(), stats.sent_bytes().to_string()]
+    );
+    assert_eq!(line("send_list_peak"), ["7"]);
+    assert_eq!(line("header_digest_errors"), ["0"]);
+    assert_eq!(line("data_digest_errors"), ["0"]);
+    assert_eq!(report.lines().count(), 2 + PDU_TYPES.len() + 4);
+
+    let c = CtrlStats::new();
+    c.recoveries.add(2);
+    c.reconnect_attempts.add(3);
+    c.reconnects.add(1);
+    assert_eq!(
+        c.to_string(),
+        "recoveries            2\nresets                0\nreconnect_attempts    3\nreconnects            1\n"
+    );
 }

@@ -120,7 +120,10 @@ fio_wait() {
 # subsystem NQN on 127.0.0.1:4420, for each digest mode (none, -g, -G, both)
 # and two queue layouts (1 I/O queue of 16, 2 of 1024); then once more with
 # SQ flow control disabled (reads end with a C2HData carrying SUCCESS and no
-# CapsuleResp) and both digests.
+# CapsuleResp) and both digests. With both digests, on one I/O queue and with
+# SQ flow control off, the Rust side's statistics are checked against a known
+# workload (stats_check), and a Rust host's across a reset (stats_reset); the
+# statistics' directories must go with the controller (stats_gone).
 fio_verify_matrix() {
 	local nqn=$1 digests layout dev depth
 	for digests in "" "-g" "-G" "-g -G"; do
@@ -133,14 +136,182 @@ fio_verify_matrix() {
 			for depth in 1 64; do
 				fio_verify "$dev" "$depth"
 			done
-			nvme disconnect -n "$nqn"
+			if [ "$digests" = "-g -G" ] && [ "$1" = 1 ]; then
+				stats_check "$dev" 4 4 sqflow
+				stats_reset "$dev"
+				nvme disconnect -n "$nqn"
+				stats_gone "$dev"
+			else
+				nvme disconnect -n "$nqn"
+			fi
 		done
 	done
 	echo "SQ flow control disabled, data and header digests"
 	nvme connect -t tcp -a 127.0.0.1 -s 4420 -n "$nqn" --disable-sqflow -g -G
 	dev=$(nvme_dev_for "$nqn")
 	fio_verify "$dev" 64
+	stats_check "$dev" 4 4 nosqflow
 	nvme disconnect -n "$nqn"
+}
+
+# The statistics of the Rust modules in debugfs (README, "Statistics").
+STATS_HOST=/sys/kernel/debug/nvme_tcp
+STATS_TARGET=/sys/kernel/debug/nvmet_tcp
+
+# stats_ctrl DEV: the controller (nvmeN) of the namespace DEV (/dev/nvmeNn1).
+stats_ctrl() {
+	basename "$1" | sed 's/n[0-9]*$//'
+}
+
+# stats_snap DIR CTRL: a copy, in DIR, of the stats file of every queue of the
+# host's controller CTRL and of every target queue (Rust modules only).
+stats_snap() {
+	local out=$1 ctrl=$2 f
+	rm -rf "$out"
+	mkdir -p "$out"
+	for f in "$STATS_HOST/$ctrl"/*/stats "$STATS_TARGET"/*/stats; do
+		[ -e "$f" ] || continue
+		cat "$f" >"$out/$(echo "${f#/sys/kernel/debug/}" | tr / _)"
+	done
+}
+
+# stats_delta BEFORE AFTER SIDE: what the I/O queues (qid 1 and up) of SIDE
+# (nvme_tcp or nvmet_tcp) counted between two snapshots, summed: one line per
+# counter, "name received sent" (or "name value").
+stats_delta() {
+	local b=$1 a=$2 side=$3 f
+	for f in "$a/${side}"_*; do
+		[ -e "$f" ] && [ -e "$b/${f##*/}" ] || continue
+		grep -qE '^qid +[1-9]' "$f" || continue
+		paste "$b/${f##*/}" "$f"
+	done | awk '$1 != "qid" && $1 != "pdu" && $1 != "send_list_peak" {
+		n = NF / 2
+		r[$1] += $(n + 2) - $2
+		if (n == 3) s[$1] += $(n + 3) - $3; else s[$1] = "-"
+	} END { for (k in r) print k, r[k], s[k] }' | sort
+}
+
+# stats_check DEV HDGST DDGST sqflow|nosqflow: on the controller of DEV (one
+# or more I/O queues, no other I/O), 16 writes and 16 reads each of 4 KiB
+# (in the capsule) and 32 KiB (by R2T and one H2CData) at queue depth 1
+# (dd, direct); then on each Rust side, the I/O queues' counters must have
+# moved by exactly that: CapsuleCmds = commands issued, R2Ts and H2CData =
+# the 32 KiB writes, C2HData = the reads, CapsuleResps = every command (or
+# the writes alone without SQ flow control), and the bytes their PLENs with
+# HDGST/DDGST-byte digests; no digest error, no TermReq, no ICReq.
+stats_check() {
+	local dev=$1 hd=$2 dd=$3 flow=$4 ctrl inline n=16 small=4096 big=32768
+	local cap resp h2c c2h r2t tx rx want got side rc=0
+	ctrl=$(stats_ctrl "$dev")
+	inline=$(cat "$NVMET"/ports/1/param_inline_data_size)
+	[ "$inline" -ge "$small" ] && [ "$inline" -lt "$big" ] || {
+		echo "stats: in-capsule size $inline is not between the writes' sizes"
+		return 1
+	}
+	stats_snap /tmp/stats.before "$ctrl"
+	dd if=/dev/urandom of="$dev" bs=$small count=$n oflag=direct 2>/dev/null
+	dd if=/dev/urandom of="$dev" bs=$big count=$n oflag=direct 2>/dev/null
+	dd if="$dev" of=/dev/null bs=$small count=$n iflag=direct 2>/dev/null
+	dd if="$dev" of=/dev/null bs=$big count=$n iflag=direct 2>/dev/null
+	stats_snap /tmp/stats.after "$ctrl"
+	cap=$((72 + hd))
+	resp=$((4 * n))
+	[ "$flow" = nosqflow ] && resp=$((2 * n))
+	# PDUs from host to controller, and their bytes: 4n capsules (n with
+	# 4 KiB of data), n H2CData of 32 KiB.
+	h2c="CapsuleCmd $((4 * n)) H2CData $n"
+	tx=$((4 * n * cap + n * (small + dd) + n * (24 + hd + big + dd)))
+	# From controller to host: n R2Ts, 2n C2HData, the CapsuleResps.
+	c2h="R2T $n C2HData $((2 * n)) CapsuleResp $resp"
+	rx=$((n * (24 + hd) + n * (24 + hd + small + dd) + n * (24 + hd + big + dd) + resp * (24 + hd)))
+	for side in nvme_tcp nvmet_tcp; do
+		ls /tmp/stats.after/"$side"_* >/dev/null 2>&1 || continue
+		stats_delta /tmp/stats.before /tmp/stats.after "$side" >/tmp/stats.delta
+		# The host sends $h2c and receives $c2h; the target the other way.
+		if [ "$side" = nvme_tcp ]; then
+			want=$(stats_want "$h2c" "$c2h" "$tx" "$rx")
+		else
+			want=$(stats_want "$c2h" "$h2c" "$rx" "$tx")
+		fi
+		got=$(cat /tmp/stats.delta)
+		if [ "$got" = "$want" ]; then
+			echo "  stats ($side, $flow): as sent, $(grep '^bytes' /tmp/stats.delta)"
+		else
+			echo "  stats ($side, $flow): counted"
+			diff <(echo "$want") <(echo "$got") | sed 's/^/    /' || true
+			rc=1
+		fi
+		echo "    send list peaks: $(awk '$1 == "send_list_peak" { printf "%s ", $2 }' /tmp/stats.after/"$side"_*)"
+	done
+	return $rc
+}
+
+# stats_want SENT RECEIVED SENT_BYTES RECEIVED_BYTES: the delta stats_delta
+# prints for a side that sent and received these PDUs ("Type count ...").
+stats_want() {
+	local t r s
+	{
+		for t in ICReq ICResp CapsuleCmd CapsuleResp H2CData C2HData R2T H2CTermReq C2HTermReq; do
+			r=$(echo "$2" | awk -v t="$t" '{ for (i = 1; i < NF; i += 2) if ($i == t) print $(i + 1) }')
+			s=$(echo "$1" | awk -v t="$t" '{ for (i = 1; i < NF; i += 2) if ($i == t) print $(i + 1) }')
+			echo "$t ${r:-0} ${s:-0}"
+		done
+		echo "bytes $4 $3"
+		echo "data_digest_errors 0 -"
+		echo "header_digest_errors 0 -"
+	} | sort
+}
+
+# stats_reset DEV: with a Rust host, `nvme reset` of DEV's controller: it must
+# be live again within 10 s, with one reset and no recovery counted, and one
+# more ICReq sent and ICResp received on each of its queues.
+stats_reset() {
+	local ctrl i state f before
+	ctrl=$(stats_ctrl "$1")
+	[ -d "$STATS_HOST/$ctrl" ] || return 0
+	before=$(cat "$STATS_HOST/$ctrl"/*/stats | awk '$1 == "ICReq" { n += $3 } END { print n }')
+	nvme reset "/dev/$ctrl"
+	for i in $(seq 100); do
+		state=$(cat "/sys/class/nvme/$ctrl/state")
+		[ "$state" = live ] && break
+		sleep 0.1
+	done
+	echo "  after nvme reset: $state; $(tr -s ' \n' ' ' <"$STATS_HOST/$ctrl/stats")"
+	[ "$state" = live ] || return 1
+	grep -qxE 'resets +1' "$STATS_HOST/$ctrl/stats" &&
+		grep -qxE 'recoveries +0' "$STATS_HOST/$ctrl/stats" ||
+		{ echo "  not one reset and no recovery"; return 1; }
+	for f in "$STATS_HOST/$ctrl"/*/stats; do
+		awk '$1 == "ICReq" { s = $3 } $1 == "ICResp" { r = $2 } END { exit !(s == r && s >= 2) }' "$f" ||
+			{ echo "  $f: ICReq/ICResp not counted on reconnect"; cat "$f"; return 1; }
+	done
+	[ "$(cat "$STATS_HOST/$ctrl"/*/stats | awk '$1 == "ICReq" { n += $3 } END { print n }')" \
+		-eq $((before + $(ls -d "$STATS_HOST/$ctrl"/*/ | wc -l))) ] ||
+		{ echo "  not one more ICReq per queue"; return 1; }
+}
+
+# stats_sum CTRL: the counters of every queue of the host's controller CTRL
+# summed ("name received sent"), then the controller's ("name value").
+stats_sum() {
+	cat "$STATS_HOST/$1"/*/stats | awk '$1 != "qid" && $1 != "pdu" && $1 != "send_list_peak" {
+		r[$1] += $2; if (NF == 3) s[$1] += $3; else s[$1] = "-"
+	} END { for (k in r) print k, r[k], s[k] }' | sort
+	cat "$STATS_HOST/$1/stats"
+}
+
+# stats_gone DEV: after DEV's controller was deleted, its statistics go with it
+# (within 10 s): the host's directory, and every target queue's (nothing else
+# is connected).
+stats_gone() {
+	local ctrl i left
+	ctrl=$(stats_ctrl "$1")
+	for i in $(seq 100); do
+		left=$(ls -d "$STATS_HOST/$ctrl" "$STATS_TARGET"/*/ 2>/dev/null || true)
+		[ -z "$left" ] && return 0
+		sleep 0.1
+	done
+	echo "  statistics left after the disconnect: $left"
+	return 1
 }
 
 # nvmet_clear: remove every port and subsystem.

@@ -12,7 +12,10 @@
 # FES if it sends one, then closing; carrying on where the error is not
 # fatal) and waits for the host to reconnect and do I/O before the next case.
 # Every case must pass, every fio pass must verify with no error, and
-# everything must be torn down; the runner fails the test on any kernel
+# everything must be torn down; the Rust host's statistics (debugfs) must have
+# counted the C2HTermReq received, a recovery and a reconnect after the cut
+# connection, every H2CTermReq the proxy saw, and the header and data digest
+# errors; the runner fails the test on any kernel
 # report (oops, KASAN, lockdep, kmemleak, hung task).
 #
 # By default a host that closes without an H2CTermReq passes (the C host never
@@ -41,6 +44,12 @@ if [ "${HOSTILE_STRICT:-0}" = 1 ]; then
 	strict=(--require-term-req)
 	extra=(--case icresp-hlen --case c2h-shift)
 fi
+
+# stat_at_least NAME FIELD N: the summed statistic NAME (field FIELD: 2
+# received, 3 sent, 2 for a controller's) is at least N.
+stat_at_least() {
+	awk -v n="$1" -v f="$2" -v min="$3" '$1 == n { v = $f } END { exit !(v >= min) }' "$out.$label.stats"
+}
 
 # proxy_run LABEL "CONNECT OPTIONS" TOOL-ARGS...: start the proxy with the
 # cases, connect through it, run fio write+verify passes until the proxy has
@@ -77,6 +86,27 @@ proxy_run() {
 	done
 	echo "fio: $passes write+verify passes, $bad with errors"
 	[ $bad = 0 ] || rc=1
+	# The Rust host's statistics (every queue of the controller, summed)
+	# count what the cases did.
+	ctrl=$(stats_ctrl "$dev")
+	if [ -d "$STATS_HOST/$ctrl" ]; then
+		stats_sum "$ctrl" >"$out.$label.stats"
+		sed 's/^/stats: /' "$out.$label.stats"
+		for want in "$@"; do
+			case $want in
+			--case) continue ;;
+			c2h-termreq) stat_at_least C2HTermReq 2 1 ;;
+			resp-hdgst) stat_at_least header_digest_errors 2 1 ;;
+			c2h-ddgst) stat_at_least data_digest_errors 2 1 ;;
+			kill) stat_at_least recoveries 2 1 && stat_at_least reconnects 2 1 ;;
+			r2t-beyond) stat_at_least R2T 2 1 ;;
+			esac || { echo "stats: $want not counted"; rc=1; }
+		done
+		# Every H2CTermReq the proxy saw was counted as sent.
+		terms=$(grep -c 'host: H2CTermReq FES' "$out.$label" || true)
+		stat_at_least H2CTermReq 3 "$terms" ||
+			{ echo "stats: fewer H2CTermReqs sent than the proxy's $terms"; rc=1; }
+	fi
 	# A host that gave the controller up has nothing left to disconnect.
 	nvme disconnect -n "$nqn" || { echo "nvme disconnect failed"; rc=1; }
 	# The proxy exits once the host has closed every connection.

@@ -17,6 +17,7 @@ use super::super::error::Fes;
 use super::super::header::Pdu;
 use super::super::rx::{DataDigest, Event, Receiver, Want};
 use super::super::validate::CommandTable;
+use super::stats::Stats;
 use super::stop::Stop;
 
 /// Bytes of a socket buffer that can only be copied out (into a command's buffer).
@@ -90,17 +91,23 @@ pub trait Handler<C: Crc32c, S: Segment + ?Sized> {
     }
 }
 
-/// A pump, for one read of a socket.
+/// A pump, for one read of a socket. It counts what it receives in the queue's [`Stats`].
 #[derive(Debug, Clone, Copy)]
-pub struct Pump {
+pub struct Pump<'s> {
     budget: u32,
     pdus: u32,
+    stats: &'s Stats,
 }
 
-impl Pump {
-    /// Returns a pump that stops once `budget` PDUs are complete (`u32::MAX`: never).
-    pub const fn new(budget: u32) -> Self {
-        Self { budget, pdus: 0 }
+impl<'s> Pump<'s> {
+    /// Returns a pump that stops once `budget` PDUs are complete (`u32::MAX`: never), and
+    /// counts in `stats`.
+    pub const fn new(budget: u32, stats: &'s Stats) -> Self {
+        Self {
+            budget,
+            pdus: 0,
+            stats,
+        }
     }
 
     /// Returns how many PDUs are complete.
@@ -239,6 +246,8 @@ impl Pump {
             Event::NeedMore => Ok(()),
             Event::Header => {
                 let header = rx.header();
+                self.stats
+                    .received(header.common.pdu_type, header.common.plen);
                 match header.pdu {
                     Pdu::H2CTermReq(t) | Pdu::C2HTermReq(t) => {
                         return Err(Stop::TermReq(t.error()))
@@ -253,10 +262,18 @@ impl Pump {
             Event::Data { offset, data } => h.data(offset, data),
             Event::DataEnd(digest) => {
                 self.pdus += 1;
+                if let DataDigest::Bad { .. } = digest {
+                    self.stats.data_digest_error();
+                }
                 h.data_end(digest)
             }
             Event::AwaitParams => Err(Stop::fatal(Fes::PduSequenceError)),
-            Event::Fatal(e) => Err(Stop::Fatal(e)),
+            Event::Fatal(e) => {
+                if e.fes == Fes::HeaderDigestError {
+                    self.stats.header_digest_error();
+                }
+                Err(Stop::Fatal(e))
+            }
         }
     }
 
@@ -282,6 +299,9 @@ impl Pump {
         match rx.placed(len) {
             Some(Event::DataEnd(digest)) => {
                 self.pdus += 1;
+                if let DataDigest::Bad { .. } = digest {
+                    self.stats.data_digest_error();
+                }
                 h.data_end(digest)?;
             }
             Some(_) => {}

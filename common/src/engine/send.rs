@@ -89,6 +89,25 @@ impl Cursor {
         }
     }
 
+    /// Returns how many bytes of the unit are left to send (for a new unit, all of them: a
+    /// single PDU's PLEN), saturating at `u32::MAX`.
+    pub fn left(&self) -> u32 {
+        let data = |d: &Data| {
+            let digest = if d.ddgst.is_some() { 4 } else { 0 };
+            d.end.saturating_sub(d.at).saturating_add(digest)
+        };
+        match self {
+            Self::Header { sent, len, data: d } => {
+                let header = u32::try_from(len.saturating_sub(*sent)).unwrap_or(u32::MAX);
+                header.saturating_add(d.as_ref().map_or(0, data))
+            }
+            Self::Data(d) => data(d),
+            Self::Digest { sent, ddgst } => {
+                u32::try_from(ddgst.len().saturating_sub(*sent)).unwrap_or(u32::MAX)
+            }
+        }
+    }
+
     /// Returns whether part of the unit went out: nothing else may be sent before its rest
     /// (a TermReq neither).
     pub fn begun(&self) -> bool {
