@@ -41,11 +41,11 @@ mod sockaddr;
 #[path = "../drivers/socket.rs"]
 #[allow(dead_code)] // Connecting is the host's.
 mod socket;
+#[path = "../drivers/stats.rs"]
+mod stats;
 #[path = "../drivers/workqueue.rs"]
 #[expect(dead_code)] // Flushing is the host's.
 mod workqueue;
-#[path = "../drivers/stats.rs"]
-mod stats;
 
 mod port;
 mod queue;

@@ -33,8 +33,8 @@ use crate::skb::Read;
 use crate::slots::{Slot, Slots};
 use crate::sockaddr::{AddrText, SockAddr};
 use crate::socket::Socket;
-use crate::workqueue::cancel_delayed_sync;
 use crate::stats::{queue_stats, QueueStats, Root};
+use crate::workqueue::cancel_delayed_sync;
 use kernel::{
     new_delayed_work, new_mutex, new_work,
     prelude::*,
