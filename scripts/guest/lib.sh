@@ -221,31 +221,37 @@ nvme_dev_for() {
 
 # Two network stacks joined by a veth pair, for tests over a link that is not
 # loopback: the target's namespace NETNS_T (veth-t, 10.0.0.1/24) and the
-# host's NETNS_H (veth-h, 10.0.0.2/24). Commands run in one with in_target or
-# in_host (nsenter, which changes only the network namespace: `ip netns exec`
-# would mount a sysfs of its own over /sys and hide configfs).
+# host's NETNS_H (veth-h, 10.0.0.2/24); with NETNS_H empty, the host's end is
+# in the initial namespace. Commands run in one with in_target or in_host
+# (nsenter, which changes only the network namespace: `ip netns exec` would
+# mount a sysfs of its own over /sys and hide configfs).
 NETNS_T=nvmet-t
-NETNS_H=nvme-h
+NETNS_H=${NETNS_H-nvme-h}
 NET_TADDR=10.0.0.1
 NET_HADDR=10.0.0.2
 
-# netns_up: creates the two namespaces and the link between them.
+# netns_up: creates the namespaces and the link between them.
 netns_up() {
 	ip netns add "$NETNS_T"
-	ip netns add "$NETNS_H"
-	ip link add veth-t netns "$NETNS_T" type veth peer name veth-h netns "$NETNS_H"
-	ip -n "$NETNS_T" addr add "$NET_TADDR/24" dev veth-t
-	ip -n "$NETNS_H" addr add "$NET_HADDR/24" dev veth-h
+	if [ -n "$NETNS_H" ]; then
+		ip netns add "$NETNS_H"
+		ip link add veth-t netns "$NETNS_T" type veth peer name veth-h netns "$NETNS_H"
+		ip -n "$NETNS_H" link set lo up
+	else
+		ip link add veth-t netns "$NETNS_T" type veth peer name veth-h
+	fi
 	ip -n "$NETNS_T" link set lo up
-	ip -n "$NETNS_H" link set lo up
+	ip -n "$NETNS_T" addr add "$NET_TADDR/24" dev veth-t
 	ip -n "$NETNS_T" link set veth-t up
-	ip -n "$NETNS_H" link set veth-h up
+	host_ip addr add "$NET_HADDR/24" dev veth-h
+	host_ip link set veth-h up
 }
 
-# netns_down: removes both namespaces (the link goes with them once nothing
-# holds them: disconnect the host and remove the ports first).
+# netns_down: removes the namespaces and the link (a namespace goes once
+# nothing holds it: disconnect the host and remove the ports first).
 netns_down() {
-	ip netns del "$NETNS_H" 2>/dev/null || true
+	[ -n "$NETNS_H" ] || ip link del veth-h 2>/dev/null || true
+	[ -z "$NETNS_H" ] || ip netns del "$NETNS_H" 2>/dev/null || true
 	ip netns del "$NETNS_T" 2>/dev/null || true
 }
 
@@ -256,28 +262,34 @@ in_target() {
 
 # in_host CMD...: runs CMD in the host's network namespace.
 in_host() {
-	nsenter --net="/run/netns/$NETNS_H" "$@"
+	if [ -n "$NETNS_H" ]; then
+		nsenter --net="/run/netns/$NETNS_H" "$@"
+	else
+		"$@"
+	fi
 }
 
-# link_each CMD...: runs `ip -n NS CMD... dev IF` for each end of the link.
+# host_ip ARGS...: `ip ARGS...` in the host's network namespace.
+host_ip() {
+	ip ${NETNS_H:+-n "$NETNS_H"} "$@"
+}
+
+# link_each ARGS...: `ip ARGS... dev IF` for each end of the link.
 link_each() {
 	ip -n "$NETNS_T" "$@" dev veth-t
-	ip -n "$NETNS_H" "$@" dev veth-h
+	host_ip "$@" dev veth-h
 }
 
 # netem ARGS...: the netem qdisc with ARGS on both ends of the link (each
 # direction); `netem` with no ARGS removes it.
 netem() {
-	local ns dev
-	for ns in "$NETNS_T:veth-t" "$NETNS_H:veth-h"; do
-		dev=${ns#*:}
-		ns=${ns%%:*}
-		if [ $# = 0 ]; then
-			tc -n "$ns" qdisc del dev "$dev" root 2>/dev/null || true
-		else
-			tc -n "$ns" qdisc replace dev "$dev" root netem "$@"
-		fi
-	done
+	if [ $# = 0 ]; then
+		tc -n "$NETNS_T" qdisc del dev veth-t root 2>/dev/null || true
+		in_host tc qdisc del dev veth-h root 2>/dev/null || true
+	else
+		tc -n "$NETNS_T" qdisc replace dev veth-t root netem "$@"
+		in_host tc qdisc replace dev veth-h root netem "$@"
+	fi
 }
 
 # link_mtu MTU: sets the MTU of both ends.

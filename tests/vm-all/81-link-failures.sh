@@ -14,6 +14,12 @@
 #   hanging, and the modules unload afterwards.
 # Tests 22, 27 and 51 cover the port bounce and controller loss on loopback
 # in one namespace.
+#
+# The C host's end of the link is in the initial namespace: it makes each
+# connection in the namespace of the task at hand (nvme_tcp_alloc_queue:
+# sock_create_kern(current->nsproxy->net_ns, ...)), and a reconnect runs in a
+# work item, whose namespace is the initial one, so from another namespace it
+# never reconnects. Ours keeps the namespace it was created in (test 29).
 # timeout: 1200
 set -euo pipefail
 . scripts/guest/lib.sh
@@ -62,15 +68,17 @@ log_has() {
 
 # link_down SECS: the host's end of the link down for SECS seconds.
 link_down() {
-	ip -n "$NETNS_H" link set veth-h down
+	host_ip link set veth-h down
 	sleep "$1"
-	ip -n "$NETNS_H" link set veth-h up
+	host_ip link set veth-h up
 }
 
-netns_up
-for target in c rust; do
-	for host in c rust; do
-		echo "== host $host, target $target"
+for host in c rust; do
+	NETNS_H=
+	[ $host = c ] || NETNS_H=nvme-h
+	netns_up
+	for target in c rust; do
+		echo "== host $host (namespace ${NETNS_H:-initial}), target $target"
 		serve_ram_netns "$target" "$host" "$nqn" 65536
 		connect_netns "$nqn" -i 2 --keep-alive-tmo=$kato --reconnect-delay 1 --ctrl-loss-tmo 60
 		dev=$(nvme_dev_for "$nqn")
@@ -139,7 +147,10 @@ for target in c rust; do
 		log_has "$ctrl" "Removing controller"
 		since_mark | grep "nvme $ctrl:" | sort | uniq -c | sort -rn | head -8
 		unserve_ram
+		for m in nvme_tcp nvmet_tcp nvme_fabrics nvmet; do
+			[ ! -d "/sys/module/$m" ] || { echo "$m still loaded"; exit 1; }
+		done
 		echo "modules unloaded"
 	done
+	netns_down
 done
-netns_down
