@@ -32,10 +32,9 @@ impl Net {
     /// from work items too (the C host reads the namespace of whatever task connects a queue,
     /// so a reconnect from a kworker would connect from the initial one).
     pub(crate) fn current() -> Option<ARef<Self>> {
-        let task = kernel::current!();
-        // SAFETY: `current->nsproxy` is only changed by the task itself, which is running this,
-        // so reading it is not a data race.
-        let nsproxy = unsafe { (*task.as_ptr()).nsproxy };
+        // SAFETY: The helper reads `current->nsproxy`, which only the task itself changes, and
+        // the task is running this: not a data race.
+        let nsproxy = unsafe { b::nvmet_tcp_rs_current_nsproxy() };
         if nsproxy.is_null() {
             return None;
         }

@@ -88,7 +88,10 @@ impl TcpPort {
         // (whose `sock_create` takes the caller's); C parses the address in the initial one, we
         // in that one too, so that an IPv6 scope names one of its interfaces. The listening
         // socket holds the namespace, and so does each connection it accepts.
-        let net = Net::current().ok_or(EINVAL)?;
+        let net = Net::current().ok_or_else(|| {
+            pr_err!("port {}: the task has no network namespace\n", nport.id());
+            EINVAL
+        })?;
         let addr =
             SockAddr::parse(&net, af, nport.traddr(), nport.trsvcid()).inspect_err(|_| {
                 pr_err!(
@@ -139,7 +142,13 @@ impl TcpPort {
         {
             let mut l = port.listener.lock();
             if let Some(l) = &mut *l {
-                l.hooks = Some(l.sock.install(port.clone(), true)?);
+                l.hooks = Some(l.sock.install(port.clone(), true).inspect_err(|e| {
+                    pr_err!(
+                        "port {}: callbacks not installed: {:?}\n",
+                        port.nport().id(),
+                        e
+                    );
+                })?);
             }
         }
         pr_info!(

@@ -13,7 +13,6 @@
 set -euo pipefail
 . scripts/guest/lib.sh
 nqn=nqn.2026-12.io.nvme-tcp-rs:netem
-export FIO_SIZE=2m
 depth=16
 table=/tmp/netem-table
 : >"$table"
@@ -50,7 +49,15 @@ no_recovery() {
 # run PAIRING DIGESTS CONDITION: one fio verify on the connected device,
 # with its line in the table (IOPS against the clean run's).
 run() {
-	fio_verify "$dev" "$depth"
+	fio --name=netem --filename="$dev" --direct=1 --ioengine=libaio --rw=randwrite \
+		--bssplit=4k/40:16k/30:64k/20:128k/10 --iodepth="$depth" --size=768k \
+		--verify=crc32c --verify_fatal=1 --do_verify=1 --verify_state_save=0 \
+		--output-format=terse >/tmp/fio.out
+	# Terse v3: field 5 is the error, 6 KiB read (verified), 8 and 49 the IOPS
+	# of the reads and the writes.
+	echo "  error $(cut -d';' -f5 /tmp/fio.out), verified $(cut -d';' -f6 /tmp/fio.out) KiB"
+	[ "$(cut -d';' -f5 /tmp/fio.out)" = 0 ] && [ "$(cut -d';' -f6 /tmp/fio.out)" -gt 0 ]
+	fio_wiops=$(cut -d';' -f49 /tmp/fio.out) fio_riops=$(cut -d';' -f8 /tmp/fio.out)
 	fio_wiops=${fio_wiops%.*} fio_riops=${fio_riops%.*}
 	if [ "$3" = clean ]; then
 		clean_w=$fio_wiops clean_r=$fio_riops

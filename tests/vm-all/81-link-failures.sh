@@ -87,7 +87,7 @@ for host in c rust; do
 
 		echo "link down 2 s"
 		new_mark
-		fio_bg "$dev" 4m
+		fio_bg "$dev" 2m
 		link_down 2
 		fio_wait 120
 		wait_state "$ctrl" live 1
@@ -99,7 +99,7 @@ for host in c rust; do
 
 		echo "link down 15 s"
 		new_mark
-		fio_bg "$dev" 4m
+		fio_bg "$dev" 2m
 		link_down 15
 		fio_wait 180
 		wait_state "$ctrl" live 30
@@ -108,7 +108,7 @@ for host in c rust; do
 
 		echo "port removed and re-added"
 		new_mark
-		fio_bg "$dev" 4m
+		fio_bg "$dev" 2m
 		rm "$NVMET/ports/1/subsystems/$nqn"
 		sleep 3
 		in_target ln -s "$NVMET/subsystems/$nqn" "$NVMET/ports/1/subsystems/$nqn"
