@@ -62,6 +62,9 @@ unsafe impl AlwaysRefCounted for Net {
         unsafe { b::nvmet_tcp_rs_get_net(self.as_ptr()) };
     }
 
+    /// # Safety
+    ///
+    /// `obj` must be a namespace on which the caller holds a count, which it gives up.
     unsafe fn dec_ref(obj: NonNull<Self>) {
         // SAFETY: The caller gives up a count it holds, so the count is non-zero.
         unsafe { b::nvmet_tcp_rs_put_net(obj.cast().as_ptr()) };
