@@ -56,7 +56,8 @@ run() {
 	# Terse v3: field 5 is the error, 6 KiB read (verified), 8 and 49 the IOPS
 	# of the reads and the writes.
 	echo "  error $(cut -d';' -f5 /tmp/fio.out), verified $(cut -d';' -f6 /tmp/fio.out) KiB"
-	[ "$(cut -d';' -f5 /tmp/fio.out)" = 0 ] && [ "$(cut -d';' -f6 /tmp/fio.out)" -gt 0 ]
+	[ "$(cut -d';' -f5 /tmp/fio.out)" = 0 ] || return 1
+	[ "$(cut -d';' -f6 /tmp/fio.out)" -gt 0 ] || return 1
 	fio_wiops=$(cut -d';' -f49 /tmp/fio.out) fio_riops=$(cut -d';' -f8 /tmp/fio.out)
 	fio_wiops=${fio_wiops%.*} fio_riops=${fio_riops%.*}
 	if [ "$3" = clean ]; then

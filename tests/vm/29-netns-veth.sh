@@ -38,7 +38,8 @@ dev=$(nvme_dev_for "$nqn")
 ctrl=$(basename "$dev")
 ctrl=${ctrl%n*}
 echo "connections: $(conns in_host) in $NETNS_H, $(conns) in the initial namespace"
-[ "$(conns in_host)" = 3 ] && [ "$(conns)" = 0 ]
+[ "$(conns in_host)" = 3 ]
+[ "$(conns)" = 0 ]
 FIO_SIZE=1m fio_verify "$dev" 16
 
 nvme reset "/dev/$ctrl"
@@ -48,7 +49,8 @@ for i in $(seq 100); do
 done
 echo "after reset: $(cat "/sys/class/nvme/$ctrl/state"), connections: $(conns in_host) in $NETNS_H, $(conns) in the initial namespace"
 [ "$(cat "/sys/class/nvme/$ctrl/state")" = live ]
-[ "$(conns in_host)" = 3 ] && [ "$(conns)" = 0 ]
+[ "$(conns in_host)" = 3 ]
+[ "$(conns)" = 0 ]
 FIO_SIZE=1m fio_verify "$dev" 16
 
 nvme disconnect -n "$nqn"
