@@ -5,6 +5,7 @@
 //! core's deletion workqueue.
 
 use crate::fabrics::bindings as b;
+use crate::net_ns::Net;
 use kernel::{bindings as kb, prelude::*, sync::rcu};
 
 /// Returns whether I/O work runs unbound (the `wq_unbound` parameter).
@@ -25,16 +26,17 @@ pub(crate) fn num_online_cpus() -> u32 {
     unsafe { b::nvme_tcp_rs_num_online_cpus() }
 }
 
-/// Returns the index of network interface `name` in the initial network namespace.
+/// Returns the index of network interface `name` in the network namespace `net`.
 ///
 /// # Errors
 ///
 /// `ENODEV` if there is none.
-pub(crate) fn ifindex(name: &CStr) -> Result<i32> {
+pub(crate) fn ifindex(net: &Net, name: &CStr) -> Result<i32> {
     let _guard = rcu::read_lock();
-    // SAFETY: `name` is a NUL-terminated string; the lookup needs the RCU read lock, held here,
-    // and the device it returns stays valid while the lock is held.
-    let dev = unsafe { b::dev_get_by_name_rcu(&raw mut kb::init_net, name.as_char_ptr()) };
+    // SAFETY: `net` is a valid namespace and `name` a NUL-terminated string; the lookup needs
+    // the RCU read lock, held here, and the device it returns stays valid while the lock is
+    // held.
+    let dev = unsafe { b::dev_get_by_name_rcu(net.as_ptr(), name.as_char_ptr()) };
     if dev.is_null() {
         return Err(ENODEV);
     }

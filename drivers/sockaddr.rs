@@ -3,6 +3,7 @@
 //! Socket addresses (`struct sockaddr_storage`, IPv4 or IPv6): parsed from configfs and connect
 //! options, formatted for log lines and the discovery log.
 
+use crate::net_ns::Net;
 use crate::sock_bindings as b;
 use kernel::{bindings, error::to_result, prelude::*};
 
@@ -17,19 +18,21 @@ unsafe impl Sync for SockAddr {}
 
 impl SockAddr {
     /// Parses `addr` and `port` (as configfs has them) for the family `af` (`AF_INET[6]`, or
-    /// `AF_UNSPEC` for either); an empty `port` leaves the port 0.
-    pub(crate) fn parse(af: u32, addr: &[u8], port: &[u8]) -> Result<Self> {
+    /// `AF_UNSPEC` for either); an empty `port` leaves the port 0. An IPv6 scope given by
+    /// name (`fe80::1%eth0`) names an interface of `net`.
+    pub(crate) fn parse(net: &Net, af: u32, addr: &[u8], port: &[u8]) -> Result<Self> {
         let mut a = [0u8; 64];
         let mut p = [0u8; 8];
         a.get_mut(..addr.len()).ok_or(EINVAL)?.copy_from_slice(addr);
         p.get_mut(..port.len()).ok_or(EINVAL)?.copy_from_slice(port);
         // SAFETY: all-zero is a valid `sockaddr_storage`.
         let mut ss: bindings::__kernel_sockaddr_storage = unsafe { core::mem::zeroed() };
-        // SAFETY: `a` and `p` are NUL-terminated (zero-filled beyond the copied bytes, and at
-        // least one byte longer than accepted), `ss` is valid for writes.
+        // SAFETY: `net` is a valid namespace; `a` and `p` are NUL-terminated (zero-filled beyond
+        // the copied bytes, and at least one byte longer than accepted), `ss` is valid for
+        // writes.
         to_result(unsafe {
             b::inet_pton_with_scope(
-                &raw mut bindings::init_net,
+                net.as_ptr(),
                 af as u16,
                 a.as_ptr().cast(),
                 if port.is_empty() {

@@ -6,6 +6,7 @@
 //! needs, in its style. Receiving in place is in [`crate::skb`], the callbacks that wake a
 //! socket's owner in [`crate::sk_callbacks`].
 
+use crate::net_ns::Net;
 use crate::sock_bindings as b;
 use crate::sockaddr::SockAddr;
 use core::{mem::MaybeUninit, ptr::NonNull};
@@ -136,13 +137,18 @@ pub(crate) struct ClientOptions {
 }
 
 impl Socket {
-    /// Creates a TCP socket of `addr`'s family in the initial network namespace.
-    fn create(addr: &SockAddr) -> Result<Self> {
+    /// Creates a TCP socket of `addr`'s family in the network namespace `net`.
+    ///
+    /// The socket holds a count of `net`, as a user's socket does (a kernel socket does not by
+    /// default): its sock may outlive the socket (a connection closing after the release), and
+    /// the namespace must outlive the sock. The C host does the same.
+    fn create(net: &Net, addr: &SockAddr) -> Result<Self> {
         let mut sock = core::ptr::null_mut();
-        // SAFETY: `init_net` is the initial network namespace; `sock` receives the new socket.
+        // SAFETY: `net` is a valid namespace (a shared reference to a counted one); `sock`
+        // receives the new socket.
         to_result(unsafe {
             bindings::sock_create_kern(
-                &raw mut bindings::init_net,
+                net.as_ptr(),
                 addr.family() as i32,
                 bindings::sock_type_SOCK_STREAM as i32,
                 bindings::IPPROTO_TCP as i32,
@@ -150,9 +156,13 @@ impl Socket {
             )
         })?;
         // INVARIANT: `sock_create_kern` made a socket with its sock, owned by the caller.
-        Ok(Self {
+        let sock = Self {
             sock: NonNull::new(sock).ok_or(ENOMEM)?,
-        })
+        };
+        // SAFETY: `sk` is the valid sock of a kernel socket just made, which holds no count of
+        // its namespace yet and which nothing else uses.
+        unsafe { b::sk_net_refcnt_upgrade(sock.sk()) };
+        Ok(sock)
     }
 
     /// Returns the socket's sock.
@@ -161,10 +171,10 @@ impl Socket {
         unsafe { (*self.sock.as_ptr()).sk.cast() }
     }
 
-    /// Creates a TCP socket listening on `addr` (`SO_REUSEADDR`, `TCP_NODELAY`, `priority`
-    /// when positive).
-    pub(crate) fn listen(addr: &SockAddr, backlog: i32, priority: i32) -> Result<Self> {
-        let sock = Self::create(addr)?;
+    /// Creates a TCP socket in `net` listening on `addr` (`SO_REUSEADDR`, `TCP_NODELAY`,
+    /// `priority` when positive). The connections it accepts are in `net` too.
+    pub(crate) fn listen(net: &Net, addr: &SockAddr, backlog: i32, priority: i32) -> Result<Self> {
+        let sock = Self::create(net, addr)?;
         let sk = sock.sk();
         // SAFETY: `sk` is the valid sock of the new socket.
         unsafe {
@@ -187,11 +197,11 @@ impl Socket {
         Ok(sock)
     }
 
-    /// Connects a TCP socket to `addr`, waiting for the connection, with the options of a host
+    /// Connects a TCP socket in `net` to `addr`, waiting for the connection, with the options of a host
     /// connection: `TCP_NODELAY`, no linger, one SYN retry, and `opts`; atomic allocations that
     /// may dip into reserves (the socket writes back memory under pressure).
-    pub(crate) fn connect(addr: &SockAddr, opts: &ClientOptions) -> Result<Self> {
-        let sock = Self::create(addr)?;
+    pub(crate) fn connect(net: &Net, addr: &SockAddr, opts: &ClientOptions) -> Result<Self> {
+        let sock = Self::create(net, addr)?;
         let sk = sock.sk();
         // SAFETY: `sk` is the valid sock of the new, not yet connected socket, which nothing
         // else uses yet: its fields are written as the C host writes them.

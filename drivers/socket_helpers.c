@@ -74,3 +74,20 @@ size_t nvmet_tcp_rs_sizeof_sock(void)
 {
 	return sizeof(struct sock);
 }
+
+/* A network namespace's count (drivers/net_ns.rs). */
+struct net *nvmet_tcp_rs_get_net(struct net *net)
+{
+	return get_net(net);
+}
+
+void nvmet_tcp_rs_put_net(struct net *net)
+{
+	put_net(net);
+}
+
+/* current is a macro; the C compiler knows where task_struct keeps nsproxy. */
+struct nsproxy *nvmet_tcp_rs_current_nsproxy(void)
+{
+	return current->nsproxy;
+}

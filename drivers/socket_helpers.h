@@ -10,6 +10,8 @@
 #include <linux/inet.h>
 #include <linux/tcp.h>
 #include <net/inet_sock.h>
+#include <linux/nsproxy.h>
+#include <net/net_namespace.h>
 #include <net/ip.h>
 #include <net/sock.h>
 #include <net/tcp.h>
@@ -28,4 +30,7 @@ bool nvmet_tcp_rs_sendpages_ok(struct page *page, size_t len, size_t offset);
 struct workqueue_struct *nvmet_tcp_rs_alloc_workqueue(const char *name,
 						      unsigned int flags);
 size_t nvmet_tcp_rs_sizeof_sock(void);
+struct net *nvmet_tcp_rs_get_net(struct net *net);
+struct nsproxy *nvmet_tcp_rs_current_nsproxy(void);
+void nvmet_tcp_rs_put_net(struct net *net);
 #endif

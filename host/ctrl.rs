@@ -7,6 +7,7 @@
 //! down and sets up again. Also the registry of live controllers for module unload.
 
 use crate::fabrics::{opt, CtrlHandle, FabricsDevice, Options};
+use crate::net_ns::Net;
 use crate::nvme_ctrl::{Ctrl, CtrlOpsTable, CtrlState, Driver, SetupError, TimeoutAction};
 use crate::params;
 use crate::queue::Queue;
@@ -62,6 +63,10 @@ struct Sets {
 /// The transport's data of a controller.
 #[pin_data]
 pub(crate) struct Host {
+    /// The network namespace of the process that created the controller: every connection,
+    /// the first and each reconnect, is made in it, and `host_iface` names an interface of it.
+    /// Held until the controller is freed.
+    net: ARef<Net>,
     addr: SockAddr,
     src: Option<SockAddr>,
     tos: Option<i32>,
@@ -122,6 +127,7 @@ impl Host {
 
 /// Where and how a queue connects.
 pub(crate) struct Target<'a> {
+    pub(crate) net: &'a Net,
     pub(crate) addr: &'a SockAddr,
     pub(crate) src: Option<&'a SockAddr>,
     pub(crate) iface: Option<&'a CStr>,
@@ -133,6 +139,7 @@ impl Host {
     /// Where queues connect: target address, source address or interface, TOS and digests.
     pub(crate) fn target(&self) -> Target<'_> {
         Target {
+            net: &self.net,
             addr: &self.addr,
             src: self.src.as_ref(),
             iface: self.iface.as_deref(),
@@ -157,9 +164,13 @@ pub(crate) fn create(dev: &FabricsDevice, opts: &Options) -> Result<CtrlHandle> 
         );
         return Err(EOPNOTSUPP);
     }
+    // The C host takes the namespace of the task at hand each time it connects a queue (a
+    // reconnect from a work item would use the initial one) and parses addresses in the
+    // initial namespace; we take the creating process's once, for all of it.
+    let net = Net::current().ok_or(EINVAL)?;
     let iface = match opts.host_iface() {
         Some(name) => {
-            if params::ifindex(name).is_err() {
+            if params::ifindex(&net, name).is_err() {
                 pr_err!("invalid interface passed: {}\n", text(Some(name)));
                 return Err(ENODEV);
             }
@@ -168,7 +179,7 @@ pub(crate) fn create(dev: &FabricsDevice, opts: &Options) -> Result<CtrlHandle> 
         None => None,
     };
     let trsvcid = opts.trsvcid().map_or(&b"4420"[..], |s| s.to_bytes());
-    let addr = SockAddr::parse(0, traddr.to_bytes(), trsvcid).inspect_err(|_| {
+    let addr = SockAddr::parse(&net, 0, traddr.to_bytes(), trsvcid).inspect_err(|_| {
         pr_err!(
             "malformed address passed: {}:{}\n",
             text(Some(traddr)),
@@ -177,7 +188,7 @@ pub(crate) fn create(dev: &FabricsDevice, opts: &Options) -> Result<CtrlHandle> 
     })?;
     let src = match opts.host_traddr() {
         Some(a) => Some(
-            SockAddr::parse(0, a.to_bytes(), b"")
+            SockAddr::parse(&net, 0, a.to_bytes(), b"")
                 .inspect_err(|_| pr_err!("malformed src address passed: {}\n", text(Some(a))))?,
         ),
         None => None,
@@ -200,6 +211,7 @@ pub(crate) fn create(dev: &FabricsDevice, opts: &Options) -> Result<CtrlHandle> 
         sqsize,
         opts.kato(),
         try_pin_init!(Host {
+            net,
             addr,
             src,
             tos: opts.tos(),

@@ -26,6 +26,8 @@ mod io_cpu;
 mod io_wq;
 #[path = "../drivers/layout.rs"]
 mod layout;
+#[path = "../drivers/net_ns.rs"]
+mod net_ns;
 #[path = "../drivers/nvme_ctrl.rs"]
 mod nvme_ctrl;
 #[path = "../drivers/host_params.rs"]

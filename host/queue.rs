@@ -169,7 +169,7 @@ impl Queue {
         let target = ctrl.data().target();
         let digests = target.digests;
         let ifindex = match target.iface {
-            Some(name) => Some(params::ifindex(name).inspect_err(|e| {
+            Some(name) => Some(params::ifindex(target.net, name).inspect_err(|e| {
                 dev_err!(
                     ctrl.device(),
                     "failed to bind to interface {} queue {} err {:?}\n",
@@ -187,7 +187,7 @@ impl Queue {
             ifindex,
             rcvtimeo: kernel::time::msecs_to_jiffies(ICRESP_TIMEOUT_MS) as isize,
         };
-        let sock = Socket::connect(target.addr, &opts).inspect_err(|e| {
+        let sock = Socket::connect(target.net, target.addr, &opts).inspect_err(|e| {
             dev_err!(
                 ctrl.device(),
                 "failed to connect socket: {:?} (queue {})\n",

@@ -22,6 +22,8 @@ mod crc32c;
 mod io_wq;
 #[path = "../drivers/layout.rs"]
 mod layout;
+#[path = "../drivers/net_ns.rs"]
+mod net_ns;
 #[path = "../drivers/nvmet.rs"]
 mod nvmet;
 #[path = "../drivers/nvmet_sq.rs"]

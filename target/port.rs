@@ -2,6 +2,7 @@
 
 //! A listening port: `add_port`/`remove_port` from configfs, and accepting connections.
 
+use crate::net_ns::Net;
 use crate::nvmet::{self, nvmet_wq, params, AddPort, AddrFamily, PortHandle};
 use crate::queue::Queue;
 use crate::sk_callbacks::{Callbacks, Hooks};
@@ -83,13 +84,22 @@ impl TcpPort {
             );
             return Err(EOPNOTSUPP);
         }
-        let addr = SockAddr::parse(af, nport.traddr(), nport.trsvcid()).inspect_err(|_| {
-            pr_err!(
-                "malformed ip/port passed: {}:{}\n",
-                BStr::from_bytes(nport.traddr()),
-                BStr::from_bytes(nport.trsvcid())
-            );
+        // The port listens in the network namespace of the process that enables it, as in C
+        // (whose `sock_create` takes the caller's); C parses the address in the initial one, we
+        // in that one too, so that an IPv6 scope names one of its interfaces. The listening
+        // socket holds the namespace, and so does each connection it accepts.
+        let net = Net::current().ok_or_else(|| {
+            pr_err!("port {}: the task has no network namespace\n", nport.id());
+            EINVAL
         })?;
+        let addr =
+            SockAddr::parse(&net, af, nport.traddr(), nport.trsvcid()).inspect_err(|_| {
+                pr_err!(
+                    "malformed ip/port passed: {}:{}\n",
+                    BStr::from_bytes(nport.traddr()),
+                    BStr::from_bytes(nport.trsvcid())
+                );
+            })?;
         let inline_data_size = match nport.inline_data_size() {
             -1 => {
                 nport.set_inline_data_size(DEFAULT_INLINE_DATA_SIZE);
@@ -109,7 +119,7 @@ impl TcpPort {
             },
         };
         let priority = params::so_priority();
-        let sock = Socket::listen(&addr, BACKLOG, priority).inspect_err(|e| {
+        let sock = Socket::listen(&net, &addr, BACKLOG, priority).inspect_err(|e| {
             pr_err!(
                 "port {}: failed to listen on {}: {:?}\n",
                 nport.id(),
@@ -132,7 +142,13 @@ impl TcpPort {
         {
             let mut l = port.listener.lock();
             if let Some(l) = &mut *l {
-                l.hooks = Some(l.sock.install(port.clone(), true)?);
+                l.hooks = Some(l.sock.install(port.clone(), true).inspect_err(|e| {
+                    pr_err!(
+                        "port {}: callbacks not installed: {:?}\n",
+                        port.nport().id(),
+                        e
+                    );
+                })?);
             }
         }
         pr_info!(

@@ -63,7 +63,8 @@ unserve_ram() {
 # fio_verify DEV DEPTH: randwrite with crc32c verify of blocks from 512 B to
 # 1 MiB (FIO_SIZE bytes, default 3m): fio writes every block with a checksum
 # header, then reads them all back (random order) and checks them; any
-# mismatch or I/O error fails.
+# mismatch or I/O error fails. Leaves the IOPS of the writes and of the reads
+# in fio_wiops and fio_riops.
 fio_verify() {
 	local dev=$1 depth=$2
 	fio --name=verify --filename="$dev" --direct=1 --ioengine=libaio \
@@ -73,6 +74,9 @@ fio_verify() {
 	# Terse v3: field 5 is the error, 6 KiB read (the verify pass), 47 KiB
 	# written.
 	echo "  qd $depth: error $(cut -d';' -f5 /tmp/fio.out), read $(cut -d';' -f6 /tmp/fio.out) KiB, wrote $(cut -d';' -f47 /tmp/fio.out) KiB"
+	# Fields 49 and 8: the IOPS of the writes and of the verifying reads.
+	fio_wiops=$(cut -d';' -f49 /tmp/fio.out)
+	fio_riops=$(cut -d';' -f8 /tmp/fio.out)
 	[ "$(cut -d';' -f5 /tmp/fio.out)" = 0 ]
 	[ "$(cut -d';' -f6 /tmp/fio.out)" -gt 0 ]
 }
@@ -384,4 +388,104 @@ nvme_dev_for() {
 		sleep 0.1
 	done
 	return 1
+}
+
+# Two network stacks joined by a veth pair, for tests over a link that is not
+# loopback: the target's namespace NETNS_T (veth-t, 10.0.0.1/24) and the
+# host's NETNS_H (veth-h, 10.0.0.2/24); with NETNS_H empty, the host's end is
+# in the initial namespace. Commands run in one with in_target or in_host
+# (nsenter, which changes only the network namespace: `ip netns exec` would
+# mount a sysfs of its own over /sys and hide configfs).
+NETNS_T=nvmet-t
+NETNS_H=${NETNS_H-nvme-h}
+NET_TADDR=10.0.0.1
+NET_HADDR=10.0.0.2
+
+# netns_up: creates the namespaces and the link between them.
+netns_up() {
+	ip netns add "$NETNS_T"
+	if [ -n "$NETNS_H" ]; then
+		ip netns add "$NETNS_H"
+		ip link add veth-t netns "$NETNS_T" type veth peer name veth-h netns "$NETNS_H"
+		ip -n "$NETNS_H" link set lo up
+	else
+		ip link add veth-t netns "$NETNS_T" type veth peer name veth-h
+	fi
+	ip -n "$NETNS_T" link set lo up
+	ip -n "$NETNS_T" addr add "$NET_TADDR/24" dev veth-t
+	ip -n "$NETNS_T" link set veth-t up
+	host_ip addr add "$NET_HADDR/24" dev veth-h
+	host_ip link set veth-h up
+}
+
+# netns_down: removes the namespaces and the link (a namespace goes once
+# nothing holds it: disconnect the host and remove the ports first).
+netns_down() {
+	[ -n "$NETNS_H" ] || ip link del veth-h 2>/dev/null || true
+	[ -z "$NETNS_H" ] || ip netns del "$NETNS_H" 2>/dev/null || true
+	ip netns del "$NETNS_T" 2>/dev/null || true
+}
+
+# in_target CMD...: runs CMD in the target's network namespace.
+in_target() {
+	nsenter --net="/run/netns/$NETNS_T" "$@"
+}
+
+# in_host CMD...: runs CMD in the host's network namespace.
+in_host() {
+	if [ -n "$NETNS_H" ]; then
+		nsenter --net="/run/netns/$NETNS_H" "$@"
+	else
+		"$@"
+	fi
+}
+
+# host_ip ARGS...: `ip ARGS...` in the host's network namespace.
+host_ip() {
+	ip ${NETNS_H:+-n "$NETNS_H"} "$@"
+}
+
+# link_each ARGS...: `ip ARGS... dev IF` for each end of the link.
+link_each() {
+	ip -n "$NETNS_T" "$@" dev veth-t
+	host_ip "$@" dev veth-h
+}
+
+# netem ARGS...: the netem qdisc with ARGS on both ends of the link (each
+# direction); `netem` with no ARGS removes it.
+netem() {
+	if [ $# = 0 ]; then
+		tc -n "$NETNS_T" qdisc del dev veth-t root 2>/dev/null || true
+		in_host tc qdisc del dev veth-h root 2>/dev/null || true
+	else
+		tc -n "$NETNS_T" qdisc replace dev veth-t root netem "$@"
+		in_host tc qdisc replace dev veth-h root netem "$@"
+	fi
+}
+
+# link_mtu MTU: sets the MTU of both ends.
+link_mtu() {
+	link_each link set mtu "$1"
+}
+
+# serve_ram_netns TARGET HOST NQN KIB: serve_ram over the link: port 1
+# listens on NET_TADDR:4420, enabled from the target's namespace.
+serve_ram_netns() {
+	local target=$1 host=$2 nqn=$3 kib=$4 impl
+	impl=$(dirname "${BASH_SOURCE[0]}")/impl
+	modprobe brd rd_nr=1 rd_size="$kib"
+	"$impl" load "$target" target
+	modprobe nvmet
+	nvmet_subsys "$nqn" /dev/ram0
+	nvmet_port 1 "$NET_TADDR" 4420
+	in_target ln -s "$NVMET/subsystems/$nqn" "$NVMET/ports/1/subsystems/$nqn"
+	"$impl" load "$host" host
+}
+
+# connect_netns NQN [OPTION...]: nvme connect from the host's namespace to
+# NET_TADDR:4420.
+connect_netns() {
+	local nqn=$1
+	shift
+	in_host nvme connect -t tcp -a "$NET_TADDR" -s 4420 -n "$nqn" "$@"
 }
