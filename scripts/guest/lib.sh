@@ -33,18 +33,22 @@ nvmet_link() {
 	ln -s "$NVMET/subsystems/$2" "$NVMET/ports/$1/subsystems/$2"
 }
 
-# serve_ram TARGET HOST NQN KIB: a RAM disk of KIB KiB exported as NQN on
-# port 1 (127.0.0.1:4420) by the TARGET implementation (c or rust), and the
-# HOST implementation loaded, not yet connected.
+# serve_ram TARGET HOST NQN KIB [ADDR [RUN...]]: a RAM disk of KIB KiB exported
+# as NQN on port 1 (ADDR:4420, 127.0.0.1 by default) by the TARGET
+# implementation (c or rust), the port enabled through RUN if given (e.g.
+# in_target, for the namespace it listens in), and the HOST implementation
+# loaded, not yet connected.
 serve_ram() {
-	local target=$1 host=$2 nqn=$3 kib=$4 impl
+	local target=$1 host=$2 nqn=$3 kib=$4 addr=${5:-127.0.0.1} impl
+	shift 4
+	[ $# = 0 ] || shift
 	impl=$(dirname "${BASH_SOURCE[0]}")/impl
 	modprobe brd rd_nr=1 rd_size="$kib"
 	"$impl" load "$target" target
 	modprobe nvmet
 	nvmet_subsys "$nqn" /dev/ram0
-	nvmet_port 1 127.0.0.1 4420
-	nvmet_link 1 "$nqn"
+	nvmet_port 1 "$addr" 4420
+	"$@" ln -s "$NVMET/subsystems/$nqn" "$NVMET/ports/1/subsystems/$nqn"
 	"$impl" load "$host" host
 }
 
@@ -471,15 +475,7 @@ link_mtu() {
 # serve_ram_netns TARGET HOST NQN KIB: serve_ram over the link: port 1
 # listens on NET_TADDR:4420, enabled from the target's namespace.
 serve_ram_netns() {
-	local target=$1 host=$2 nqn=$3 kib=$4 impl
-	impl=$(dirname "${BASH_SOURCE[0]}")/impl
-	modprobe brd rd_nr=1 rd_size="$kib"
-	"$impl" load "$target" target
-	modprobe nvmet
-	nvmet_subsys "$nqn" /dev/ram0
-	nvmet_port 1 "$NET_TADDR" 4420
-	in_target ln -s "$NVMET/subsystems/$nqn" "$NVMET/ports/1/subsystems/$nqn"
-	"$impl" load "$host" host
+	serve_ram "$1" "$2" "$3" "$4" "$NET_TADDR" in_target
 }
 
 # connect_netns NQN [OPTION...]: nvme connect from the host's namespace to
