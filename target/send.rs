@@ -93,13 +93,16 @@ impl Sender {
     }
 
     /// Appends `pdu`'s header to the staged ones, and counts the PDU as sent.
+    ///
+    /// Inline: at each call site the PDU's type is known, so counting it is a constant index.
+    #[inline(always)]
     fn stage(&mut self, pdu: &Pdu, framing: &Framing, stats: &Stats) -> Result<(), Stop<Error>> {
         let room = self.stage.get_mut(self.fill..).unwrap_or(&mut []);
-        let n = pdu
-            .emit_header::<KernelCrc32c>(framing, room)
+        let layout = pdu
+            .emit_header_layout::<KernelCrc32c>(framing, room)
             .map_err(|_| Stop::Local(EINVAL))?;
-        stats.sent_header(room);
-        self.fill += n;
+        stats.sent(pdu.pdu_type(), layout.plen().unwrap_or(0));
+        self.fill += layout.data_offset();
         Ok(())
     }
 

@@ -370,6 +370,22 @@ impl Pdu {
         framing: &Framing,
         buf: &mut [u8],
     ) -> Result<usize, Error> {
+        Ok(self.emit_header_layout::<C>(framing, buf)?.data_offset())
+    }
+
+    /// Emits the header section as [`Pdu::emit_header`] does, and returns the layout it used
+    /// (its [`Layout::data_offset`] is the number of bytes written; its [`Layout::plen`] the
+    /// PDU's length on the wire).
+    ///
+    /// # Errors
+    ///
+    /// As [`Pdu::emit_header`].
+    #[inline(always)]
+    pub fn emit_header_layout<C: Crc32c>(
+        &self,
+        framing: &Framing,
+        buf: &mut [u8],
+    ) -> Result<Layout, Error> {
         let layout = self.layout(framing)?;
         let common = self.common(&layout)?;
         let total = layout.data_offset();
@@ -387,7 +403,8 @@ impl Pdu {
             Self::C2HData(x) => x.emit(&mut DataPdu::new_checked_mut(out)?),
             Self::R2t(x) => x.emit(&mut R2tPdu::new_checked_mut(out)?),
         }
-        finish_header::<C>(&layout, &common, out)
+        finish_header::<C>(&layout, &common, out)?;
+        Ok(layout)
     }
 
     /// Frames a CapsuleCmd whose SQE the caller built in place, at bytes 8..72 of `buf`: writes
