@@ -162,41 +162,68 @@ fio_verify_matrix() {
 	nvme disconnect -n "$nqn"
 }
 
-# The statistics of the Rust modules in debugfs (README, "Statistics").
+# The statistics of the Rust modules in debugfs (README, "Statistics"). The
+# helpers spawn few processes: under emulation each costs about 0.15 s.
 STATS_HOST=/sys/kernel/debug/nvme_tcp
 STATS_TARGET=/sys/kernel/debug/nvmet_tcp
 
-# stats_ctrl DEV: the controller (nvmeN) of the namespace DEV (/dev/nvmeNn1).
+# stats_ctrl DEV: sets STATS_CTRL to the controller (nvmeN) of the namespace
+# DEV (/dev/nvmeNn1).
 stats_ctrl() {
-	basename "$1" | sed 's/n[0-9]*$//'
+	STATS_CTRL=${1##*/}
+	STATS_CTRL=${STATS_CTRL%n[0-9]*}
 }
 
 # stats_snap DIR CTRL: a copy, in DIR, of the stats file of every queue of the
-# host's controller CTRL and of every target queue (Rust modules only).
+# host's controller CTRL and of every target queue (Rust modules only), named
+# nvme_tcp_CTRL_QID and nvmet_tcp_N.
 stats_snap() {
-	local out=$1 ctrl=$2 f
+	local out=$1 ctrl=$2 f q
 	rm -rf "$out"
 	mkdir -p "$out"
-	for f in "$STATS_HOST/$ctrl"/*/stats "$STATS_TARGET"/*/stats; do
+	for f in "$STATS_HOST/$ctrl"/*/stats; do
 		[ -e "$f" ] || continue
-		cat "$f" >"$out/$(echo "${f#/sys/kernel/debug/}" | tr / _)"
+		q=${f%/stats}
+		cat "$f" >"$out/nvme_tcp_${ctrl}_${q##*/}"
+	done
+	for f in "$STATS_TARGET"/*/stats; do
+		[ -e "$f" ] || continue
+		q=${f%/stats}
+		cat "$f" >"$out/nvmet_tcp_${q##*/}"
 	done
 }
 
-# stats_delta BEFORE AFTER SIDE: what the I/O queues (qid 1 and up) of SIDE
-# (nvme_tcp or nvmet_tcp) counted between two snapshots, summed: one line per
-# counter, "name received sent" (or "name value").
-stats_delta() {
-	local b=$1 a=$2 side=$3 f
+# stats_compare BEFORE AFTER SIDE WANT: compares what the I/O queues (qid 1
+# and up) of SIDE (nvme_tcp or nvmet_tcp) counted between two snapshots,
+# summed, with WANT ("name received sent;..." for every counter but the
+# peak, "-" for a counter with one value). Prints "as sent, bytes R S" or
+# each difference, then the send list peaks; fails on a difference.
+stats_compare() {
+	local b=$1 a=$2 side=$3 want=$4 f files=()
 	for f in "$a/${side}"_*; do
-		[ -e "$f" ] && [ -e "$b/${f##*/}" ] || continue
-		grep -qE '^qid +[1-9]' "$f" || continue
-		paste "$b/${f##*/}" "$f"
-	done | awk '$1 != "qid" && $1 != "pdu" && $1 != "send_list_peak" {
-		n = NF / 2
-		r[$1] += $(n + 2) - $2
-		if (n == 3) s[$1] += $(n + 3) - $3; else s[$1] = "-"
-	} END { for (k in r) print k, r[k], s[k] }' | sort
+		[ -e "$f" ] && [ -e "$b/${f##*/}" ] && files+=("$b/${f##*/}" "$f")
+	done
+	[ ${#files[@]} -gt 0 ] || { echo "  stats ($side): no queue to compare"; return 1; }
+	awk -v after="$a/" -v want="$want" '
+	FNR == 1 { io = ($1 == "qid" && $2 ~ /^[1-9]/); sign = index(FILENAME, after) == 1 ? 1 : -1 }
+	!io || $1 == "qid" || $1 == "pdu" { next }
+	$1 == "send_list_peak" { if (sign > 0) peaks = peaks " " $2; next }
+	{ r[$1] += sign * $2; s[$1] = NF == 3 ? s[$1] + sign * $3 : "-" }
+	END {
+		n = split(want, w, ";")
+		for (i = 1; i <= n; i++) {
+			split(w[i], f, " ")
+			seen[f[1]] = 1
+			if (r[f[1]] "" != f[2] "" || s[f[1]] "" != f[3] "") {
+				printf "    %s: counted %s %s, expected %s %s\n", f[1], r[f[1]], s[f[1]], f[2], f[3]
+				bad = 1
+			}
+		}
+		for (k in r) if (!(k in seen)) { printf "    %s: not expected\n", k; bad = 1 }
+		if (!bad) printf "as sent, bytes %s %s\n", r["bytes"], s["bytes"]
+		printf "    send list peaks:%s\n", peaks
+		exit bad
+	}' "${files[@]}"
 }
 
 # stats_check DEV HDGST DDGST sqflow|nosqflow: on the controller of DEV (one
@@ -208,117 +235,97 @@ stats_delta() {
 # the writes alone without SQ flow control), and the bytes their PLENs with
 # HDGST/DDGST-byte digests; no digest error, no TermReq, no ICReq.
 stats_check() {
-	local dev=$1 hd=$2 dd=$3 flow=$4 ctrl inline n=16 small=4096 big=32768
-	local cap resp h2c c2h r2t tx rx want got side rc=0
-	ctrl=$(stats_ctrl "$dev")
-	inline=$(cat "$NVMET"/ports/1/param_inline_data_size)
+	local dev=$1 hd=$2 dd=$3 flow=$4 inline n=16 small=4096 big=32768
+	local cap rsp tx rx host target side want rc=0
+	stats_ctrl "$dev"
+	read -r inline <"$NVMET"/ports/1/param_inline_data_size
 	[ "$inline" -ge "$small" ] && [ "$inline" -lt "$big" ] || {
 		echo "stats: in-capsule size $inline is not between the writes' sizes"
 		return 1
 	}
-	stats_snap /tmp/stats.before "$ctrl"
-	dd if=/dev/urandom of="$dev" bs=$small count=$n oflag=direct 2>/dev/null
-	dd if=/dev/urandom of="$dev" bs=$big count=$n oflag=direct 2>/dev/null
+	stats_snap /tmp/stats.before "$STATS_CTRL"
+	dd if=/dev/zero of="$dev" bs=$small count=$n oflag=direct 2>/dev/null
+	dd if=/dev/zero of="$dev" bs=$big count=$n oflag=direct 2>/dev/null
 	dd if="$dev" of=/dev/null bs=$small count=$n iflag=direct 2>/dev/null
 	dd if="$dev" of=/dev/null bs=$big count=$n iflag=direct 2>/dev/null
-	stats_snap /tmp/stats.after "$ctrl"
+	stats_snap /tmp/stats.after "$STATS_CTRL"
 	cap=$((72 + hd))
-	resp=$((4 * n))
-	[ "$flow" = nosqflow ] && resp=$((2 * n))
-	# PDUs from host to controller, and their bytes: 4n capsules (n with
-	# 4 KiB of data), n H2CData of 32 KiB.
-	h2c="CapsuleCmd $((4 * n)) H2CData $n"
+	rsp=$((4 * n))
+	[ "$flow" = nosqflow ] && rsp=$((2 * n))
+	# Host to controller: 4n capsules (n with 4 KiB of data), n H2CData of
+	# 32 KiB. Controller to host: n R2Ts, 2n C2HData, the CapsuleResps.
 	tx=$((4 * n * cap + n * (small + dd) + n * (24 + hd + big + dd)))
-	# From controller to host: n R2Ts, 2n C2HData, the CapsuleResps.
-	c2h="R2T $n C2HData $((2 * n)) CapsuleResp $resp"
-	rx=$((n * (24 + hd) + n * (24 + hd + small + dd) + n * (24 + hd + big + dd) + resp * (24 + hd)))
+	rx=$((n * (24 + hd) + n * (24 + hd + small + dd) + n * (24 + hd + big + dd) + rsp * (24 + hd)))
+	# "name received sent" on the host; the target's swaps the columns.
+	host="CapsuleCmd 0 $((4 * n));H2CData 0 $n;R2T $n 0;C2HData $((2 * n)) 0;CapsuleResp $rsp 0"
+	host+=";ICReq 0 0;ICResp 0 0;H2CTermReq 0 0;C2HTermReq 0 0;bytes $rx $tx"
+	target="CapsuleCmd $((4 * n)) 0;H2CData $n 0;R2T 0 $n;C2HData 0 $((2 * n));CapsuleResp 0 $rsp"
+	target+=";ICReq 0 0;ICResp 0 0;H2CTermReq 0 0;C2HTermReq 0 0;bytes $tx $rx"
 	for side in nvme_tcp nvmet_tcp; do
-		ls /tmp/stats.after/"$side"_* >/dev/null 2>&1 || continue
-		stats_delta /tmp/stats.before /tmp/stats.after "$side" >/tmp/stats.delta
-		# The host sends $h2c and receives $c2h; the target the other way.
-		if [ "$side" = nvme_tcp ]; then
-			want=$(stats_want "$h2c" "$c2h" "$tx" "$rx")
-		else
-			want=$(stats_want "$c2h" "$h2c" "$rx" "$tx")
-		fi
-		got=$(cat /tmp/stats.delta)
-		if [ "$got" = "$want" ]; then
-			echo "  stats ($side, $flow): as sent, $(grep '^bytes' /tmp/stats.delta)"
-		else
-			echo "  stats ($side, $flow): counted"
-			diff <(echo "$want") <(echo "$got") | sed 's/^/    /' || true
-			rc=1
-		fi
-		echo "    send list peaks: $(awk '$1 == "send_list_peak" { printf "%s ", $2 }' /tmp/stats.after/"$side"_*)"
+		set -- /tmp/stats.after/"$side"_*
+		[ -e "$1" ] || continue
+		if [ $side = nvme_tcp ]; then want=$host; else want=$target; fi
+		echo -n "  stats ($side, $flow): "
+		stats_compare /tmp/stats.before /tmp/stats.after "$side" \
+			"$want;data_digest_errors 0 -;header_digest_errors 0 -" || rc=1
 	done
 	return $rc
-}
-
-# stats_want SENT RECEIVED SENT_BYTES RECEIVED_BYTES: the delta stats_delta
-# prints for a side that sent and received these PDUs ("Type count ...").
-stats_want() {
-	local t r s
-	{
-		for t in ICReq ICResp CapsuleCmd CapsuleResp H2CData C2HData R2T H2CTermReq C2HTermReq; do
-			r=$(echo "$2" | awk -v t="$t" '{ for (i = 1; i < NF; i += 2) if ($i == t) print $(i + 1) }')
-			s=$(echo "$1" | awk -v t="$t" '{ for (i = 1; i < NF; i += 2) if ($i == t) print $(i + 1) }')
-			echo "$t ${r:-0} ${s:-0}"
-		done
-		echo "bytes $4 $3"
-		echo "data_digest_errors 0 -"
-		echo "header_digest_errors 0 -"
-	} | sort
 }
 
 # stats_reset DEV: with a Rust host, `nvme reset` of DEV's controller: it must
 # be live again within 10 s, with one reset and no recovery counted, and one
 # more ICReq sent and ICResp received on each of its queues.
 stats_reset() {
-	local ctrl i state f before
-	ctrl=$(stats_ctrl "$1")
-	[ -d "$STATS_HOST/$ctrl" ] || return 0
-	before=$(cat "$STATS_HOST/$ctrl"/*/stats | awk '$1 == "ICReq" { n += $3 } END { print n }')
-	nvme reset "/dev/$ctrl"
+	local i state ctrl before
+	stats_ctrl "$1"
+	ctrl=$STATS_HOST/$STATS_CTRL
+	[ -d "$ctrl" ] || return 0
+	stats_snap /tmp/stats.reset "$STATS_CTRL"
+	nvme reset "/dev/$STATS_CTRL"
 	for i in $(seq 100); do
-		state=$(cat "/sys/class/nvme/$ctrl/state")
+		read -r state <"/sys/class/nvme/$STATS_CTRL/state"
 		[ "$state" = live ] && break
 		sleep 0.1
 	done
-	echo "  after nvme reset: $state; $(tr -s ' \n' ' ' <"$STATS_HOST/$ctrl/stats")"
-	[ "$state" = live ] || return 1
-	grep -qxE 'resets +1' "$STATS_HOST/$ctrl/stats" &&
-		grep -qxE 'recoveries +0' "$STATS_HOST/$ctrl/stats" ||
-		{ echo "  not one reset and no recovery"; return 1; }
-	for f in "$STATS_HOST/$ctrl"/*/stats; do
-		awk '$1 == "ICReq" { s = $3 } $1 == "ICResp" { r = $2 } END { exit !(s == r && s >= 2) }' "$f" ||
-			{ echo "  $f: ICReq/ICResp not counted on reconnect"; cat "$f"; return 1; }
-	done
-	[ "$(cat "$STATS_HOST/$ctrl"/*/stats | awk '$1 == "ICReq" { n += $3 } END { print n }')" \
-		-eq $((before + $(ls -d "$STATS_HOST/$ctrl"/*/ | wc -l))) ] ||
-		{ echo "  not one more ICReq per queue"; return 1; }
+	[ "$state" = live ] || { echo "  not live 10 s after nvme reset: $state"; return 1; }
+	# Each queue: one more ICReq sent and ICResp received. The controller:
+	# one reset, no recovery.
+	awk -v before=/tmp/stats.reset/ '
+	FNR == 1 { q = $1 == "qid"; sign = index(FILENAME, before) == 1 ? -1 : 1; if (q && sign > 0) queues++ }
+	q && $1 == "ICReq" { sent += sign * $3 }
+	q && $1 == "ICResp" { received += sign * $2 }
+	!q { c[$1] = $2; line = line " " $1 " " $2 }
+	END {
+		printf "  after nvme reset: live;%s; %d queues, ICReq sent %+d, ICResp received %+d\n", line, queues, sent, received
+		exit !(c["resets"] == 1 && c["recoveries"] == 0 && sent == queues && received == queues)
+	}' /tmp/stats.reset/nvme_tcp_* "$ctrl"/*/stats "$ctrl/stats" ||
+		{ echo "  not one reset, no recovery and one ICReq/ICResp more per queue"; return 1; }
 }
 
 # stats_sum CTRL: the counters of every queue of the host's controller CTRL
 # summed ("name received sent"), then the controller's ("name value").
 stats_sum() {
-	cat "$STATS_HOST/$1"/*/stats | awk '$1 != "qid" && $1 != "pdu" && $1 != "send_list_peak" {
-		r[$1] += $2; if (NF == 3) s[$1] += $3; else s[$1] = "-"
-	} END { for (k in r) print k, r[k], s[k] }' | sort
-	cat "$STATS_HOST/$1/stats"
+	awk 'FNR == 1 { q = $1 == "qid" }
+	q && $1 != "qid" && $1 != "pdu" && $1 != "send_list_peak" { r[$1] += $2; s[$1] = NF == 3 ? s[$1] + $3 : "-" }
+	!q { print }
+	END { for (k in r) print k, r[k], s[k] }' "$STATS_HOST/$1"/*/stats "$STATS_HOST/$1/stats"
 }
 
 # stats_gone DEV: after DEV's controller was deleted, its statistics go with it
 # (within 10 s): the host's directory, and every target queue's (nothing else
 # is connected).
 stats_gone() {
-	local ctrl i left
-	ctrl=$(stats_ctrl "$1")
+	local i f left
+	stats_ctrl "$1"
 	for i in $(seq 100); do
-		left=$(ls -d "$STATS_HOST/$ctrl" "$STATS_TARGET"/*/ 2>/dev/null || true)
+		left=
+		for f in "$STATS_HOST/$STATS_CTRL" "$STATS_TARGET"/*/; do
+			[ -e "$f" ] && left+=" $f"
+		done
 		[ -z "$left" ] && return 0
 		sleep 0.1
 	done
-	echo "  statistics left after the disconnect: $left"
+	echo "  statistics left after the disconnect:$left"
 	return 1
 }
 

@@ -88,7 +88,8 @@ proxy_run() {
 	[ $bad = 0 ] || rc=1
 	# The Rust host's statistics (every queue of the controller, summed)
 	# count what the cases did.
-	ctrl=$(stats_ctrl "$dev")
+	stats_ctrl "$dev"
+	ctrl=$STATS_CTRL
 	if [ -d "$STATS_HOST/$ctrl" ]; then
 		stats_sum "$ctrl" >"$out.$label.stats"
 		sed 's/^/stats: /' "$out.$label.stats"
