@@ -401,6 +401,78 @@ nvme_dev_for() {
 	return 1
 }
 
+# ctrl_of DEV: the controller (nvmeN) of the namespace block device DEV.
+ctrl_of() {
+	local c=${1##*/}
+	echo "${c%n*}"
+}
+
+# wait_state CTRL STATE SECS: waits for the controller's state.
+wait_state() {
+	local i
+	for i in $(seq $(($3 * 10))); do
+		[ "$(cat "/sys/class/nvme/$1/state" 2>/dev/null)" = "$2" ] && return 0
+		sleep 0.1
+	done
+	echo "$1: state $(cat "/sys/class/nvme/$1/state" 2>/dev/null || echo gone), not $2, after $3 s"
+	return 1
+}
+
+# ctrl_gone CTRL SECS: waits for the controller to be removed.
+ctrl_gone() {
+	local i
+	for i in $(seq $(($2 * 10))); do
+		[ -e "/sys/class/nvme/$1" ] || return 0
+		sleep 0.1
+	done
+	echo "controller $1 still there after $2 s"
+	return 1
+}
+
+# A mark in the kernel log, for checks of what was logged since: new_mark
+# writes a new one (named by the time, so that no earlier test's mark in the
+# same boot matches), since_mark prints the log from it, and log_has CTRL
+# TEXT checks that it has "nvme CTRL: TEXT".
+LOG_MARK=
+new_mark() {
+	LOG_MARK=$EPOCHREALTIME
+	echo "test-mark $LOG_MARK" >/dev/kmsg
+}
+
+since_mark() {
+	dmesg | sed -n "/test-mark $LOG_MARK\$/,\$p"
+}
+
+log_has() {
+	since_mark | grep -q "nvme $1: $2" ||
+		{ echo "no \"nvme $1: $2\" in the kernel log"; return 1; }
+}
+
+# fio_passes DEV OUT PID: fio write+verify passes (4 KiB to 128 KiB, QD 16)
+# on DEV until the file OUT has a line "DONE" or process PID has ended (a
+# hostile tool's run); prints how many passes and their errors, and fails if
+# any pass had one.
+fio_passes() {
+	local dev=$1 out=$2 pid=$3 passes=0 bad=0 frc
+	while ! grep -q '^DONE' "$out" && kill -0 "$pid" 2>/dev/null; do
+		passes=$((passes + 1))
+		frc=0
+		fio --name=passes --filename="$dev" --direct=1 --ioengine=libaio \
+			--rw=randwrite --bssplit=4k/30:16k/20:64k/25:128k/25 --iodepth=16 \
+			--size=4m --verify=crc32c --verify_fatal=1 --do_verify=1 \
+			--verify_state_save=0 --output-format=terse \
+			>/tmp/fio.out 2>/tmp/fio.err || frc=$?
+		if [ $frc != 0 ] || [ "$(tail -1 /tmp/fio.out | cut -d';' -f5)" != 0 ]; then
+			bad=$((bad + 1))
+			echo "fio pass $passes: status $frc"
+			cat /tmp/fio.err
+			tail -1 /tmp/fio.out | cut -d';' -f1-9
+		fi
+	done
+	echo "fio: $passes write+verify passes, $bad with errors"
+	[ $bad = 0 ]
+}
+
 # Two network stacks joined by a veth pair, for tests over a link that is not
 # loopback: the target's namespace NETNS_T (veth-t, 10.0.0.1/24) and the
 # host's NETNS_H (veth-h, 10.0.0.2/24); with NETNS_H empty, the host's end is

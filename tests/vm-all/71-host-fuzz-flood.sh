@@ -31,7 +31,7 @@ rc=0
 # the flood; returns non-zero if a fio pass failed, a case failed, fewer than
 # PDUS were delivered or the proxy did not end.
 flood() {
-	local host=$1 pdus=$2 secs=$3 dev passes=0 bad=0 frc prc=0 delivered r=0
+	local host=$1 pdus=$2 secs=$3 dev prc=0 delivered r=0
 	shift 3
 	scripts/guest/impl load "$host" host
 	echo "== $host host, seed $seed"
@@ -46,22 +46,7 @@ flood() {
 	nvme connect -t tcp -a 127.0.0.1 -s 4430 -n "$nqn" --reconnect-delay=1 \
 		--ctrl-loss-tmo=120 -g -G >/dev/null
 	dev=$(nvme_dev_for "$nqn")
-	while ! grep -q '^DONE' "$out.$host" && kill -0 "$proxy_pid" 2>/dev/null; do
-		passes=$((passes + 1))
-		frc=0
-		fio --name=flood --filename="$dev" --direct=1 --ioengine=libaio \
-			--rw=randwrite --bssplit=4k/30:16k/20:64k/25:128k/25 --iodepth=16 \
-			--size=4m --verify=crc32c --verify_fatal=1 --do_verify=1 \
-			--verify_state_save=0 --output-format=terse \
-			>/tmp/fio.out 2>/tmp/fio.err || frc=$?
-		if [ $frc != 0 ] || [ "$(tail -1 /tmp/fio.out | cut -d';' -f5)" != 0 ]; then
-			bad=$((bad + 1))
-			echo "fio pass $passes: status $frc"
-			cat /tmp/fio.err
-		fi
-	done
-	echo "fio: $passes write+verify passes, $bad with errors"
-	[ $bad = 0 ] || r=1
+	fio_passes "$dev" "$out.$host" "$proxy_pid" || r=1
 	nvme disconnect -n "$nqn" >/dev/null || { echo "nvme disconnect failed"; r=1; }
 	for _ in $(seq 300); do
 		kill -0 "$proxy_pid" 2>/dev/null || break

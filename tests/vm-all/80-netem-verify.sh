@@ -26,18 +26,12 @@ conditions=(
 	"rate 100mbit"
 )
 
-mark=0
-new_mark() {
-	mark=$((mark + 1))
-	echo "netem-test-mark $mark" >/dev/kmsg
-}
-
 # no_recovery: the kernel log since the mark has no line of error recovery
 # (C's and ours: "starting error recovery", "Reconnecting", "reset",
 # "queue N: ... error", "I/O tag ... timeout", "failed to connect").
 no_recovery() {
 	local lines
-	lines=$(dmesg | sed -n "/netem-test-mark $mark\$/,\$p" |
+	lines=$(since_mark |
 		grep -Ei 'error recovery|reconnect|resetting|queue [0-9]+.*(error|fail)|timeout|failed to connect|TermReq' || true)
 	if [ -n "$lines" ]; then
 		echo "error recovery ran:"

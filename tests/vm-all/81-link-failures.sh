@@ -26,46 +26,6 @@ set -euo pipefail
 nqn=nqn.2026-12.io.nvme-tcp-rs:linkfail
 kato=6
 
-# wait_state CTRL STATE SECS: waits for the controller's state.
-wait_state() {
-	local i
-	for i in $(seq $(($3 * 10))); do
-		[ "$(cat "/sys/class/nvme/$1/state" 2>/dev/null)" = "$2" ] && return 0
-		sleep 0.1
-	done
-	echo "$1: state $(cat "/sys/class/nvme/$1/state" 2>/dev/null || echo gone), not $2, after $3 s"
-	return 1
-}
-
-# ctrl_gone CTRL SECS: waits for the controller to be removed.
-ctrl_gone() {
-	local i
-	for i in $(seq $(($2 * 10))); do
-		[ -e "/sys/class/nvme/$1" ] || return 0
-		sleep 0.1
-	done
-	echo "controller $1 still there after $2 s"
-	return 1
-}
-
-mark=0
-new_mark() {
-	mark=$((mark + 1))
-	echo "link-test-mark $mark" >/dev/kmsg
-}
-
-# since_mark: the kernel log since the mark.
-since_mark() {
-	dmesg | sed -n "/link-test-mark $mark\$/,\$p"
-}
-
-# log_has CTRL TEXT: the kernel log has TEXT for the controller since the
-# mark.
-log_has() {
-	since_mark | grep -q "nvme $1: $2" ||
-		{ echo "no \"nvme $1: $2\" in the kernel log"; return 1; }
-}
-
 # link_down SECS: the host's end of the link down for SECS seconds.
 link_down() {
 	host_ip link set veth-h down
@@ -82,8 +42,7 @@ for host in c rust; do
 		serve_ram_netns "$target" "$host" "$nqn" 65536
 		connect_netns "$nqn" -i 2 --keep-alive-tmo=$kato --reconnect-delay 1 --ctrl-loss-tmo 60
 		dev=$(nvme_dev_for "$nqn")
-		ctrl=$(basename "$dev")
-		ctrl=${ctrl%n*}
+		ctrl=$(ctrl_of "$dev")
 
 		echo "link down 2 s"
 		new_mark
@@ -122,8 +81,7 @@ for host in c rust; do
 		new_mark
 		connect_netns "$nqn" -i 2 --keep-alive-tmo=$kato --reconnect-delay 1 --ctrl-loss-tmo 3
 		dev=$(nvme_dev_for "$nqn")
-		ctrl=$(basename "$dev")
-		ctrl=${ctrl%n*}
+		ctrl=$(ctrl_of "$dev")
 		fio_bg "$dev" 256m
 		netem loss 100%
 		ctrl_gone "$ctrl" 90

@@ -17,48 +17,6 @@ set -euo pipefail
 . scripts/guest/lib.sh
 nqn=nqn.2026-11.io.nvme-tcp-rs:host-recovery
 
-# ctrl_of DEV: the controller (nvmeN) of the namespace block device DEV.
-ctrl_of() {
-	local c
-	c=$(basename "$1")
-	echo "${c%n*}"
-}
-
-# wait_state CTRL STATE SECS: waits for the controller's state.
-wait_state() {
-	local i
-	for i in $(seq $(($3 * 10))); do
-		[ "$(cat "/sys/class/nvme/$1/state" 2>/dev/null)" = "$2" ] && return 0
-		sleep 0.1
-	done
-	echo "$1: state $(cat "/sys/class/nvme/$1/state" 2>/dev/null || echo gone), not $2, after $3 s"
-	return 1
-}
-
-# ctrl_gone CTRL SECS: waits for the controller to be removed.
-ctrl_gone() {
-	local i
-	for i in $(seq $(($2 * 10))); do
-		[ -e "/sys/class/nvme/$1" ] || return 0
-		sleep 0.1
-	done
-	echo "controller $1 still there after $2 s"
-	return 1
-}
-
-# log_has CTRL TEXT: the kernel log has TEXT for the controller since the
-# mark.
-log_has() {
-	dmesg | sed -n "/recovery-test-mark $mark/,\$p" | grep -q "nvme $1: $2" ||
-		{ echo "no \"nvme $1: $2\" in the kernel log"; return 1; }
-}
-
-mark=0
-new_mark() {
-	mark=$((mark + 1))
-	echo "recovery-test-mark $mark" >/dev/kmsg
-}
-
 for target in c rust; do
 	echo "== target $target"
 	serve_ram "$target" rust "$nqn" 65536

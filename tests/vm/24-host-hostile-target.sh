@@ -55,7 +55,7 @@ stat_at_least() {
 # cases, connect through it, run fio write+verify passes until the proxy has
 # gone through every case, disconnect, and collect the proxy's verdict.
 proxy_run() {
-	local label=$1 opts=$2 i dev passes=0 bad=0 frc prc=0
+	local label=$1 opts=$2 i dev prc=0
 	shift 2
 	echo "== $label (nvme connect options: ${opts:-none})"
 	"$tool" --listen 127.0.0.1:4430 --target 127.0.0.1:4420 --timeout 45 "${strict[@]}" "$@" \
@@ -69,23 +69,7 @@ proxy_run() {
 	nvme connect -t tcp -a 127.0.0.1 -s 4430 -n "$nqn" \
 		--reconnect-delay=1 --ctrl-loss-tmo=120 $opts
 	dev=$(nvme_dev_for "$nqn")
-	while ! grep -q '^DONE' "$out.$label" && kill -0 "$proxy_pid" 2>/dev/null; do
-		passes=$((passes + 1))
-		frc=0
-		fio --name=hostile --filename="$dev" --direct=1 --ioengine=libaio \
-			--rw=randwrite --bssplit=4k/30:16k/20:64k/25:128k/25 --iodepth=16 \
-			--size=4m --verify=crc32c --verify_fatal=1 --do_verify=1 \
-			--verify_state_save=0 --output-format=terse \
-			>/tmp/fio.out 2>/tmp/fio.err || frc=$?
-		if [ $frc != 0 ] || [ "$(tail -1 /tmp/fio.out | cut -d';' -f5)" != 0 ]; then
-			bad=$((bad + 1))
-			echo "fio pass $passes: status $frc"
-			cat /tmp/fio.err
-			tail -1 /tmp/fio.out | cut -d';' -f1-9
-		fi
-	done
-	echo "fio: $passes write+verify passes, $bad with errors"
-	[ $bad = 0 ] || rc=1
+	fio_passes "$dev" "$out.$label" "$proxy_pid" || rc=1
 	# The Rust host's statistics (every queue of the controller, summed)
 	# count what the cases did.
 	stats_ctrl "$dev"
