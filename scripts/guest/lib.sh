@@ -104,15 +104,22 @@ fio_bg() {
 	return 1
 }
 
+# proc_gone PID SECS: waits up to SECS seconds for process PID to end; fails
+# if it is still running.
+proc_gone() {
+	local i
+	for i in $(seq $(($2 * 10))); do
+		kill -0 "$1" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	! kill -0 "$1" 2>/dev/null
+}
+
 # fio_wait SECS: waits for fio_bg's job; 0 iff it finished in time with no
 # error and read everything back.
 fio_wait() {
-	local i rc=0
-	for i in $(seq $(($1 * 10))); do
-		kill -0 "$fio_pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$fio_pid" 2>/dev/null; then
+	local rc=0
+	if ! proc_gone "$fio_pid" "$1"; then
 		echo "fio still running after $1 s"
 		kill -9 "$fio_pid"
 		wait "$fio_pid" || true

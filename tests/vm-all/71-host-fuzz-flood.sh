@@ -48,11 +48,7 @@ flood() {
 	dev=$(nvme_dev_for "$nqn")
 	fio_passes "$dev" "$out.$host" "$proxy_pid" || r=1
 	nvme disconnect -n "$nqn" >/dev/null || { echo "nvme disconnect failed"; r=1; }
-	for _ in $(seq 300); do
-		kill -0 "$proxy_pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$proxy_pid" 2>/dev/null; then
+	if ! proc_gone "$proxy_pid" 30; then
 		echo "the proxy still has connections 30 s after the disconnect"
 		kill "$proxy_pid"
 		prc=1

@@ -85,11 +85,7 @@ for host in c rust; do
 		fio_bg "$dev" 256m
 		netem loss 100%
 		ctrl_gone "$ctrl" 90
-		for i in $(seq 600); do
-			kill -0 "$fio_pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		if kill -0 "$fio_pid" 2>/dev/null; then
+		if ! proc_gone "$fio_pid" 60; then
 			echo "fio still running 60 s after its controller was removed"
 			kill -9 "$fio_pid"
 			exit 1

@@ -95,11 +95,7 @@ proxy_run() {
 	# A host that gave the controller up has nothing left to disconnect.
 	nvme disconnect -n "$nqn" || { echo "nvme disconnect failed"; rc=1; }
 	# The proxy exits once the host has closed every connection.
-	for i in $(seq 300); do
-		kill -0 "$proxy_pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$proxy_pid" 2>/dev/null; then
+	if ! proc_gone "$proxy_pid" 30; then
 		echo "the proxy still has connections 30 s after the disconnect"
 		kill "$proxy_pid"
 		prc=1
