@@ -20,6 +20,9 @@ mod bindings;
 mod crc32c;
 #[path = "../drivers/fabrics.rs"]
 mod fabrics;
+#[path = "../drivers/handshake.rs"]
+#[allow(dead_code)] // The server side is the target's.
+mod handshake;
 #[path = "../drivers/io_cpu.rs"]
 mod io_cpu;
 #[path = "../drivers/io_wq.rs"]

@@ -186,6 +186,7 @@ impl Queue {
             priority: params::so_priority(),
             ifindex,
             rcvtimeo: kernel::time::msecs_to_jiffies(ICRESP_TIMEOUT_MS) as isize,
+            file: false,
         };
         let sock = Socket::connect(target.net, target.addr, &opts).inspect_err(|e| {
             dev_err!(
@@ -237,7 +238,7 @@ impl Queue {
         sock.send_all(&icreq)?;
         stats.sent_header(&icreq);
         let mut buf = [0u8; crate::pdu::ic::IC_LEN];
-        sock.recv_exact(&mut buf)?;
+        let _ = sock.recv_exact(&mut buf)?;
         let validator = Validator::new(Role::Host, Limits::default());
         let header = validator
             .validate::<KernelCrc32c, _>(&buf, &crate::pdu::NoCommands)
