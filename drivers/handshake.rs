@@ -247,7 +247,8 @@ struct Waiter {
 // SAFETY: A `struct completion` is made to be completed and waited for from any task; the
 // other fields are atomics.
 unsafe impl Send for Waiter {}
-// SAFETY: As above.
+// SAFETY: Shared references only complete or wait for the completion, which its own lock
+// serialises, and load or store the atomics.
 unsafe impl Sync for Waiter {}
 
 impl Waiter {

@@ -27,6 +27,8 @@ mod handshake;
 mod io_cpu;
 #[path = "../drivers/io_wq.rs"]
 mod io_wq;
+#[path = "../drivers/keyring.rs"]
+mod keyring;
 #[path = "../drivers/layout.rs"]
 mod layout;
 #[path = "../drivers/net_ns.rs"]
