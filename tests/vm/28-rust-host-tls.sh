@@ -2,54 +2,80 @@
 # target (whose TLS the C host checks first, as the harness's calibration),
 # tlshd serving both sides' handshakes:
 # - a PSK made with `nvme gen-tls-key` and inserted into the .nvme keyring
-#   with `nvme check-tls-key --insert`; a port with addr_tsas tls1.3
+#   with `nvme check-tls-key --insert` (identity version 1, the one nvme-cli
+#   derives when it inserts a key itself); a port with addr_tsas tls1.3
 #   (addr_treq required);
-# - `nvme connect --tls` (the default PSK of this host and subsystem) and
-#   `--tls_key=ID --keyring=.nvme`: fio crc32c verify at queue depth 1 and
-#   32, also with header and data digests; the controller's tls_key
-#   attribute reads the PSK's ID, tls_keyring the keyring given, and there
-#   is no tls_configured_key (no concat); `nvme reset` runs new handshakes;
+# - `nvme connect --tls` (the kernel looks up this host's and subsystem's
+#   PSK in .nvme), `--tls-key=ID` with header and data digests, and
+#   `--tls-key=KEY --keyring=NAME` (nvme-cli puts the PSK into a keyring of
+#   ours and passes both): fio crc32c verify at queue depth 1 and 32; the
+#   controller's tls_key attribute reads the PSK's ID, tls_keyring the
+#   keyring passed, and there is no tls_configured_key (no concat); `nvme
+#   reset` runs new handshakes;
 # - failures, each within the handshake timeout, leaving no controller, and
-#   the port serving afterwards: a wrong PSK (this host's and subsystem's
-#   identity with another secret, in a keyring the target does not look
-#   in), no tlshd running, a handshake that gets no answer (a listener that
+#   the port serving afterwards: a wrong PSK (another secret for this host
+#   and subsystem, in a keyring the target does not look in: its identity's
+#   digest differs, so the target has no such key), no tlshd running, a handshake that gets no answer (a listener that
 #   never speaks; tls_handshake_timeout 3 s);
 # - the tls_handshake_timeout parameter: default 10, the C host's range;
 # - concat is refused with a kernel log line.
+# The option semantics are nvme-cli 2.13's (libnvme 1.13): --keyring is
+# passed to the kernel only with a --tls-key in interchange format, which
+# nvme-cli inserts into that keyring first.
 # timeout: 900
 set -euo pipefail
 . scripts/guest/lib.sh
 nqn=nqn.2026-12.io.nvme-tcp-rs:host-tls
 hostnqn=$(cat /etc/nvme/hostnqn)
 param=/sys/module/nvme_tcp/parameters/tls_handshake_timeout
-wrong_ring=nvme-tcp-rs-wrong
 tlshd_pid=
 listener_pid=
+rings=
 
 cleanup() {
+	local r
 	nvme disconnect -n "$nqn" >/dev/null 2>&1 || true
 	[ -z "$listener_pid" ] || kill "$listener_pid" 2>/dev/null || true
 	[ -z "$tlshd_pid" ] || kill "$tlshd_pid" 2>/dev/null || true
 	wait 2>/dev/null || true
 	unserve_ram
-	# The PSKs go with the .nvme keyring, the wrong one with its keyring.
+	# The PSKs go with the .nvme keyring, ours with their keyrings.
 	rmmod nvme_auth nvme_keyring 2>/dev/null || true
-	python3 -c '
-import ctypes
-libc = ctypes.CDLL(None, use_errno=True)
-# keyctl(KEYCTL_SEARCH, KEY_SPEC_USER_KEYRING, "keyring", name, 0), then
-# keyctl(KEYCTL_UNLINK, ring, KEY_SPEC_USER_KEYRING).
-ring = libc.syscall(250, 10, -4, b"keyring", b"nvme-tcp-rs-wrong", 0)
-if ring > 0:
-    libc.syscall(250, 9, ring, -4)
-' 2>/dev/null || true
+	for r in $rings; do
+		# keyctl(KEYCTL_UNLINK, ring, KEY_SPEC_USER_KEYRING)
+		python3 -c 'import ctypes, sys; ctypes.CDLL(None).syscall(250, 9, int(sys.argv[1]), -4)' "$r" || true
+	done
 }
 trap cleanup EXIT
 
-# tlshd_start: tlshd in the background, logging to /tmp/tlshd.log. It has no
-# ready signal: it is given a moment to join the handshake netlink group.
+# new_keyring NAME: a keyring of ours, in the user keyring (which outlives
+# the python that makes it; a session keyring made for it would not), where
+# nvme-cli finds it by name (/proc/keys); every permission for the user,
+# since tlshd links it for the handshake without possessing it.
+new_keyring() {
+	local id
+	id=$(python3 -c '
+import ctypes, sys
+libc = ctypes.CDLL(None, use_errno=True)
+# add_key("keyring", NAME, NULL, 0, KEY_SPEC_USER_KEYRING)
+ring = libc.syscall(248, b"keyring", sys.argv[1].encode(), None, ctypes.c_size_t(0), -4)
+if ring <= 0:
+    sys.exit("add_key: errno %d" % ctypes.get_errno())
+# keyctl(KEYCTL_SETPERM, ring, possessor and user: all)
+if libc.syscall(250, 5, ring, ctypes.c_uint(0x3f3f0000)) != 0:
+    sys.exit("setperm: errno %d" % ctypes.get_errno())
+print(ring)
+' "$1")
+	rings="$rings $id"
+}
+
+# tlshd_start: tlshd in the background, logging to /tmp/tlshd.log, with the
+# .nvme keyring in its session (ktls-utils links it by default since 0.12;
+# said here for older ones). It has no ready signal: it is given a moment to
+# join the handshake netlink group.
 tlshd_start() {
-	/usr/sbin/tlshd -s >>/tmp/tlshd.log 2>&1 &
+	printf '[debug]\nloglevel=1\n[authenticate]\nkeyrings=.nvme\n' >/tmp/tlshd.conf
+	/usr/sbin/tlshd -s -c /tmp/tlshd.conf >>/tmp/tlshd.log 2>&1 &
 	tlshd_pid=$!
 	sleep 2
 	kill -0 "$tlshd_pid" || {
@@ -65,13 +91,9 @@ tlshd_stop() {
 	tlshd_pid=
 }
 
-# insert_psk KEY [ARGS...]: inserts KEY (interchange format) for this host
-# and subsystem, and prints its ID (hex, as the tls_key attribute shows it).
-insert_psk() {
-	local key=$1 out
-	shift
-	out=$(nvme check-tls-key --hostnqn="$hostnqn" --subsysnqn="$nqn" --insert --keydata="$key" "$@")
-	echo "$out" | sed -n 's/^Inserted TLS key \([0-9a-fA-F]*\)$/\1/p' | tr 'A-F' 'a-f'
+# gen_key: a new PSK in interchange format for this host and subsystem.
+gen_key() {
+	nvme gen-tls-key --hostnqn="$hostnqn" --subsysnqn="$nqn" | grep '^NVMeTLSkey-'
 }
 
 # connect_tls ARGS...: nvme connect over TLS to the port; sets dev (the
@@ -82,7 +104,8 @@ connect_tls() {
 	ctrl=$(stats_ctrl "$dev")
 }
 
-# check_attrs CTRL PSK [KEYRING]: the TLS attributes of the controller.
+# check_attrs CTRL PSK [KEYRING]: the TLS attributes of the controller: the
+# PSK's ID (hex), the keyring's name if one was passed.
 check_attrs() {
 	local c=/sys/class/nvme/$1
 	echo "  $1: tls_key '$(cat "$c/tls_key")', tls_keyring '$(cat "$c/tls_keyring" 2>/dev/null || echo -)'"
@@ -150,10 +173,11 @@ echo -n tls1.3 >"$NVMET/ports/1/addr_tsas"
 echo -n required >"$NVMET/ports/1/addr_treq"
 nvmet_link 1 "$nqn"
 
-key=$(nvme gen-tls-key --hostnqn="$hostnqn" --subsysnqn="$nqn" | grep '^NVMeTLSkey-')
-psk=$(insert_psk "$key")
+key=$(gen_key)
+psk=$(nvme check-tls-key --hostnqn="$hostnqn" --subsysnqn="$nqn" --identity=1 --insert --keydata="$key" |
+	sed -n 's/^Inserted TLS key \([0-9a-fA-F]*\)$/\1/p' | tr 'A-F' 'a-f')
 [ -n "$psk" ]
-echo "PSK $psk inserted"
+echo "PSK $psk inserted into .nvme"
 tlshd_start
 
 for host in c rust; do
@@ -166,15 +190,25 @@ for host in c rust; do
 	nvme disconnect -n "$nqn" >/dev/null
 	[ "$host" = c ] && continue
 
-	echo "tls_key=$psk, header and data digests, keyring .nvme"
-	connect_tls --tls_key="$((16#$psk))" --keyring=.nvme -g -G
-	check_attrs "$ctrl" "$psk" .nvme
+	echo "--tls-key=ID, header and data digests"
+	connect_tls --tls-key="$((16#$psk))" -g -G
+	check_attrs "$ctrl" "$psk"
 	FIO_SIZE=2m fio_verify "$dev" 32
+	nvme disconnect -n "$nqn" >/dev/null
+
+	echo "--tls-key=KEY --keyring=nvme-tcp-rs-good (the same secret in a keyring of ours)"
+	new_keyring nvme-tcp-rs-good
+	connect_tls --tls-key="$key" --keyring=nvme-tcp-rs-good
+	ours=$(cat "/sys/class/nvme/$ctrl/tls_key")
+	[ -n "$ours" ] && [ "$ours" != "$psk" ]
+	grep -q "^$ours .* psk .*NVMe.* $hostnqn $nqn" /proc/keys
+	check_attrs "$ctrl" "$ours" nvme-tcp-rs-good
+	FIO_SIZE=1m fio_verify "$dev" 32
 	echo "nvme reset: new handshakes"
 	from=$(dmesg | wc -l)
 	nvme reset "/dev/$ctrl"
 	wait_live "$ctrl"
-	check_attrs "$ctrl" "$psk" .nvme
+	check_attrs "$ctrl" "$ours" nvme-tcp-rs-good
 	FIO_SIZE=1m fio_verify "$dev" 32
 	if [ "$(dmesg | tail -n +"$((from + 1))" | grep -c 'TLS handshake')" != 0 ]; then
 		echo "a handshake failed in the reset"
@@ -193,25 +227,11 @@ fi
 echo 3 >"$param"
 [ "$(cat "$param")" = 3 ]
 
-echo "wrong PSK: this host's and subsystem's identity, another secret, in a keyring of our own"
-# In the user keyring, which outlives this python (a session keyring made
-# for it would not) and where nvme-cli finds it by name; all permissions for
-# the user, since tlshd links it for the handshake without possessing it.
-python3 -c '
-import ctypes, sys
-libc = ctypes.CDLL(None, use_errno=True)
-# add_key("keyring", name, NULL, 0, KEY_SPEC_USER_KEYRING)
-ring = libc.syscall(248, b"keyring", b"nvme-tcp-rs-wrong", None, ctypes.c_size_t(0), -4)
-if ring <= 0:
-    sys.exit("add_key: errno %d" % ctypes.get_errno())
-# keyctl(KEYCTL_SETPERM, ring, possessor and user: all)
-if libc.syscall(250, 5, ring, ctypes.c_uint(0x3f3f0000)) != 0:
-    sys.exit("setperm: errno %d" % ctypes.get_errno())
-'
-wrong=$(nvme gen-tls-key --hostnqn="$hostnqn" --subsysnqn="$nqn" | grep '^NVMeTLSkey-')
+echo "wrong PSK: another secret for this host and subsystem, in a keyring of ours"
+new_keyring nvme-tcp-rs-wrong
+wrong=$(gen_key)
 [ "$wrong" != "$key" ]
-[ -n "$(insert_psk "$wrong" --keyring="$wrong_ring")" ]
-must_fail 8 "TLS handshake" -a 127.0.0.1 -s 4420 --keyring="$wrong_ring"
+must_fail 8 "TLS handshake" -a 127.0.0.1 -s 4420 --tls-key="$wrong" --keyring=nvme-tcp-rs-wrong
 
 echo "no tlshd"
 tlshd_stop
