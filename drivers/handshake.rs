@@ -32,9 +32,10 @@
 //! at all (`tlshd` is given a descriptor of it): see [`Socket::file`].
 //!
 //! What a reference cannot keep alive is the callback's code, which is in this module.
-//! [`client_psk`] waits, when its cancel lost, until the callback has signalled its result,
-//! so that no callback of its is left running once it returns; other owners must make sure, in
-//! the same way, that the module does not go before a callback whose cancel lost has run.
+//! [`client_psk`] waits, when its cancel lost, until the callback has signalled its result:
+//! once it returns, its callback has done everything but drop its own reference and return, as
+//! with any completion a module waits for. Other owners must make sure, in the same way, that
+//! the module does not go before a callback whose cancel lost has run.
 //!
 //! The peer name is not copied by the core, which reads it when `tlshd` accepts the request:
 //! possibly after a cancel that won. It is therefore `'static`.
