@@ -33,7 +33,11 @@ listener_pid=
 rings=
 
 cleanup() {
-	local r
+	local rc=$? r
+	if [ $rc != 0 ] && [ -s /tmp/tlshd.log ]; then
+		echo "--- the end of tlshd's log"
+		tail -n 40 /tmp/tlshd.log
+	fi
 	nvme disconnect -n "$nqn" >/dev/null 2>&1 || true
 	[ -z "$listener_pid" ] || kill "$listener_pid" 2>/dev/null || true
 	[ -z "$tlshd_pid" ] || kill "$tlshd_pid" 2>/dev/null || true
@@ -158,6 +162,7 @@ must_fail() {
 	fi
 }
 
+: >/tmp/tlshd.log
 [ -x /usr/sbin/tlshd ] || {
 	echo "no tlshd in the guest"
 	exit 1
