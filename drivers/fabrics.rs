@@ -6,6 +6,7 @@
 //! All `unsafe` of the host module's core interface lives here; the transport logic implements
 //! [`Transport`] and never touches a raw pointer.
 
+use crate::handshake::KeySerial;
 use core::{ffi::c_void, marker::PhantomData, ptr::NonNull};
 use kernel::{error::to_result, prelude::*, types::Opaque, ThisModule};
 
@@ -88,7 +89,7 @@ impl Options {
     /// # Safety
     ///
     /// `ptr` must point to a valid `struct nvmf_ctrl_options` that outlives `'a`.
-    unsafe fn from_raw<'a>(ptr: *mut bindings::nvmf_ctrl_options) -> &'a Self {
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::nvmf_ctrl_options) -> &'a Self {
         // SAFETY: `Options` is a transparent wrapper of the C struct, and the caller guarantees
         // that it is valid for `'a`.
         unsafe { &*ptr.cast::<Self>() }
@@ -191,9 +192,57 @@ impl Options {
         self.field(|o| o.kato)
     }
 
-    /// Returns whether the options given include `bits` (`NVMF_OPT_*`, see [`opt`]).
-    pub(crate) fn has(&self, bits: u32) -> bool {
-        self.field(|o| o.mask) & bits != 0
+    /// Returns whether TLS with a pre-shared key was asked for (`tls`).
+    pub(crate) fn tls(&self) -> bool {
+        self.field(|o| o.tls)
+    }
+
+    /// Returns whether secure channel concatenation was asked for (`concat`).
+    pub(crate) fn concat(&self) -> bool {
+        self.field(|o| o.concat)
+    }
+
+    /// Returns the serial number of a key the options hold, if they hold one.
+    fn key_serial(
+        &self,
+        field: impl FnOnce(&bindings::nvmf_ctrl_options) -> *mut kernel::bindings::key,
+    ) -> Option<KeySerial> {
+        let key = self.field(field);
+        if key.is_null() {
+            return None;
+        }
+        // SAFETY: `nvme-fabrics` keeps a counted reference to the key in the options, as long
+        // as they live; a key's serial number never changes.
+        Some(unsafe { (*key).serial })
+    }
+
+    /// Returns the serial number of the PSK to use (`tls_key=`), if one was given.
+    pub(crate) fn tls_key(&self) -> Option<KeySerial> {
+        self.key_serial(|o| o.tls_key)
+    }
+
+    /// Returns the serial number of the keyring `tlshd` looks keys up in (`keyring=`), if one
+    /// was given.
+    pub(crate) fn keyring(&self) -> Option<KeySerial> {
+        self.key_serial(|o| o.keyring)
+    }
+
+    /// Returns the serial number of the PSK for this host and subsystem in the keyring
+    /// (`keyring=`, or the `.nvme` one), retained before generated ones, SHA-384 before SHA-256,
+    /// as the C host picks it (`nvme_tls_psk_default`); `None` if there is none.
+    pub(crate) fn default_psk(&self) -> Option<KeySerial> {
+        let (keyring, host, subsysnqn) = self.field(|o| (o.keyring, o.host, o.subsysnqn));
+        if host.is_null() || subsysnqn.is_null() {
+            return None;
+        }
+        // SAFETY: `host` is the options' counted reference to a `struct nvmf_host`, which lives
+        // as long as they do.
+        let hostnqn = unsafe { (*host).nqn.as_ptr() };
+        // SAFETY: The keyring (or NULL: the `.nvme` one), the host's NQN (a NUL-terminated
+        // array) and the subsystem NQN (a NUL-terminated string) are the options', valid as
+        // long as they are; the lookup takes and drops its own references.
+        let serial = unsafe { bindings::nvme_tls_psk_default(keyring, hostnqn, subsysnqn) };
+        (serial != 0).then_some(serial)
     }
 
     /// Returns the raw options, for the controller (`ctrl->opts`).

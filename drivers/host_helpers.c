@@ -67,6 +67,30 @@ static int so_priority;
 module_param(so_priority, int, 0644);
 MODULE_PARM_DESC(so_priority, "nvme tcp socket optimize priority");
 
+/*
+ * The C host's tls_handshake_timeout, with its name, type, default and
+ * permissions; writes are checked by nvme_tcp_rs_tls_timeout_set (Rust,
+ * drivers/host_params.rs), with the C host's range.
+ */
+int nvme_tcp_rs_tls_timeout_set(const char *val, const struct kernel_param *kp);
+
+static const struct kernel_param_ops nvme_tcp_rs_tls_timeout_ops = {
+	.set = nvme_tcp_rs_tls_timeout_set,
+	.get = param_get_uint,
+};
+
+static unsigned int tls_handshake_timeout = 10;
+module_param_cb(tls_handshake_timeout, &nvme_tcp_rs_tls_timeout_ops,
+		&tls_handshake_timeout, 0644);
+__MODULE_PARM_TYPE(tls_handshake_timeout, "uint");
+MODULE_PARM_DESC(tls_handshake_timeout,
+		 "nvme TLS handshake timeout in seconds (default 10)");
+
+unsigned int nvme_tcp_rs_tls_handshake_timeout(void)
+{
+	return READ_ONCE(tls_handshake_timeout);
+}
+
 bool nvme_tcp_rs_wq_unbound(void)
 {
 	return READ_ONCE(wq_unbound);

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The host's module parameters (`wq_unbound`, `so_priority`, writable as in the C host, so
-//! declared in C) and what the host asks of the system: online CPUs, network interfaces, the
-//! core's deletion workqueue.
+//! The host's module parameters (`wq_unbound`, `so_priority`, `tls_handshake_timeout`, writable
+//! as in the C host, so declared in C) and what the host asks of the system: online CPUs,
+//! network interfaces, the core's deletion workqueue.
 
 use crate::fabrics::bindings as b;
 use crate::net_ns::Net;
-use kernel::{bindings as kb, prelude::*, sync::rcu};
+use kernel::{bindings as kb, ffi::c_char, prelude::*, sync::rcu};
 
 /// Returns whether I/O work runs unbound (the `wq_unbound` parameter).
 pub(crate) fn wq_unbound() -> bool {
@@ -18,6 +18,31 @@ pub(crate) fn wq_unbound() -> bool {
 pub(crate) fn so_priority() -> i32 {
     // SAFETY: The accessor reads an `int` parameter with `READ_ONCE`; no preconditions.
     unsafe { b::nvme_tcp_rs_so_priority() }
+}
+
+/// Returns the `tls_handshake_timeout` parameter, in seconds: how long a queue's TLS handshake
+/// may take.
+pub(crate) fn tls_handshake_timeout() -> u32 {
+    // SAFETY: The accessor reads an `unsigned int` parameter with `READ_ONCE`; no preconditions.
+    unsafe { b::nvme_tcp_rs_tls_handshake_timeout() }
+}
+
+/// `kernel_param_ops.set` of `tls_handshake_timeout`: seconds from 0 to the most whose
+/// milliseconds fit the handshake's `unsigned int`, as the C host accepts (its other bound,
+/// `MAX_JIFFY_OFFSET / HZ`, is far larger on 64-bit machines, the only ones supported).
+///
+/// # Safety
+///
+/// Called by the kernel's parameter code with a NUL-terminated `val` and the parameter `kp`,
+/// whose `arg` points to an `unsigned int`, under the parameter lock.
+#[no_mangle]
+unsafe extern "C" fn nvme_tcp_rs_tls_timeout_set(
+    val: *const c_char,
+    kp: *const kb::kernel_param,
+) -> i32 {
+    // SAFETY: As the caller guarantees; the function parses `val` and stores it in `arg` if
+    // it is within the range.
+    unsafe { kb::param_set_uint_minmax(val, kp, 0, u32::MAX / 1000) }
 }
 
 /// Returns the number of online CPUs.

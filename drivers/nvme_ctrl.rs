@@ -531,6 +531,33 @@ impl<T: Driver> Ctrl<T> {
         self.read(|c| unsafe { (*c.opts).reconnect_delay })
     }
 
+    /// The options the controller was created with, which it holds for its whole life.
+    pub(crate) fn options(&self) -> &Options {
+        // SAFETY: A fabrics controller's `opts` are set before it is shared and stay valid,
+        // unchanged, until it is freed, which borrowing it prevents.
+        unsafe { Options::from_raw(self.read(|c| c.opts)) }
+    }
+
+    /// The PSK the admin queue's TLS handshake authenticated, which the I/O queues use too;
+    /// its serial number is what the controller's `tls_key` attribute shows (none: 0).
+    fn tls_pskid(&self) -> &Atomic<i32> {
+        // SAFETY: The field is valid for the controller's life. The transport writes it from
+        // its setup and teardown, which the controller's state machine runs one at a time; the
+        // core's `tls_key` attribute reads it concurrently, a plain aligned `key_serial_t` read
+        // as C allows.
+        unsafe { Atomic::from_ptr(&raw mut (*self.raw()).tls_pskid) }
+    }
+
+    /// Returns the negotiated PSK's serial number (see [`Ctrl::set_tls_pskid`]), 0 if none.
+    pub(crate) fn negotiated_psk(&self) -> i32 {
+        self.tls_pskid().load(Relaxed)
+    }
+
+    /// Records the serial number of the PSK the admin queue negotiated (0: forgets it).
+    pub(crate) fn set_tls_pskid(&self, serial: i32) {
+        self.tls_pskid().store(serial, Relaxed);
+    }
+
     /// The count of reconnect attempts, which the core reads too.
     fn nr_reconnects(&self) -> &Atomic<i32> {
         // SAFETY: The field is valid for the controller's life; every access to it, here and in

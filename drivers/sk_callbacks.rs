@@ -3,9 +3,13 @@
 //! The `sk_*` callbacks through which the network stack wakes a socket's owner: installed by
 //! [`Socket::install`], put back by [`Hooks::restore`].
 //!
-//! The owner is an `Arc<T>` kept in `sk_user_data`. Callbacks run in softirq context under the
-//! socket's callback lock, taken for reading; installing and restoring take it for writing, so
-//! no callback runs with an owner that is being taken away.
+//! The owner is an `Arc<T>`, kept with what the callbacks need of the socket's own in a box
+//! that `sk_user_data` points to. Callbacks run in softirq context under the socket's callback
+//! lock, taken for reading; installing and restoring take it for writing, so no callback runs
+//! with an owner that is being taken away.
+//!
+//! On a socket with an upper-layer protocol (kTLS), the socket's own `sk_write_space` runs
+//! before the owner's, as the C host has it: kTLS pushes the records it holds from there.
 
 use crate::sock_bindings as b;
 use crate::socket::Socket;
@@ -15,7 +19,6 @@ use kernel::{
     ffi::c_void,
     prelude::*,
     sync::{Arc, ArcBorrow},
-    types::ForeignOwnable,
 };
 
 /// What a socket's owner does when the network stack calls back (in softirq context, under the
@@ -45,12 +48,20 @@ struct Saved {
     state_change: Option<Hook>,
 }
 
+/// What `sk_user_data` points to while the callbacks of `T` are installed.
+struct Installed<T> {
+    owner: Arc<T>,
+    /// The socket's own `sk_write_space`, called before the owner's on a socket with an
+    /// upper-layer protocol (kTLS: it pushes pending records), else `None`.
+    chained_write_space: Option<Hook>,
+}
+
 /// The callbacks a socket had before [`Socket::install`]; put back by [`Hooks::restore`].
 ///
 /// # Invariants
 ///
-/// `sk` is the sock of the socket the callbacks of `T` were installed on, with an `Arc<T>` in
-/// its `sk_user_data` until [`Hooks::restore`].
+/// `sk` is the sock of the socket the callbacks of `T` were installed on, with a
+/// `KBox<Installed<T>>` in its `sk_user_data` until [`Hooks::restore`].
 pub(crate) struct Hooks<T> {
     saved: Saved,
     sk: *mut b::sock,
@@ -97,9 +108,20 @@ impl Socket {
     /// `data_ready` is replaced.
     pub(crate) fn install<T: Callbacks>(&self, owner: Arc<T>, listening: bool) -> Result<Hooks<T>> {
         let sk = self.sk();
-        let user = owner.into_foreign();
+        // SAFETY: `sk` is valid. An upper-layer protocol is set up by `setsockopt` before the
+        // socket is handed to its owner, and stays.
+        let ulp = !listening && unsafe { b::nvmet_tcp_rs_sk_has_ulp(sk) };
+        let installed = KBox::new(
+            Installed {
+                owner,
+                chained_write_space: None,
+            },
+            GFP_KERNEL,
+        )?;
+        let user = KBox::into_raw(installed);
         // SAFETY: `sk` is the valid sock of this socket; the callbacks and `sk_user_data` are
-        // changed under the callback lock, as the stack reads them.
+        // changed under the callback lock, as the stack reads them. `user` is the box made
+        // above, not shared yet.
         let saved = unsafe {
             with_callbacks_locked(sk, || {
                 if !listening && state(sk) != b::TCP_ESTABLISHED {
@@ -110,6 +132,9 @@ impl Socket {
                     write_space: (*sk).sk_write_space,
                     state_change: (*sk).sk_state_change,
                 };
+                if ulp {
+                    (*user).chained_write_space = saved.write_space;
+                }
                 (*sk).sk_user_data = user.cast::<c_void>();
                 (*sk).sk_data_ready = Some(data_ready_callback::<T>);
                 if !listening {
@@ -120,8 +145,8 @@ impl Socket {
             })
         };
         let Some(saved) = saved else {
-            // SAFETY: `user` was not stored; the reference is taken back.
-            drop(unsafe { Arc::<T>::from_foreign(user) });
+            // SAFETY: `user` was not stored; the box is taken back.
+            drop(unsafe { KBox::from_raw(user) });
             return Err(ENOTCONN);
         };
         // INVARIANT: The callbacks of `T` and the owner were installed on `sk`.
@@ -157,27 +182,33 @@ impl<T: Callbacks> Hooks<T> {
                 user
             })
         };
-        // SAFETY: By the type invariant `install` stored an `Arc<T>` from `into_foreign` in
-        // `sk_user_data`, and only this function, which consumes the hooks, removes it.
-        (!user.is_null()).then(|| unsafe { Arc::<T>::from_foreign(user.cast()) })
+        if user.is_null() {
+            return None;
+        }
+        // SAFETY: By the type invariant `install` stored a `KBox<Installed<T>>` from
+        // `into_raw` in `sk_user_data`, and only this function, which consumes the hooks,
+        // removes it; no callback uses it any more (they read it under the lock taken above).
+        let installed = unsafe { KBox::from_raw(user.cast::<Installed<T>>()) };
+        Some(KBox::into_inner(installed).owner)
     }
 }
 
-/// Runs `f` with the owner of `sk`, under the socket's callback lock, if it still has one.
+/// Runs `f` with what [`Socket::install`] put in `sk_user_data`, under the socket's callback
+/// lock, if it is still there.
 ///
 /// # Safety
 ///
-/// `sk` must be a valid sock whose `sk_user_data`, when set, is an `Arc<T>` from
+/// `sk` must be a valid sock whose `sk_user_data`, when set, is a `KBox<Installed<T>>` from
 /// [`Socket::install`].
-unsafe fn with_owner<T: Callbacks>(sk: *mut b::sock, f: impl FnOnce(ArcBorrow<'_, T>)) {
+unsafe fn with_owner<T: Callbacks>(sk: *mut b::sock, f: impl FnOnce(&Installed<T>)) {
     // SAFETY: `sk` is valid in its callbacks.
     unsafe { b::nvmet_tcp_rs_sk_callbacks_read_lock(sk) };
     // SAFETY: `sk` is valid; `sk_user_data` is read under the callback lock.
     let user = unsafe { (*sk).sk_user_data };
     if !user.is_null() {
-        // SAFETY: Under the callback lock `sk_user_data` holds its `Arc<T>`, which `restore`
-        // takes back only under the lock taken for writing.
-        f(unsafe { <Arc<T> as ForeignOwnable>::borrow(user.cast()) });
+        // SAFETY: Under the callback lock `sk_user_data` holds its box, which `restore` takes
+        // back only under the lock taken for writing.
+        f(unsafe { &*user.cast::<Installed<T>>() });
     }
     // SAFETY: The read lock was taken above.
     unsafe { b::nvmet_tcp_rs_sk_callbacks_read_unlock(sk) };
@@ -194,7 +225,7 @@ unsafe extern "C" fn data_ready_callback<T: Callbacks>(sk: *mut b::sock) {
     // SAFETY: `sk` is valid in its callback.
     let listening = T::LISTENS && unsafe { state(sk) } == b::TCP_LISTEN;
     // SAFETY: Installed by `Socket::install::<T>`.
-    unsafe { with_owner::<T>(sk, |o| T::data_ready(o, listening)) };
+    unsafe { with_owner::<T>(sk, |i| T::data_ready(i.owner.as_arc_borrow(), listening)) };
 }
 
 /// `sk_write_space` of a socket `T` owns.
@@ -205,7 +236,7 @@ unsafe extern "C" fn data_ready_callback<T: Callbacks>(sk: *mut b::sock) {
 unsafe extern "C" fn write_space_callback<T: Callbacks>(sk: *mut b::sock) {
     // SAFETY: Installed by `Socket::install::<T>`.
     unsafe {
-        with_owner::<T>(sk, |o| {
+        with_owner::<T>(sk, |i| {
             // SAFETY: `sk` is valid in its callback.
             if !b::nvmet_tcp_rs_sk_stream_is_writeable(sk) {
                 return;
@@ -217,7 +248,13 @@ unsafe extern "C" fn write_space_callback<T: Callbacks>(sk: *mut b::sock) {
                 bindings::socket_flags_SOCK_NOSPACE as kernel::ffi::c_ulong,
                 &raw mut (*(*sk).sk_socket.cast::<bindings::socket>()).flags,
             );
-            T::write_space(o);
+            if let Some(chained) = i.chained_write_space {
+                // SAFETY: The socket's own callback (kTLS's), called as the stack calls it, in
+                // this context and with the valid `sk` it belongs to; kTLS keeps its context
+                // for as long as the socket has it as its protocol.
+                chained(sk);
+            }
+            T::write_space(i.owner.as_arc_borrow());
         })
     };
 }
@@ -234,6 +271,6 @@ unsafe extern "C" fn state_change_callback<T: Callbacks>(sk: *mut b::sock) {
     let closing = matches!(state, b::TCP_FIN_WAIT1 | b::TCP_CLOSE_WAIT | b::TCP_CLOSE);
     if closing {
         // SAFETY: Installed by `Socket::install::<T>`.
-        unsafe { with_owner::<T>(sk, |o| T::closing(o)) };
+        unsafe { with_owner::<T>(sk, |i| T::closing(i.owner.as_arc_borrow())) };
     }
 }

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Receiving in place: [`Socket::read`] walks what arrived on a TCP socket (`tcp_read_sock`),
-//! hands each contiguous piece of the socket buffers to a reader where it lies, and lets the
-//! reader copy the data after a piece out of its buffer, straight into a command's pages.
+//! Receiving in place: [`Socket::read`] walks what arrived on a TCP socket (its `read_sock`:
+//! `tcp_read_sock`, or kTLS's on a TLS socket, which hands out decrypted records), hands each
+//! contiguous piece of the socket buffers to a reader where it lies, and lets the reader copy the
+//! data after a piece out of its buffer, straight into a command's pages.
 //!
 //! A socket buffer (`struct sk_buff`) holds its bytes in a linear part, then in page fragments,
 //! then in the buffers of its fragment list; the walk gives each of those as a piece.
@@ -127,7 +128,7 @@ pub(crate) enum Read {
     Closed,
 }
 
-/// The reader of one [`Socket::read`], reached from the `tcp_read_sock` actor.
+/// The reader of one [`Socket::read`], reached from the `read_sock` actor.
 struct Reader<F> {
     f: F,
     /// A piece was not consumed whole: the read is over.
@@ -285,13 +286,14 @@ impl<F: FnMut(Piece<'_>) -> usize> Reader<F> {
     }
 }
 
-/// `tcp_read_sock` actor: hands the bytes of `skb` to the reader of `desc`. A piece not
-/// consumed whole stops the read.
+/// `read_sock` actor: hands the bytes of `skb` to the reader of `desc`. A piece not consumed
+/// whole stops the read.
 ///
 /// # Safety
 ///
-/// Called by `tcp_read_sock` under the socket lock, with `desc` of [`Socket::read`] (whose
-/// `arg.data` is its `Reader<F>`) and a valid, queued `skb` holding `offset + len` bytes.
+/// Called by the socket's `read_sock` under the socket lock, with `desc` of [`Socket::read`]
+/// (whose `arg.data` is its `Reader<F>`) and a valid `skb` holding `offset + len` bytes, which
+/// stays unchanged for the call (queued on the socket, or a record kTLS decrypted and holds).
 unsafe extern "C" fn read_actor<F: FnMut(Piece<'_>) -> usize>(
     desc: *mut bindings::read_descriptor_t,
     skb: *mut bindings::sk_buff,
@@ -307,10 +309,10 @@ unsafe extern "C" fn read_actor<F: FnMut(Piece<'_>) -> usize>(
     let len = u32::try_from(len)
         .unwrap_or(i32::MAX as u32)
         .min(i32::MAX as u32);
-    // SAFETY: The socket lock keeps `skb` queued and unchanged for the call.
+    // SAFETY: `skb` is valid and unchanged for the call (see above).
     let used = unsafe { r.give_skb(skb, offset, len) };
     if r.stopped {
-        // SAFETY: `desc` is valid (see above); a zero count ends `tcp_read_sock`.
+        // SAFETY: `desc` is valid (see above); a zero count ends the `read_sock` loop.
         unsafe { (*desc).count = 0 };
     }
     match used {
@@ -321,14 +323,20 @@ unsafe extern "C" fn read_actor<F: FnMut(Piece<'_>) -> usize>(
 }
 
 impl Socket {
-    /// Reads what has arrived without blocking, in place (`tcp_read_sock`, as the C host
-    /// receives): calls `f` on each contiguous piece of it, in order, borrowed from the
-    /// socket's receive queue for the call. `f` returns how many bytes it consumed: fewer than
+    /// Reads what has arrived without blocking, in place (the socket's `read_sock`, as the C
+    /// host receives: `tcp_read_sock`, or on a kTLS socket the decrypted records): calls `f` on
+    /// each contiguous piece of it, in order, borrowed from the socket's receive queue for the
+    /// call. `f` returns how many bytes it consumed: fewer than
     /// the piece stops the read, and the rest stays queued; more (up to the end of the piece's
     /// socket buffer) means it copied the bytes after the piece out itself ([`Segment::after`]),
     /// and the read resumes after them.
     ///
     /// The socket stays locked while `f` runs: `f` must not call the socket (to send, say).
+    ///
+    /// # Errors
+    ///
+    /// The socket's error; on a kTLS socket also `EINVAL` for a record that is not data (an
+    /// alert), which stays queued, and the errors of decryption.
     pub(crate) fn read<F: FnMut(Piece<'_>) -> usize>(&self, f: F) -> Result<Read> {
         let mut reader = Reader { f, stopped: false };
         let mut desc = bindings::read_descriptor_t {
@@ -337,12 +345,19 @@ impl Socket {
         };
         desc.arg.data = (&raw mut reader).cast();
         let sk = self.sk();
-        // SAFETY: `sk` is the valid sock of this socket. `tcp_read_sock` runs under the socket
-        // lock, taken and released here, and calls the actor only before it returns, with
-        // `desc`, whose reader is exclusively borrowed here.
+        // SAFETY: The socket is valid; its `ops` are set for its whole life, changed only by
+        // kTLS's set-up (before the connection is handed to us), and read once.
+        let ops = unsafe { core::ptr::read_volatile(&raw const (*self.as_raw()).ops) };
+        // SAFETY: `ops` is the socket's valid, static operations table.
+        let Some(read_sock) = (unsafe { (*ops).read_sock }) else {
+            return Err(EOPNOTSUPP);
+        };
+        // SAFETY: `sk` is the valid sock of this socket. `read_sock` runs under the socket
+        // lock, taken and released here, as its callers must, and calls the actor only before
+        // it returns, with `desc`, whose reader is exclusively borrowed here.
         let ret = unsafe {
             b::lock_sock_nested(sk, 0);
-            let ret = b::tcp_read_sock(sk, &mut desc, Some(read_actor::<F>));
+            let ret = read_sock(sk.cast(), &mut desc, Some(read_actor::<F>));
             let ret = if ret == 0 && !reader.stopped {
                 let err = core::ptr::read_volatile(&raw const (*sk).sk_err);
                 if err != 0 {

@@ -9,8 +9,17 @@
 use crate::net_ns::Net;
 use crate::sock_bindings as b;
 use crate::sockaddr::SockAddr;
-use core::{mem::MaybeUninit, ptr::NonNull};
-use kernel::{bindings, error::to_result, prelude::*};
+use core::{
+    mem::{ManuallyDrop, MaybeUninit},
+    ptr::NonNull,
+};
+use kernel::{
+    bindings,
+    error::{from_err_ptr, to_result},
+    fs::File,
+    prelude::*,
+    sync::aref::ARef,
+};
 
 /// Checks that bindgen and the C compiler agree on the size of `struct sock`, whose fields this
 /// layer reads and writes (the callbacks, `sk_user_data`, `sk_shutdown`, `sk_err`). bindgen's
@@ -82,11 +91,18 @@ impl<T: Copy> Vecs<T> {
 
 /// An owned kernel socket; released when dropped.
 ///
+/// A socket may belong to a file (`sock_alloc_file`), as one whose TLS handshake user space
+/// runs must: the handshake daemon gets a descriptor of that file, and the socket lives until
+/// the last reference to the file is gone, this value's or the daemon's.
+///
 /// # Invariants
 ///
-/// `sock` is a valid socket that this value owns, with its `sk` set for its whole life.
+/// `sock` is a valid socket with its `sk` set for its whole life. Without `filed`, this value
+/// owns it; with `filed`, `sock->file` is a file that owns it, of which this value holds one
+/// reference.
 pub(crate) struct Socket {
     sock: NonNull<bindings::socket>,
+    filed: bool,
 }
 
 // SAFETY: A kernel socket may be used from any thread; its own locks serialise the stack.
@@ -134,6 +150,28 @@ pub(crate) struct ClientOptions {
     pub(crate) ifindex: Option<i32>,
     /// Receive timeout of [`Socket::recv_exact`], in jiffies.
     pub(crate) rcvtimeo: isize,
+    /// Whether the socket belongs to a file, as one whose TLS handshake user space runs must
+    /// (see [`Socket::file`]).
+    pub(crate) file: bool,
+}
+
+/// What [`Socket::recv_exact`] received.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Received {
+    /// The buffer is filled with data.
+    Data,
+    /// A kTLS record of this content type (`TLS_RECORD_TYPE_*`), not data, arrived: the
+    /// buffer's bytes are not to be used.
+    Record(u8),
+}
+
+/// Room for one control message of one byte, the record type kTLS reports with what it
+/// receives (`CMSG_LEN(1)`, aligned as a `cmsghdr`).
+#[repr(C)]
+#[derive(Default)]
+struct RecordTypeCmsg {
+    hdr: bindings::cmsghdr,
+    data: [u8; 8],
 }
 
 impl Socket {
@@ -158,11 +196,59 @@ impl Socket {
         // INVARIANT: `sock_create_kern` made a socket with its sock, owned by the caller.
         let sock = Self {
             sock: NonNull::new(sock).ok_or(ENOMEM)?,
+            filed: false,
         };
         // SAFETY: `sk` is the valid sock of a kernel socket just made, which holds no count of
         // its namespace yet and which nothing else uses.
         unsafe { b::sk_net_refcnt_upgrade(sock.sk()) };
         Ok(sock)
+    }
+
+    /// Gives the socket to a new file (`sock_alloc_file`), which owns it from then on.
+    ///
+    /// # Errors
+    ///
+    /// `ENOMEM` or another error of the allocation; the socket is released then.
+    fn into_file(self) -> Result<Self> {
+        if self.filed {
+            return Ok(self);
+        }
+        // Released by `sock_alloc_file` if it fails, owned by the file if it succeeds: not
+        // released here either way.
+        let this = ManuallyDrop::new(self);
+        // SAFETY: The socket is valid, without a file, and owned by `this`, which gives it up.
+        let file = unsafe {
+            bindings::sock_alloc_file(
+                this.sock.as_ptr(),
+                bindings::O_CLOEXEC as i32,
+                core::ptr::null(),
+            )
+        };
+        from_err_ptr(file)?;
+        // INVARIANT: The new file owns the socket (`sock->file`); its one reference is ours.
+        Ok(Self {
+            sock: this.sock,
+            filed: true,
+        })
+    }
+
+    /// Returns a new reference to the file the socket belongs to, if it belongs to one (see
+    /// [`ClientOptions::file`]): the socket lives at least as long as the reference.
+    pub(crate) fn file(&self) -> Option<ARef<File>> {
+        if !self.filed {
+            return None;
+        }
+        // SAFETY: By the type invariant `sock->file` is a file of which this value holds a
+        // reference while it is borrowed. No `fdget_pos` concerns a socket's file: a socket
+        // has no file position (its file is not `FMODE_ATOMIC_POS`), and nothing here reads
+        // one.
+        let file = unsafe { File::from_raw_file((*self.sock.as_ptr()).file) };
+        Some(file.into())
+    }
+
+    /// Returns the raw socket, for calls that take a `struct socket`.
+    pub(crate) fn as_raw(&self) -> *mut bindings::socket {
+        self.sock.as_ptr()
     }
 
     /// Returns the socket's sock.
@@ -201,7 +287,10 @@ impl Socket {
     /// connection: `TCP_NODELAY`, no linger, one SYN retry, and `opts`; atomic allocations that
     /// may dip into reserves (the socket writes back memory under pressure).
     pub(crate) fn connect(net: &Net, addr: &SockAddr, opts: &ClientOptions) -> Result<Self> {
-        let sock = Self::create(net, addr)?;
+        let mut sock = Self::create(net, addr)?;
+        if opts.file {
+            sock = sock.into_file()?;
+        }
         let sk = sock.sk();
         // SAFETY: `sk` is the valid sock of the new, not yet connected socket, which nothing
         // else uses yet: its fields are written as the C host writes them.
@@ -254,6 +343,7 @@ impl Socket {
             // INVARIANT: `kernel_accept` made a connected socket with its sock, now ours.
             Some(_) => Ok(Some(Self {
                 sock: NonNull::new(new).ok_or(ENOMEM)?,
+                filed: false,
             })),
         }
     }
@@ -343,19 +433,30 @@ impl Socket {
 
     /// Receives exactly `buf.len()` bytes, waiting at most the receive timeout.
     ///
+    /// On a kTLS socket each receive asks for the type of the record it read, as the C host
+    /// does for its ICResp: a record that is not data (an alert, say) ends the receive.
+    ///
     /// # Errors
     ///
     /// `ECONNRESET` if the peer closed the connection first, `EAGAIN` on timeout, or the
     /// socket's error.
-    pub(crate) fn recv_exact(&self, buf: &mut [u8]) -> Result {
+    pub(crate) fn recv_exact(&self, buf: &mut [u8]) -> Result<Received> {
         let mut got = 0usize;
         while let Some(rest) = buf.get_mut(got..).filter(|r| !r.is_empty()) {
             let mut iov = bindings::kvec {
                 iov_base: rest.as_mut_ptr().cast(),
                 iov_len: rest.len(),
             };
-            let mut msg = bindings::msghdr::default();
-            // SAFETY: The socket is valid; `iov` describes `rest`, valid for writes.
+            let mut cmsg = RecordTypeCmsg::default();
+            let mut msg = bindings::msghdr {
+                msg_controllen: size_of::<RecordTypeCmsg>(),
+                ..Default::default()
+            };
+            // A kernel buffer (`msg_control_is_user` is clear): kTLS writes the record type
+            // there, a plain socket nothing.
+            msg.__bindgen_anon_1.msg_control = (&raw mut cmsg).cast();
+            // SAFETY: The socket is valid; `iov` describes `rest`, valid for writes, and the
+            // control buffer `cmsg`, of the length `msg` gives, is valid for writes.
             let ret = unsafe {
                 bindings::kernel_recvmsg(
                     self.sock.as_ptr(),
@@ -366,13 +467,21 @@ impl Socket {
                     (bindings::MSG_WAITALL | bindings::MSG_NOSIGNAL) as i32,
                 )
             };
-            match io_result(ret)? {
+            let n = io_result(ret)?;
+            // SAFETY: `cmsg` is a valid control message buffer, zeroed or written by kTLS,
+            // with room for its header and one byte of data after it (`CMSG_DATA`).
+            let record = unsafe { b::tls_get_record_type(self.sk(), &cmsg.hdr) };
+            // 0: no record type reported (not a kTLS socket, or nothing received).
+            if record != 0 && u32::from(record) != b::TLS_RECORD_TYPE_DATA {
+                return Ok(Received::Record(record));
+            }
+            match n {
                 None => return Err(EAGAIN),
                 Some(0) => return Err(ECONNRESET),
                 Some(n) => got += n,
             }
         }
-        Ok(())
+        Ok(Received::Data)
     }
 
     /// Sends `buf` by copy without blocking; `more` sets `MSG_MORE`, otherwise `MSG_EOR`.
@@ -460,8 +569,18 @@ impl Socket {
 
 impl Drop for Socket {
     fn drop(&mut self) {
-        // SAFETY: By the type invariant the socket is owned by this value.
-        unsafe { bindings::sock_release(self.sock.as_ptr()) };
+        let sock = self.sock.as_ptr();
+        if self.filed {
+            // Synchronously, as the C host: a reconnect must not race the release of the
+            // previous connection. The socket goes with the file's last reference, which may
+            // be another holder's (the handshake daemon's descriptor).
+            // SAFETY: By the type invariant this value holds a reference to `sock->file`,
+            // which it gives up here.
+            unsafe { bindings::__fput_sync((*sock).file) };
+        } else {
+            // SAFETY: By the type invariant the socket is owned by this value.
+            unsafe { bindings::sock_release(sock) };
+        }
     }
 }
 

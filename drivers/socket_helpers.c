@@ -91,3 +91,9 @@ struct nsproxy *nvmet_tcp_rs_current_nsproxy(void)
 {
 	return current->nsproxy;
 }
+
+/* Whether an upper-layer protocol (kTLS) sits on the socket (drivers/sk_callbacks.rs). */
+bool nvmet_tcp_rs_sk_has_ulp(const struct sock *sk)
+{
+	return inet_csk_has_ulp(sk);
+}

@@ -16,6 +16,10 @@
 #include <net/sock.h>
 #include <net/tcp.h>
 #include <net/tcp_states.h>
+#include <net/tls.h>
+#include <net/tls_prot.h>
+#include <net/handshake.h>
+#include <linux/nvme-keyring.h>
 
 void nvmet_tcp_rs_sk_callbacks_write_lock(struct sock *sk);
 void nvmet_tcp_rs_sk_callbacks_write_unlock(struct sock *sk);
@@ -33,4 +37,5 @@ size_t nvmet_tcp_rs_sizeof_sock(void);
 struct net *nvmet_tcp_rs_get_net(struct net *net);
 struct nsproxy *nvmet_tcp_rs_current_nsproxy(void);
 void nvmet_tcp_rs_put_net(struct net *net);
+bool nvmet_tcp_rs_sk_has_ulp(const struct sock *sk);
 #endif

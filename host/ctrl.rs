@@ -6,7 +6,8 @@
 //! `reconnect_delay` seconds until it succeeds or `ctrl_loss_tmo` runs out; `nvme reset` tears
 //! down and sets up again. Also the registry of live controllers for module unload.
 
-use crate::fabrics::{opt, CtrlHandle, FabricsDevice, Options};
+use crate::fabrics::{CtrlHandle, FabricsDevice, Options};
+use crate::handshake::KeySerial;
 use crate::net_ns::Net;
 use crate::nvme_ctrl::{Ctrl, CtrlOpsTable, CtrlState, Driver, SetupError, TimeoutAction};
 use crate::params;
@@ -73,6 +74,8 @@ pub(crate) struct Host {
     digests: (bool, bool),
     /// The local interface to connect from (`host_iface`).
     iface: Option<CString>,
+    /// Whether every connection runs a TLS handshake (`tls`) before its ICReq.
+    tls: bool,
     /// I/O queues asked for: `nr_io_queues`, `nr_write_queues` and `nr_poll_queues` together,
     /// each at most one per CPU.
     nr_io: u32,
@@ -157,9 +160,9 @@ fn text(s: Option<&CStr>) -> &BStr {
 /// Creates and connects a controller (`create_ctrl`).
 pub(crate) fn create(dev: &FabricsDevice, opts: &Options) -> Result<CtrlHandle> {
     let traddr = opts.traddr().ok_or(EINVAL)?;
-    if opts.has(opt::TLS | opt::TLS_KEY | opt::KEYRING | opt::CONCAT) {
+    if opts.concat() {
         pr_err!(
-            "connect to {}: TLS and secure concatenation are not implemented yet\n",
+            "connect to {}: secure concatenation is not implemented yet\n",
             text(Some(traddr))
         );
         return Err(EOPNOTSUPP);
@@ -217,6 +220,8 @@ pub(crate) fn create(dev: &FabricsDevice, opts: &Options) -> Result<CtrlHandle> 
             tos: opts.tos(),
             digests: opts.digests(),
             iface,
+            // As the C host: `tls_key` and `keyring` alone ask for no TLS.
+            tls: opts.tls(),
             nr_io,
             poll_map: opts.nr_poll_queues() > 0,
             io_queues <- new_mutex!(IoQueues::default()),
@@ -352,9 +357,23 @@ fn check_limits(ctrl: &Ctrl<Host>) -> Result<(), SetupError> {
     Ok(())
 }
 
+/// The PSK the admin queue offers in its TLS handshake, looked up again for every connection
+/// as the C host does: the one given (`tls_key`), else this host's and subsystem's in the
+/// keyring (`keyring`, or `.nvme`).
+fn admin_psk(ctrl: &Ctrl<Host>) -> Result<KeySerial, SetupError> {
+    let opts = ctrl.options();
+    opts.tls_key()
+        .or_else(|| opts.default_psk())
+        .ok_or_else(|| {
+            dev_err!(ctrl.device(), "no valid PSK found\n");
+            ENOKEY.into()
+        })
+}
+
 /// Connects the admin queue, enables and identifies the controller; undoes it on failure.
 fn setup_admin(ctrl: &Ctrl<Host>, new: bool) -> Result<(), SetupError> {
     let h = ctrl.data();
+    let psk = if h.tls { Some(admin_psk(ctrl)?) } else { None };
     let q = if new {
         let q = Queue::new(ctrl, 0, AQ_DEPTH)?;
         h.queues.lock().push(q.clone(), GFP_KERNEL)?;
@@ -363,7 +382,7 @@ fn setup_admin(ctrl: &Ctrl<Host>, new: bool) -> Result<(), SetupError> {
         queue(ctrl, 0).ok_or(EINVAL)?
     };
     let r = (|| {
-        q.start(ctrl, ADMIN_INCAPSULE)?;
+        q.start(ctrl, ADMIN_INCAPSULE, psk)?;
         let mut sets = h.sets.lock();
         if new {
             sets.admin = Some(ctrl.alloc_admin_tag_set()?);
@@ -406,6 +425,15 @@ fn setup_io(ctrl: &Ctrl<Host>, new: bool) -> Result<(), SetupError> {
         .checked_mul(16)
         .and_then(|c| c.checked_sub(SQE_LEN))
         .unwrap_or(0);
+    // The I/O queues offer the PSK the admin queue negotiated, as the C host.
+    let psk = match (h.tls, ctrl.negotiated_psk()) {
+        (false, _) => None,
+        (true, 0) => {
+            dev_err!(ctrl.device(), "no PSK negotiated\n");
+            return Err(ENOKEY.into());
+        }
+        (true, key) => Some(key),
+    };
     let r = (|| {
         if new {
             let (sqsize, _) = ctrl.sqsize_maxcmd();
@@ -415,7 +443,9 @@ fn setup_io(ctrl: &Ctrl<Host>, new: bool) -> Result<(), SetupError> {
             }
         }
         for qid in 1..=n {
-            queue(ctrl, qid).ok_or(EINVAL)?.start(ctrl, incapsule)?;
+            queue(ctrl, qid)
+                .ok_or(EINVAL)?
+                .start(ctrl, incapsule, psk)?;
         }
         let mut sets = h.sets.lock();
         if new {
@@ -517,6 +547,8 @@ fn teardown_admin(ctrl: &Ctrl<Host>, remove: bool) {
         q.stop();
     }
     ctrl.cancel_requests(true);
+    // The next connection negotiates again (the C host's "Wipe negotiated TLS_PSK").
+    ctrl.set_tls_pskid(0);
     if remove {
         let admin = h.sets.lock().admin.take();
         drop(admin);

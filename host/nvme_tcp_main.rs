@@ -20,10 +20,15 @@ mod bindings;
 mod crc32c;
 #[path = "../drivers/fabrics.rs"]
 mod fabrics;
+#[path = "../drivers/handshake.rs"]
+#[allow(dead_code)] // The server side is the target's.
+mod handshake;
 #[path = "../drivers/io_cpu.rs"]
 mod io_cpu;
 #[path = "../drivers/io_wq.rs"]
 mod io_wq;
+#[path = "../drivers/keyring.rs"]
+mod keyring;
 #[path = "../drivers/layout.rs"]
 mod layout;
 #[path = "../drivers/net_ns.rs"]

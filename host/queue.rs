@@ -16,6 +16,7 @@
 
 use crate::crc32c::KernelCrc32c;
 use crate::ctrl::Host;
+use crate::handshake::{self, Failure, KeySerial, Psk};
 use crate::io_cpu::IoCpu;
 use crate::io_wq::Kicks;
 use crate::nvme_ctrl::{Ctrl, CtrlState, SetupError, TimeoutAction};
@@ -29,7 +30,7 @@ use crate::request::status;
 use crate::send::{Sender, Sent};
 use crate::sk_callbacks::{Callbacks, Hooks};
 use crate::slots::{tag, Slots};
-use crate::socket::{ClientOptions, Socket};
+use crate::socket::{ClientOptions, Received, Socket};
 use crate::stats::{queue_stats, QueueStats};
 use kernel::{
     dev_err, dev_warn, new_mutex, new_work,
@@ -75,6 +76,9 @@ pub(crate) struct Conn {
     pub(crate) max_incapsule: u32,
     /// How the framing frames capsules, if as their header and in-capsule data alone.
     pub(crate) plain_capsules: Option<PlainCapsules>,
+    /// Whether kTLS carries the connection: each PDU then ends its record (no `MSG_MORE`
+    /// between PDUs), and only the I/O work sends, as in the C host.
+    pub(crate) tls: bool,
 }
 
 /// The connection with the socket callbacks installed for it.
@@ -158,12 +162,14 @@ impl Queue {
         Ok(q)
     }
 
-    /// Connects the stopped queue to the controller's target, exchanges ICReq/ICResp and starts
-    /// receiving. `max_incapsule` is the in-capsule data limit.
+    /// Connects the stopped queue to the controller's target, runs a TLS handshake offering
+    /// `psk` if there is one, exchanges ICReq/ICResp and starts receiving. `max_incapsule` is
+    /// the in-capsule data limit.
     pub(crate) fn start(
         self: &Arc<Self>,
         ctrl: &Ctrl<Host>,
         max_incapsule: u32,
+        psk: Option<KeySerial>,
     ) -> Result<(), SetupError> {
         let qid = self.qid;
         let target = ctrl.data().target();
@@ -186,6 +192,8 @@ impl Queue {
             priority: params::so_priority(),
             ifindex,
             rcvtimeo: kernel::time::msecs_to_jiffies(ICRESP_TIMEOUT_MS) as isize,
+            // `tlshd` is handed a descriptor of the socket's file.
+            file: psk.is_some(),
         };
         let sock = Socket::connect(target.net, target.addr, &opts).inspect_err(|e| {
             dev_err!(
@@ -200,8 +208,20 @@ impl Queue {
             ddgst: digests.1,
             maxr2t: 0,
         };
-        let params: Params = Self::negotiate(&sock, &config, &self.stats).inspect_err(|_| {
-            dev_err!(ctrl.device(), "queue {}: ICReq/ICResp failed\n", qid);
+        let params = (|| -> Result<Params, SetupError> {
+            if let Some(key) = psk {
+                self.start_tls(ctrl, &sock, key)?;
+            }
+            Ok(
+                Self::negotiate(&sock, &config, &self.stats, qid).inspect_err(|_| {
+                    dev_err!(ctrl.device(), "queue {}: ICReq/ICResp failed\n", qid);
+                })?,
+            )
+        })()
+        .inspect_err(|_| {
+            // Also ends a handshake `tlshd` may still run on it (its descriptor keeps the
+            // socket): the C host's `err_init_connect`.
+            sock.shutdown();
         })?;
         let conn = Arc::new(
             Conn {
@@ -210,6 +230,7 @@ impl Queue {
                 maxh2cdata: params.maxh2cdata,
                 max_incapsule,
                 plain_capsules: PlainCapsules::new(&params.framing(Role::Host)),
+                tls: psk.is_some(),
             },
             GFP_KERNEL,
         )?;
@@ -231,13 +252,81 @@ impl Queue {
         Ok(())
     }
 
+    /// Runs the TLS handshake on the connected `sock` offering the PSK `key` (`tlshd`, at most
+    /// `tls_handshake_timeout` seconds), checks the key the handshake authenticated, and records
+    /// it as the controller's negotiated PSK if this is the admin queue.
+    fn start_tls(
+        &self,
+        ctrl: &Ctrl<Host>,
+        sock: &Socket,
+        key: KeySerial,
+    ) -> Result<(), SetupError> {
+        let qid = self.qid;
+        let timeout = params::tls_handshake_timeout();
+        let ms = timeout.saturating_mul(1000);
+        let psk = Psk {
+            keys: &[key],
+            keyring: ctrl
+                .options()
+                .keyring()
+                .unwrap_or_else(crate::keyring::default_keyring),
+            peer_name: None,
+            timeout_ms: ms,
+        };
+        let peer =
+            handshake::client_psk(sock, &psk, kernel::time::msecs_to_jiffies(ms)).map_err(|f| {
+                // The C host's lines.
+                let e = match f {
+                    Failure::Start(e) => {
+                        dev_err!(
+                            ctrl.device(),
+                            "queue {}: failed to start TLS: {}\n",
+                            qid,
+                            e.to_errno()
+                        );
+                        e
+                    }
+                    Failure::Wait(e) => {
+                        dev_err!(
+                            ctrl.device(),
+                            "queue {}: TLS handshake failed, error {}\n",
+                            qid,
+                            e.to_errno()
+                        );
+                        e
+                    }
+                    Failure::Done(e) => {
+                        dev_err!(
+                            ctrl.device(),
+                            "queue {}: TLS handshake complete, error {}\n",
+                            qid,
+                            e.to_errno()
+                        );
+                        e
+                    }
+                };
+                SetupError::from(e)
+            })?;
+        if crate::keyring::check_key(peer).is_err() {
+            dev_warn!(ctrl.device(), "queue {}: Invalid key {:x}\n", qid, peer);
+            return Err(ENOKEY.into());
+        }
+        if qid == 0 {
+            ctrl.set_tls_pskid(peer);
+        }
+        Ok(())
+    }
+
     /// Sends the ICReq and checks the ICResp (blocking, before the callbacks are installed).
-    fn negotiate(sock: &Socket, config: &HostConfig, stats: &Stats) -> Result<Params> {
+    fn negotiate(sock: &Socket, config: &HostConfig, stats: &Stats, qid: u16) -> Result<Params> {
         let icreq = config.icreq().to_bytes();
         sock.send_all(&icreq)?;
         stats.sent_header(&icreq);
         let mut buf = [0u8; crate::pdu::ic::IC_LEN];
-        sock.recv_exact(&mut buf)?;
+        if let Received::Record(record) = sock.recv_exact(&mut buf)? {
+            pr_err!("queue {}: unhandled TLS record {}\n", qid, record);
+            return Err(ENOTCONN);
+        }
         let validator = Validator::new(Role::Host, Limits::default());
         let header = validator
             .validate::<KernelCrc32c, _>(&buf, &crate::pdu::NoCommands)

@@ -4,8 +4,9 @@
 //! each PDU (responses complete commands, C2HData is placed straight into the requests' pages,
 //! R2Ts queue H2CData), and the end of a connection.
 //!
-//! Receiving is C's model: `tcp_read_sock` hands each contiguous piece of the queued socket
-//! buffers to the pump in place, everything that arrived in one hold of the queue's state lock;
+//! Receiving is C's model: the socket's `read_sock` (`tcp_read_sock`, or kTLS's, which hands
+//! out decrypted records) hands each contiguous piece of the queued socket buffers to the pump in
+//! place, everything that arrived in one hold of the queue's state lock;
 //! C2HData is copied once, out of the socket buffer into the request's pages. Commands answered
 //! are completed once the lock is dropped.
 
@@ -268,7 +269,7 @@ impl Queue {
         match self.receive(&c.sock, receiver, data, done) {
             Ok(to_send) => Ok(to_send),
             Err(e) => {
-                self.report(&c.sock, receiver, e);
+                self.report(&c.sock, c.tls, receiver, e);
                 *conn = None;
                 drop(guard);
                 self.failed();
@@ -330,10 +331,25 @@ impl Queue {
         }
     }
 
-    /// Logs why receiving stopped, and sends a TermReq for a protocol error.
-    fn report(&self, sock: &crate::socket::Socket, receiver: &Receiver<KernelCrc32c>, e: RxError) {
+    /// Logs why receiving stopped, and sends a TermReq for a protocol error. `tls` says whether
+    /// kTLS carries the connection.
+    fn report(
+        &self,
+        sock: &crate::socket::Socket,
+        tls: bool,
+        receiver: &Receiver<KernelCrc32c>,
+        e: RxError,
+    ) {
         let dev = self.ctrl.device();
         match e {
+            // kTLS's `read_sock` refuses a record that is not data (an alert from the peer's
+            // TLS layer, say); the connection fails, as in the C host.
+            Stop::Local(e) if tls && e == EINVAL => dev_err!(
+                dev,
+                "queue {}: receive failed: {} (a TLS record that is not data)\n",
+                self.qid,
+                e.to_errno()
+            ),
             Stop::Fatal(f) => {
                 dev_err!(
                     dev,

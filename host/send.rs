@@ -4,7 +4,12 @@
 //!
 //! PDUs to send wait in the queue's send list, in order. `queue_rq` sends its command capsule
 //! itself when it runs on the queue's I/O CPU and nothing is waiting (the C host's direct
-//! send); otherwise, and whenever the socket is full, the queue's I/O work sends them. All
+//! send), except over TLS; otherwise, and whenever the socket is full, the queue's I/O work
+//! sends them.
+//!
+//! Over TLS, as in the C host, `queue_rq` never sends (kTLS's send takes its `tx_lock`, which
+//! must not nest in blk-mq's dispatch), and a PDU that ends is never followed by `MSG_MORE`:
+//! kTLS would keep the record open for what follows. All
 //! sends are non-blocking: a PDU the socket could not take whole stays part sent (its
 //! [`Cursor`]) until the socket's `write_space` requeues the I/O work, and nothing else goes out
 //! on the connection meanwhile.
@@ -396,8 +401,9 @@ impl State {
                     }
                 }
             };
-            let more =
-                matches!(s.what, Outgoing::H2C { next: Some(_), .. }) || !send.list.is_empty();
+            // Over TLS each PDU closes its record, as the C host sends.
+            let more = !conn.tls
+                && (matches!(s.what, Outgoing::H2C { next: Some(_), .. }) || !send.list.is_empty());
             if !push(s, slots, &send.hdr, &conn.sock, more)? {
                 return Ok(Sent::Full);
             }
@@ -454,6 +460,7 @@ impl Queue {
             drop(state);
             return Err(rq.fail_nonready(ctrl));
         };
+        let tls = conn.tls;
         let incapsule = if write && len > 0 && len <= conn.max_incapsule {
             len
         } else {
@@ -514,9 +521,9 @@ impl Queue {
                 .complete(crate::request::status::HOST_PATH_ERROR << 1, 0);
             return Ok(());
         }
-        // Sent here when on the queue's CPU with nothing ahead of it, as the C host does;
-        // otherwise by the I/O work.
-        let direct = state.send_idle() && this.on_io_cpu();
+        // Sent here when on the queue's CPU with nothing ahead of it, as the C host does
+        // (not over TLS: see the module's documentation); otherwise by the I/O work.
+        let direct = state.send_idle() && this.on_io_cpu() && !tls;
         let sent = if direct {
             state.send_capsule_now(cid, &this.stats)
         } else {
