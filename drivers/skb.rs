@@ -290,8 +290,9 @@ impl<F: FnMut(Piece<'_>) -> usize> Reader<F> {
 ///
 /// # Safety
 ///
-/// Called by `tcp_read_sock` under the socket lock, with `desc` of [`Socket::read`] (whose
-/// `arg.data` is its `Reader<F>`) and a valid, queued `skb` holding `offset + len` bytes.
+/// Called by `tcp_read_sock` (or kTLS's `tls_sw_read_sock`) under the socket lock, with `desc`
+/// of [`Socket::read`] (whose `arg.data` is its `Reader<F>`) and a valid, queued `skb` holding
+/// `offset + len` bytes.
 unsafe extern "C" fn read_actor<F: FnMut(Piece<'_>) -> usize>(
     desc: *mut bindings::read_descriptor_t,
     skb: *mut bindings::sk_buff,
@@ -330,6 +331,25 @@ impl Socket {
     ///
     /// The socket stays locked while `f` runs: `f` must not call the socket (to send, say).
     pub(crate) fn read<F: FnMut(Piece<'_>) -> usize>(&self, f: F) -> Result<Read> {
+        self.read_via(false, f)
+    }
+
+    /// Reads as [`Socket::read`] does, through the socket's protocol operations
+    /// (`sock->ops->read_sock`, as the C host receives): once kTLS is set up on the socket,
+    /// `tls_sw_read_sock` hands out the decrypted bytes of its data records, each record's
+    /// socket buffer a piece at a time; on a plain TCP socket it is `tcp_read_sock`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Socket::read`], and `EINVAL` from kTLS when the next record is not a data record
+    /// (an alert, say): it stays queued, for [`Socket::recv_record`].
+    #[allow(dead_code)] // The target's; the host does not receive over TLS yet.
+    pub(crate) fn read_tls<F: FnMut(Piece<'_>) -> usize>(&self, f: F) -> Result<Read> {
+        self.read_via(true, f)
+    }
+
+    /// [`Socket::read`] through TCP's `tcp_read_sock`, or through the socket's operations.
+    fn read_via<F: FnMut(Piece<'_>) -> usize>(&self, ops: bool, f: F) -> Result<Read> {
         let mut reader = Reader { f, stopped: false };
         let mut desc = bindings::read_descriptor_t {
             count: 1,
@@ -337,12 +357,24 @@ impl Socket {
         };
         desc.arg.data = (&raw mut reader).cast();
         let sk = self.sk();
-        // SAFETY: `sk` is the valid sock of this socket. `tcp_read_sock` runs under the socket
-        // lock, taken and released here, and calls the actor only before it returns, with
-        // `desc`, whose reader is exclusively borrowed here.
+        let sock = self.as_raw();
+        // SAFETY: `sk` is the valid sock of this socket. The read function runs under the
+        // socket lock, taken and released here, and calls the actor only before it returns,
+        // with `desc`, whose reader is exclusively borrowed here. The socket's operations are
+        // read under the lock: kTLS replaces them once, when it is set up, and they are
+        // static tables. Either read function takes a socket buffer's bytes `offset..offset +
+        // len` to the actor, as it expects (kTLS: the decrypted bytes of one data record).
         let ret = unsafe {
             b::lock_sock_nested(sk, 0);
-            let ret = b::tcp_read_sock(sk, &mut desc, Some(read_actor::<F>));
+            let ret = if ops {
+                let ops = core::ptr::read_volatile(&raw const (*sock).ops);
+                match (*ops).read_sock {
+                    Some(read_sock) => read_sock(sk.cast(), &mut desc, Some(read_actor::<F>)),
+                    None => EOPNOTSUPP.to_errno(),
+                }
+            } else {
+                b::tcp_read_sock(sk, &mut desc, Some(read_actor::<F>))
+            };
             let ret = if ret == 0 && !reader.stopped {
                 let err = core::ptr::read_volatile(&raw const (*sk).sk_err);
                 if err != 0 {

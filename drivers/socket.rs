@@ -82,9 +82,15 @@ impl<T: Copy> Vecs<T> {
 
 /// An owned kernel socket; released when dropped.
 ///
+/// A socket may be given a file ([`Socket::with_file`]), as a user space agent (the TLS
+/// handshake's) needs to reach it: it then lives as long as the last reference to its file, of
+/// which this value owns one.
+///
 /// # Invariants
 ///
-/// `sock` is a valid socket that this value owns, with its `sk` set for its whole life.
+/// `sock` is a valid socket that this value owns, with its `sk` set for its whole life; when
+/// `sock.file` is set, this value owns a reference to that file instead, and the file owns the
+/// socket.
 pub(crate) struct Socket {
     sock: NonNull<bindings::socket>,
 }
@@ -163,6 +169,45 @@ impl Socket {
         // its namespace yet and which nothing else uses.
         unsafe { b::sk_net_refcnt_upgrade(sock.sk()) };
         Ok(sock)
+    }
+
+    /// Returns the socket.
+    pub(crate) fn as_raw(&self) -> *mut bindings::socket {
+        self.sock.as_ptr()
+    }
+
+    /// Returns whether the socket has a file ([`Socket::with_file`]).
+    pub(crate) fn has_file(&self) -> bool {
+        // SAFETY: By the type invariant the socket is valid; `file` is set once, by
+        // `with_file`, which takes the value.
+        !unsafe { (*self.sock.as_ptr()).file }.is_null()
+    }
+
+    /// Gives the socket a file (`sock_alloc_file`), as the C target gives every connection:
+    /// a handshake agent in user space reaches the socket through a descriptor of it. The
+    /// returned value owns a reference to the file; the socket is released with the last one.
+    ///
+    /// # Errors
+    ///
+    /// `ENOMEM` and the like; the socket is then released.
+    pub(crate) fn with_file(self) -> Result<Self> {
+        if self.has_file() {
+            return Ok(self);
+        }
+        let this = core::mem::ManuallyDrop::new(self);
+        // SAFETY: The socket is valid and owned (type invariant), without a file; on failure
+        // `sock_alloc_file` releases it, and on success the file owns it: either way `this`
+        // gives its ownership up here and is not dropped.
+        let file = unsafe {
+            bindings::sock_alloc_file(
+                this.sock.as_ptr(),
+                bindings::O_CLOEXEC as i32,
+                core::ptr::null(),
+            )
+        };
+        kernel::error::from_err_ptr(file)?;
+        // INVARIANT: `sock.file` is set and the reference `sock_alloc_file` returned is ours.
+        Ok(Self { sock: this.sock })
     }
 
     /// Returns the socket's sock.
@@ -446,6 +491,28 @@ impl Socket {
         io_result(unsafe { bindings::sock_sendmsg(self.sock.as_ptr(), &mut msg) })
     }
 
+    /// Copies up to `buf.len()` bytes of what has arrived into `buf` without consuming them
+    /// (`MSG_PEEK`) and without blocking. `Some(0)`: the peer closed the connection.
+    pub(crate) fn peek(&self, buf: &mut [u8]) -> Io {
+        let mut iov = bindings::kvec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        let mut msg = bindings::msghdr::default();
+        // SAFETY: The socket is valid; `iov` describes `buf`, valid for writes.
+        let ret = unsafe {
+            bindings::kernel_recvmsg(
+                self.sock.as_ptr(),
+                &mut msg,
+                &mut iov,
+                1,
+                buf.len(),
+                (bindings::MSG_PEEK | bindings::MSG_DONTWAIT) as i32,
+            )
+        };
+        io_result(ret)
+    }
+
     /// Shuts both directions down (`SHUT_RDWR`); the state change callback follows.
     pub(crate) fn shutdown(&self) {
         // SAFETY: The socket is valid.
@@ -460,8 +527,17 @@ impl Socket {
 
 impl Drop for Socket {
     fn drop(&mut self) {
-        // SAFETY: By the type invariant the socket is owned by this value.
-        unsafe { bindings::sock_release(self.sock.as_ptr()) };
+        let sock = self.sock.as_ptr();
+        // SAFETY: By the type invariant the socket is valid.
+        let file = unsafe { (*sock).file };
+        if file.is_null() {
+            // SAFETY: By the type invariant the socket, without a file, is owned by this value.
+            unsafe { bindings::sock_release(sock) };
+        } else {
+            // SAFETY: By the type invariant this value owns a reference to the socket's file,
+            // which owns the socket; the socket is released with the file's last reference.
+            unsafe { bindings::fput(file) };
+        }
     }
 }
 

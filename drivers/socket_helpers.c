@@ -86,6 +86,17 @@ void nvmet_tcp_rs_put_net(struct net *net)
 	put_net(net);
 }
 
+/* A counted reference to a sock (drivers/handshake_server.rs). */
+void nvmet_tcp_rs_sock_hold(struct sock *sk)
+{
+	sock_hold(sk);
+}
+
+void nvmet_tcp_rs_sock_put(struct sock *sk)
+{
+	sock_put(sk);
+}
+
 /* current is a macro; the C compiler knows where task_struct keeps nsproxy. */
 struct nsproxy *nvmet_tcp_rs_current_nsproxy(void)
 {

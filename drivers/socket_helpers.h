@@ -33,4 +33,6 @@ size_t nvmet_tcp_rs_sizeof_sock(void);
 struct net *nvmet_tcp_rs_get_net(struct net *net);
 struct nsproxy *nvmet_tcp_rs_current_nsproxy(void);
 void nvmet_tcp_rs_put_net(struct net *net);
+void nvmet_tcp_rs_sock_hold(struct sock *sk);
+void nvmet_tcp_rs_sock_put(struct sock *sk);
 #endif

@@ -18,6 +18,8 @@ pub mod pdu;
 mod bindings;
 #[path = "../drivers/crc32c.rs"]
 mod crc32c;
+#[path = "../drivers/handshake_server.rs"]
+mod handshake_server;
 #[path = "../drivers/io_wq.rs"]
 mod io_wq;
 #[path = "../drivers/layout.rs"]
@@ -45,6 +47,8 @@ mod sockaddr;
 mod socket;
 #[path = "../drivers/stats.rs"]
 mod stats;
+#[path = "../drivers/tls_record.rs"]
+mod tls_record;
 #[path = "../drivers/workqueue.rs"]
 #[expect(dead_code)] // Flushing is the host's.
 mod workqueue;
@@ -135,6 +139,9 @@ impl Drop for IoWq {
     }
 }
 
+/// How many times module unload waits 100 ms for the last queues' release.
+const UNLOAD_WAITS: u32 = 100;
+
 /// The module. Fields drop in order after [`PinnedDrop::drop`] closed the queues: the
 /// transport is unregistered, then the workqueue goes.
 #[pin_data(PinnedDrop)]
@@ -166,6 +173,16 @@ impl PinnedDrop for TargetModule {
         nvmet::flush_nvmet_wq();
         queues::shutdown_where(|_| true);
         nvmet::flush_nvmet_wq();
+        // A TLS handshake that ended as it was cancelled queues its release from the agent's
+        // context, which may come after the flush: it is waited for (a few seconds at most:
+        // the shutdown made the agent fail).
+        for _ in 0..UNLOAD_WAITS {
+            if queues::is_empty() {
+                break;
+            }
+            kernel::time::delay::fsleep(kernel::time::Delta::from_millis(100));
+            nvmet::flush_nvmet_wq();
+        }
         if !queues::is_empty() {
             pr_warn!("queues left at unload\n");
         }
