@@ -31,15 +31,43 @@
 //! second one with `EBUSY`, and forgets a request only when the sock is destroyed), so the
 //! request a cancel finds is the one its [`PskHandshake`] started.
 //!
-//! What remains is the module's code: [`done_callback`] is code of this module, and returns
-//! after the owner's `handshake_done`. The owner's teardown (which module unload waits for)
-//! cannot end before `handshake_done` lets go of the reference, so only the callback's last
-//! instructions may run after it, as with the C transport's callback (`kref_put` then return).
+//! What remains is the module's code: [`done_callback`] is code of this module, and may run
+//! after its owner is torn down (a cancel that lost). Every handshake is counted from before
+//! its submission to the end of its callback (after `handshake_done` dropped the owner) or a
+//! cancel that won, and module unload waits for the count to fall to zero ([`wait_idle`]): only
+//! the callback's return may run after that, as with the C transport's callback (`kref_put`
+//! then return).
 
 use crate::sock_bindings as b;
 use crate::socket::Socket;
 use core::{marker::PhantomData, ptr::NonNull};
-use kernel::{bindings, ffi::c_void, prelude::*, sync::Arc};
+use kernel::{
+    bindings,
+    ffi::c_void,
+    prelude::*,
+    sync::{
+        atomic::{Acquire, Atomic, Relaxed, Release},
+        Arc,
+    },
+    time::{delay::fsleep, Delta},
+};
+
+/// Handshakes whose callback may still run: from before their submission to the end of their
+/// callback, or to a cancel that won.
+static IN_FLIGHT: Atomic<u32> = Atomic::new(0);
+
+/// Waits until no handshake's callback may run any more, sleeping 100 ms at a time, at most
+/// `max_waits` times (module unload, once every owner was shut down: their handshakes end or
+/// are cancelled). Returns whether none is left.
+pub(crate) fn wait_idle(max_waits: u32) -> bool {
+    for _ in 0..max_waits {
+        if IN_FLIGHT.load(Acquire) == 0 {
+            return true;
+        }
+        fsleep(Delta::from_millis(100));
+    }
+    IN_FLIGHT.load(Acquire) == 0
+}
 
 /// A key's serial number (`key_serial_t`), by which the handshake layer and the keyrings name
 /// keys; 0 names none.
@@ -116,6 +144,7 @@ pub(crate) fn start<T: HandshakeDone>(
     // with the socket, go away.
     // SAFETY: `sk` is the valid sock of `sock`, borrowed for the call.
     unsafe { b::nvmet_tcp_rs_sock_hold(sk.as_ptr()) };
+    IN_FLIGHT.fetch_add(1, Relaxed);
     // SAFETY: `args` is valid for the call. `sock` has a file, of which it owns a reference for
     // the whole call (as `handshake_req_submit` requires). `ta_data` is a reference to a `T`,
     // which `done_callback::<T>` takes back (see the module's documentation).
@@ -126,6 +155,7 @@ pub(crate) fn start<T: HandshakeDone>(
         // SAFETY: The request was refused: no callback runs, and the reference given as
         // `ta_data` is still this function's, from `Arc::into_raw` above.
         drop(unsafe { Arc::from_raw(data) });
+        IN_FLIGHT.fetch_sub(1, Release);
         return Err(Error::from_errno(ret));
     }
     // INVARIANT: `sk` is `sock`'s, held above; `data` is the request's `ta_data`, whose
@@ -151,7 +181,11 @@ impl<T: HandshakeDone> PskHandshake<T> {
         // SAFETY: The request was cancelled before it completed, so its callback never runs,
         // and the reference given as its `ta_data` (type invariant) is ours again; `self` is
         // consumed, so it is taken back once.
-        cancelled.then(|| unsafe { Arc::from_raw(self.owner) })
+        let owner = cancelled.then(|| unsafe { Arc::from_raw(self.owner) });
+        if owner.is_some() {
+            IN_FLIGHT.fetch_sub(1, Release);
+        }
+        owner
     }
 }
 
@@ -183,6 +217,8 @@ unsafe extern "C" fn done_callback<T: HandshakeDone>(
         _ => Err(EIO),
     };
     T::handshake_done(owner, result);
+    // Last: the owner, and whatever of it `handshake_done` kept, is gone.
+    IN_FLIGHT.fetch_sub(1, Release);
 }
 
 /// A counted reference to a key (`struct key`); put when dropped.

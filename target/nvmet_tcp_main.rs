@@ -139,7 +139,7 @@ impl Drop for IoWq {
     }
 }
 
-/// How many times module unload waits 100 ms for the last queues' release.
+/// How many times module unload waits 100 ms for the last TLS handshakes to end.
 const UNLOAD_WAITS: u32 = 100;
 
 /// The module. Fields drop in order after [`PinnedDrop::drop`] closed the queues: the
@@ -173,16 +173,13 @@ impl PinnedDrop for TargetModule {
         nvmet::flush_nvmet_wq();
         queues::shutdown_where(|_| true);
         nvmet::flush_nvmet_wq();
-        // A TLS handshake that ended as it was cancelled queues its release from the agent's
-        // context, which may come after the flush: it is waited for (a few seconds at most:
-        // the shutdown made the agent fail).
-        for _ in 0..UNLOAD_WAITS {
-            if queues::is_empty() {
-                break;
-            }
-            kernel::time::delay::fsleep(kernel::time::Delta::from_millis(100));
-            nvmet::flush_nvmet_wq();
+        // A TLS handshake whose cancel lost runs its callback in the agent's context, which
+        // may queue a release after the flush: waited for (a few seconds at most, the
+        // shutdown made the agent fail), and the release it queued with it.
+        if !handshake_server::wait_idle(UNLOAD_WAITS) {
+            pr_warn!("TLS handshakes still running at unload\n");
         }
+        nvmet::flush_nvmet_wq();
         if !queues::is_empty() {
             pr_warn!("queues left at unload\n");
         }

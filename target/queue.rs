@@ -954,10 +954,6 @@ impl Queue {
         // Before any lock: a running `setup_timeout` takes `io`. Not queued again afterwards
         // (it is queued once, at accept).
         drop(cancel_delayed_sync::<_, 2>(&*this));
-        drop(cancel_delayed_sync::<_, 3>(&*this));
-        // Only after the handshake's end or cancel, unless a close came first: then it is
-        // cancelled here, or its end finds the queue releasing.
-        this.cancel_handshake();
         if let Some(hooks) = this.hooks.lock().take() {
             drop(hooks.restore(&this.sock));
         }
@@ -980,6 +976,11 @@ impl Queue {
                 };
             }
         }
+        // Releasing: no handshake starts any more (only `Detecting` starts one). Its timeout
+        // goes, and a handshake still running (a close came first) is cancelled, or its end
+        // finds the queue releasing; either way its callback holds its own reference.
+        drop(cancel_delayed_sync::<_, 3>(&*this));
+        this.cancel_handshake();
         // Waits for every command the core holds.
         this.sq.destroy();
         {
