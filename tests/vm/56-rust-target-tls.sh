@@ -8,12 +8,13 @@
 #   still serving: garbage in a TLS record header instead of a ClientHello
 #   (tlshd fails the handshake), bytes that are neither, a connection that
 #   sends 3 bytes and nothing more (closed by connect_timeout), a handshake
-#   tlshd never takes up (SIGSTOP: closed by tls_handshake_timeout), and one
-#   with no tlshd at all (refused at once);
+#   tlshd never takes up (SIGSTOP: closed by tls_handshake_timeout), one
+#   with no tlshd at all (refused at once), and a TLS session that sends a
+#   close_notify alert after its ICReq (scripts/guest/tls-close-notify: the
+#   target logs the alert, as C does, and closes when the host does);
 # - the same port with addr_treq not required: a plain connect and a TLS
 #   connect both work (tls_key empty, then set), each with fio verify.
-# Not covered here: a TLS alert mid-stream (needs a TLS client that can send
-# one on an NVMe/TCP session).
+# Not covered here: a fatal TLS alert (Python's ssl cannot send one).
 set -euo pipefail
 . scripts/guest/lib.sh
 nqn=nqn.2026-12.io.nvme-tcp-rs:tls
@@ -112,7 +113,9 @@ tlshd_start
 # The PSK: a configured key made by nvme-cli, checked and inserted (as the
 # retained PSK for this host and subsystem) into the .nvme keyring.
 key=$(nvme gen-tls-key --hostnqn="$hostnqn" --subsysnqn="$nqn" | grep -o 'NVMeTLSkey-1:[^ ]*')
-nvme check-tls-key --hostnqn="$hostnqn" --subsysnqn="$nqn" --keydata="$key" --insert
+nvme check-tls-key --hostnqn="$hostnqn" --subsysnqn="$nqn" --keydata="$key" --insert | tee /tmp/tls-key.out
+serial=$(awk '/Inserted TLS key/ { print $4 }' /tmp/tls-key.out)
+[ -n "$serial" ]
 
 nvmet_subsys "$nqn" /dev/ram0
 nvmet_port 1 127.0.0.1 4420
@@ -152,6 +155,9 @@ tlshd_stop
 raw_closed "no tlshd" 20 '\x16\x03\x01\x00\x40%s' "$(head -c 64 /dev/zero | tr '\0' 'z')"
 log_since "$n" 'failed to start TLS'
 tlshd_start
+n=$(dmesg | wc -l)
+scripts/guest/tls-close-notify 127.0.0.1 4420 "NVMe0R01 $hostnqn $nqn" "$serial"
+log_since "$n" 'TLS Alert desc 0'
 echo "  the port still serves:"
 connect_tls
 verify_io tls
