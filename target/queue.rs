@@ -831,7 +831,13 @@ impl Queue {
         if params::ratelimit() {
             pr_warn!("{}: TLS handshake timeout\n", owner.name());
         }
-        owner.io.lock().state.phase = Phase::Failed;
+        {
+            // Not if the release got there first (it sets `Releasing`, then cancels this work).
+            let mut io = owner.io.lock();
+            if io.state.phase == Phase::Handshake {
+                io.state.phase = Phase::Failed;
+            }
+        }
         // The agent may go on: it is stopped by the close.
         owner.sock.shutdown();
         Self::schedule_release(owner.as_arc_borrow());
