@@ -6,10 +6,12 @@
 //! sets kTLS up on the socket and reports how it went, which the kernel hands to the requester's
 //! done callback.
 //!
-//! [`Handshake::start`] starts one, as a client (`tls_client_hello_psk`) or as a server
-//! (`tls_server_hello_psk`), for an owner ([`Done`]) that receives the result;
-//! [`Handshake::cancel`], or dropping the [`Handshake`], cancels it. [`client_psk`] is the whole
-//! of a host's handshake: start, wait with a timeout, cancel on timeout.
+//! [`Handshake::start`] starts one, as a client (`tls_client_hello_psk`, the host's) or as a
+//! server (`tls_server_hello_psk`, the target's, on an accepted connection), for an owner
+//! ([`Done`]) that receives the result; [`Handshake::cancel`], or dropping the [`Handshake`],
+//! cancels it. [`client_psk`] is the whole of a host's handshake: start, wait with a timeout,
+//! cancel on timeout. [`crate::keyring::Key`] is a counted reference to the PSK
+//! a handshake named.
 //!
 //! # The done callback and cancellation
 //!
@@ -31,11 +33,12 @@
 //! up by the socket's sock, always finds a live sock. A socket needs a file for a handshake
 //! at all (`tlshd` is given a descriptor of it): see [`Socket::file`].
 //!
-//! What a reference cannot keep alive is the callback's code, which is in this module.
-//! [`client_psk`] waits, when its cancel lost, until the callback has signalled its result:
-//! once it returns, its callback has done everything but drop its own reference and return, as
-//! with any completion a module waits for. Other owners must make sure, in the same way, that
-//! the module does not go before a callback whose cancel lost has run.
+//! What a reference cannot keep alive is the callback's code, which is in this module. Every
+//! handshake is counted from before its submission to the end of its callback or to a cancel
+//! that won, and module unload waits for the count to fall to zero ([`wait_idle`]): only the
+//! callback's return may run after that, as with the C transports' callbacks. [`client_psk`]
+//! also waits, when its cancel lost, until the callback has signalled its result, so that a
+//! host's connect ends with its handshake.
 //!
 //! The peer name is not copied by the core, which reads it when `tlshd` accepts the request:
 //! possibly after a cancel that won. It is therefore `'static`.
@@ -49,15 +52,31 @@ use kernel::{
     prelude::*,
     sync::{
         aref::ARef,
-        atomic::{Atomic, Relaxed},
+        atomic::{Acquire, Atomic, Relaxed, Release},
         Arc,
     },
-    time::Jiffies,
+    time::{delay::fsleep, Delta, Jiffies},
     types::Opaque,
 };
 
-/// A key's serial number (`key_serial_t`); 0 is no key.
-pub(crate) type KeySerial = i32;
+pub(crate) use crate::keyring::KeySerial;
+
+/// Handshakes whose callback may still run: from before their submission to the end of their
+/// callback, or to a cancel that won.
+static IN_FLIGHT: Atomic<u32> = Atomic::new(0);
+
+/// Waits until no handshake's callback may run any more, sleeping 100 ms at a time, at most
+/// `max_waits` times (module unload, once every owner was shut down: their handshakes end or
+/// are cancelled). Returns whether none is left.
+pub(crate) fn wait_idle(max_waits: u32) -> bool {
+    for _ in 0..max_waits {
+        if IN_FLIGHT.load(Acquire) == 0 {
+            return true;
+        }
+        fsleep(Delta::from_millis(100));
+    }
+    IN_FLIGHT.load(Acquire) == 0
+}
 
 /// Most keys a client may offer (`ta_my_peerids`).
 pub(crate) const MAX_KEYS: usize = 5;
@@ -160,6 +179,8 @@ impl<T: Done> Handshake<T> {
         args.ta_my_peerids[..nr].copy_from_slice(psk.keys);
         let owner = Arc::into_raw(owner);
         args.ta_data = owner.cast_mut().cast::<c_void>();
+        // Before the submission: once it is accepted, the callback may run at once.
+        IN_FLIGHT.fetch_add(1, Relaxed);
         // SAFETY: `args` is valid for the call; its socket is connected and has a file, of which
         // `sock` (and `file`) hold references for the call, as the core requires. The core
         // copies everything but the peer name, which is `'static`. The callback and its
@@ -175,6 +196,7 @@ impl<T: Done> Handshake<T> {
             // SAFETY: A request that was not submitted never calls its callback: the reference
             // `into_raw` gave it is ours again, taken back once.
             drop(unsafe { Arc::from_raw(owner) });
+            IN_FLIGHT.fetch_sub(1, Release);
             return Err(status_error(ret));
         }
         // INVARIANT: `file` is the socket's file; the callback owns the reference of `owner`.
@@ -186,33 +208,36 @@ impl<T: Done> Handshake<T> {
         })
     }
 
-    /// Cancels the handshake: returns `true` if the done callback will never run (its reference
-    /// to the owner is dropped here), `false` if it has run, is running or is about to run.
-    pub(crate) fn cancel(mut self) -> bool {
+    /// Cancels the handshake: returns the owner's reference the done callback would have had
+    /// if the callback will never run, `None` if it has run, is running or is about to run.
+    ///
+    /// A cancelled handshake may go on in `tlshd`, which holds a descriptor of the socket until
+    /// it finishes: shut the socket down to stop it at once.
+    pub(crate) fn cancel(mut self) -> Option<Arc<T>> {
         self.settle()
     }
 
     /// [`Handshake::cancel`], once.
-    fn settle(&mut self) -> bool {
+    fn settle(&mut self) -> Option<Arc<T>> {
         if self.settled {
-            return false;
+            return None;
         }
         self.settled = true;
         // SAFETY: `sk` is valid while `_file` is held (type invariant). Cancelling a request
         // that is done, or cancelling twice, only returns `false`.
-        let won = unsafe { b::tls_handshake_cancel(self.sk) };
-        if won {
-            // SAFETY: A cancel that won means the callback never runs: the reference `start`
-            // gave it (type invariant) is ours, taken back once (`settled`).
-            drop(unsafe { Arc::from_raw(self.owner) });
+        if !unsafe { b::tls_handshake_cancel(self.sk) } {
+            return None;
         }
-        won
+        IN_FLIGHT.fetch_sub(1, Release);
+        // SAFETY: A cancel that won means the callback never runs: the reference `start`
+        // gave it (type invariant) is ours, taken back once (`settled`).
+        Some(unsafe { Arc::from_raw(self.owner) })
     }
 }
 
 impl<T: Done> Drop for Handshake<T> {
     fn drop(&mut self) {
-        self.settle();
+        drop(self.settle());
     }
 }
 
@@ -232,6 +257,8 @@ unsafe extern "C" fn done_callback<T: Done>(data: *mut c_void, status: i32, peer
         Err(status_error(status))
     };
     T::done(owner, result);
+    // Last: the owner, and whatever of it `done` kept, is gone.
+    IN_FLIGHT.fetch_sub(1, Release);
 }
 
 /// The owner of a [`client_psk`] handshake: a completion the starter waits on, and the result.
@@ -314,7 +341,7 @@ pub(crate) fn client_psk(
     let left = unsafe { kb::wait_for_completion_interruptible_timeout(waiter.done.get(), timeout) };
     if left <= 0 {
         let e = if left < 0 { ERESTARTSYS } else { ETIMEDOUT };
-        if !handshake.cancel() {
+        if handshake.cancel().is_none() {
             // The callback is underway: it only stores the result and completes.
             // SAFETY: `done` is initialised, and `waiter` keeps it alive.
             unsafe { kb::wait_for_completion(waiter.done.get()) };

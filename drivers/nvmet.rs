@@ -109,6 +109,14 @@ pub(crate) mod params {
         Some(kernel::time::msecs_to_jiffies(secs.saturating_mul(1000)))
     }
 
+    /// Returns the `tls_handshake_timeout` module parameter, in seconds (as C's: 0 leaves
+    /// the limit to the handshake agent, and no work of the transport times it out).
+    pub(crate) fn tls_handshake_timeout() -> u32 {
+        // SAFETY: The accessor reads an `int` parameter with `READ_ONCE`; no preconditions.
+        let v = unsafe { bindings::nvmet_tcp_rs_tls_handshake_timeout() };
+        u32::try_from(v).unwrap_or(0)
+    }
+
     /// Returns whether a rate-limited error line may be printed now.
     pub(crate) fn ratelimit() -> bool {
         // SAFETY: The helper uses its own static limiter, which serialises callers.
@@ -206,6 +214,29 @@ impl Port {
         // `tcp`, a struct of plain bytes, so reading it is always defined.
         let sectype = unsafe { self.disc_addr().tsas.tcp.as_ref().sectype };
         u32::from(sectype) == bindings::NVMF_TCP_SECTYPE_TLS13
+    }
+
+    /// Returns whether the port refuses connections without TLS (`addr_treq` `required`:
+    /// `nvmet_port_secure_channel_required`). configfs makes it the default with `tls1.3`.
+    pub(crate) fn tls_required(&self) -> bool {
+        // `NVME_TREQ_SECURE_CHANNEL_MASK`, a macro.
+        let mask = bindings::NVMF_TREQ_REQUIRED | bindings::NVMF_TREQ_NOT_REQUIRED;
+        u32::from(self.disc_addr().treq) & mask == bindings::NVMF_TREQ_REQUIRED
+    }
+
+    /// Returns the serial of the port's keyring (`port->keyring`, the `.nvme` keyring unless
+    /// configfs names another), in which the handshake looks PSKs up; 0 if it has none.
+    pub(crate) fn keyring(&self) -> crate::keyring::KeySerial {
+        // SAFETY: By the type invariant the port is valid. The core sets `keyring` when it
+        // makes the port and changes it only for a disabled one; the transport reads it for an
+        // enabled one (the queues of a port are closed before `remove_port` returns).
+        let keyring = unsafe { (*self.0.get()).keyring };
+        if keyring.is_null() {
+            return 0;
+        }
+        // SAFETY: The port holds a reference to its keyring, valid while it is the port's;
+        // the serial is set when the key is made.
+        unsafe { (*keyring).serial }
     }
 
     /// Returns the port's number (`addr_portid`... the configfs directory name).

@@ -9,9 +9,10 @@
 //! twice, and the buffer the core reads a command's data from is owned by the token until the
 //! core is done with it.
 
+use crate::keyring::Key;
 use crate::nvmet::{bindings, PortHandle};
 use crate::sgl::DataBuffer;
-use core::{ffi::c_void, marker::PhantomData, mem::ManuallyDrop};
+use core::{ffi::c_void, marker::PhantomData, mem::ManuallyDrop, ptr::NonNull};
 use kernel::{
     alloc::KVBox,
     error::to_result,
@@ -240,11 +241,22 @@ pub(crate) struct Sq<Q> {
     done: Atomic<u32>,
     handed: Atomic<u32>,
     destroyed: Atomic<bool>,
+    /// Where `sq->tls_key` is: `TLS_NONE`, `TLS_SETTING`, `TLS_SET` or `TLS_CLOSED`.
+    tls: Atomic<u32>,
     _owner: PhantomData<Q>,
 }
 
 const HANDED_CONNECT: u32 = 1;
 const HANDED_REQUESTS: u32 = 2;
+
+/// No TLS key, and one may be set ([`Sq::set_tls_key`]).
+const TLS_NONE: u32 = 0;
+/// [`Sq::set_tls_key`] is storing a key.
+const TLS_SETTING: u32 = 1;
+/// A key is stored, to be put by the teardown.
+const TLS_SET: u32 = 2;
+/// Torn down: no key may be set.
+const TLS_CLOSED: u32 = 3;
 
 // SAFETY: The core's sq is used from any thread; `owner` is only turned into a shared reference.
 unsafe impl<Q: Sync> Send for Sq<Q> {}
@@ -287,6 +299,7 @@ impl<Q: HasSq> Sq<Q> {
             done: Atomic::new(NO_LINK),
             handed: Atomic::new(0),
             destroyed: Atomic::new(false),
+            tls: Atomic::new(TLS_NONE),
             _owner: PhantomData,
         }? Error)
     }
@@ -343,12 +356,53 @@ impl<Q: HasSq> Sq<Q> {
         if self.destroyed.xchg(true, Relaxed) {
             return;
         }
+        // The TLS key first, as C does.
+        self.put_tls_key();
         // SAFETY: `sq`/`cq` are initialised (type invariant); `destroyed` makes this the only
         // teardown.
         unsafe {
             bindings::nvmet_sq_destroy(self.raw());
             bindings::nvmet_cq_put(self.cq.get());
         }
+    }
+
+    /// Gives the queue the PSK its TLS session was set up with (`sq->tls_key`, put when the
+    /// queue is torn down), which the core reads during Connect and authentication: a queue
+    /// with a key is a secure channel (no DH-HMAC-CHAP, `, TLS` in the core's log line). Once,
+    /// and only before the Connect runs: `connect` must be this queue's Connect request, and
+    /// the queue neither installed nor torn down; otherwise `key` is given back.
+    pub(crate) fn set_tls_key(&self, connect: &FreeReq, key: Key) -> Result<(), Key> {
+        let before_connect = connect.0.sq == core::ptr::from_ref(self) as usize
+            && core::ptr::eq(
+                connect.0.req.as_ptr().cast_const(),
+                (&raw const self.connect).cast(),
+            )
+            && self.requests.as_ref().is_none();
+        if !before_connect || self.tls.cmpxchg(TLS_NONE, TLS_SETTING, Acquire).is_err() {
+            return Err(key);
+        }
+        // SAFETY: `sq` is initialised (type invariant). Nothing else reads or writes `tls_key`
+        // now: the core reads it only for commands of this queue, and none runs (the caller
+        // holds the token of the Connect request, the only one before the queue is
+        // installed); the teardown touches it only once `tls` is `TLS_SET`. The key's
+        // reference goes to the field, which was empty (`TLS_NONE`).
+        let none = unsafe { bindings::nvmet_tcp_rs_sq_xchg_tls_key(self.raw(), key.into_raw()) };
+        if self.tls.cmpxchg(TLS_SETTING, TLS_SET, Release).is_err() {
+            // Torn down meanwhile, without touching the field: the key is taken back.
+            // SAFETY: `sq` is initialised, and its memory lives while `self` is borrowed. The
+            // teardown saw `TLS_SETTING` and left the field alone, and the core reads it for
+            // no command of the queue (see above), so this function still has it to itself.
+            let key = unsafe { bindings::nvmet_tcp_rs_sq_xchg_tls_key(self.raw(), none) };
+            if let Some(key) = NonNull::new(key) {
+                // SAFETY: The reference given to the field above, taken back.
+                drop(unsafe { Key::from_raw(key) });
+            }
+        } else if let Some(key) = NonNull::new(none) {
+            // Without the core's TLS support the key is not stored but given back.
+            // SAFETY: The reference `into_raw` gave, given back by the exchange.
+            drop(unsafe { Key::from_raw(key) });
+        }
+        Ok(())
     }
 
     /// Returns the token of the Connect request, once.
@@ -576,12 +630,24 @@ impl<Q: HasSq> Sq<Q> {
     }
 }
 
+impl<Q> Sq<Q> {
+    /// Puts the TLS key, if [`Sq::set_tls_key`] stored one; no key can be stored afterwards.
+    fn put_tls_key(&self) {
+        if self.tls.xchg(TLS_CLOSED, Acquire) == TLS_SET {
+            // SAFETY: `sq` is initialised; `set_tls_key` is done with the field (`TLS_SET`,
+            // published with `Release`), and no one else touches it.
+            unsafe { bindings::nvmet_tcp_rs_sq_put_tls_key(self.sq.get()) };
+        }
+    }
+}
+
 #[pinned_drop]
 impl<Q> PinnedDrop for Sq<Q> {
     fn drop(self: Pin<&mut Self>) {
         if self.destroyed.xchg(true, Relaxed) {
             return;
         }
+        self.put_tls_key();
         // SAFETY: `sq`/`cq` are initialised and not torn down yet (`destroyed` was clear);
         // the `Sq` goes, so this is the last use of them.
         unsafe {

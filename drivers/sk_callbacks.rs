@@ -193,6 +193,39 @@ impl<T: Callbacks> Hooks<T> {
     }
 }
 
+impl<T: Callbacks> Hooks<T> {
+    /// Gives `conn`, a connection accepted on the listening socket these hooks were installed
+    /// on, the listener's `data_ready` from before [`Socket::install`] and no owner: a
+    /// connection starts with a copy of its listener's callbacks and `sk_user_data`, and so
+    /// becomes a socket of its own, which wakes its readers (a handshake agent in user space,
+    /// say) as the stack does. The C target does the same before a TLS handshake. `write_space`
+    /// and `state_change` are the listener's own already (a listening install keeps them).
+    ///
+    /// Meant for before `conn` has callbacks of its own installed ([`Socket::install`] after
+    /// this saves what this sets): an owner installed before would lose its callbacks, and the
+    /// reference the socket held to it would be leaked.
+    #[allow(dead_code)] // The target's: the host does not listen.
+    pub(crate) fn reset_accepted(&self, conn: &Socket) {
+        let sk = conn.sk();
+        let Some(data_ready) = self.saved.data_ready else {
+            return;
+        };
+        // SAFETY: `sk` is the valid sock of `conn`; its callbacks and `sk_user_data` are
+        // changed under the callback lock, as the stack reads them. A fresh connection holds
+        // a copy of the listener's pointer to the box `install` made, which the listener owns,
+        // so clearing it frees nothing (misused, it leaks a reference; it never frees one). With
+        // `sk_user_data` cleared any callback of ours left on the socket does nothing, and
+        // `data_ready` is what the listener had before ours: the stack's, valid for any sock,
+        // or one of ours, which does nothing without an owner.
+        unsafe {
+            with_callbacks_locked(sk, || {
+                (*sk).sk_user_data = core::ptr::null_mut();
+                (*sk).sk_data_ready = Some(data_ready);
+            })
+        };
+    }
+}
+
 /// Runs `f` with what [`Socket::install`] put in `sk_user_data`, under the socket's callback
 /// lock, if it is still there.
 ///

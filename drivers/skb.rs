@@ -345,19 +345,19 @@ impl Socket {
         };
         desc.arg.data = (&raw mut reader).cast();
         let sk = self.sk();
-        // SAFETY: The socket is valid; its `ops` are set for its whole life, changed only by
-        // kTLS's set-up (before the connection is handed to us), and read once.
-        let ops = unsafe { core::ptr::read_volatile(&raw const (*self.as_raw()).ops) };
-        // SAFETY: `ops` is the socket's valid, static operations table.
-        let Some(read_sock) = (unsafe { (*ops).read_sock }) else {
-            return Err(EOPNOTSUPP);
-        };
-        // SAFETY: `sk` is the valid sock of this socket. `read_sock` runs under the socket
-        // lock, taken and released here, as its callers must, and calls the actor only before
-        // it returns, with `desc`, whose reader is exclusively borrowed here.
+        let sock = self.as_raw();
+        // SAFETY: `sk` is the valid sock of this socket. Its read function runs under the
+        // socket lock, taken and released here, as its callers must, and calls the actor only
+        // before it returns, with `desc`, whose reader is exclusively borrowed here. The
+        // socket's operations are read under the lock too: they are static tables, replaced
+        // only by kTLS's set-up, which takes the lock.
         let ret = unsafe {
             b::lock_sock_nested(sk, 0);
-            let ret = read_sock(sk.cast(), &mut desc, Some(read_actor::<F>));
+            let ops = core::ptr::read_volatile(&raw const (*sock).ops);
+            let ret = match (*ops).read_sock {
+                Some(read_sock) => read_sock(sk.cast(), &mut desc, Some(read_actor::<F>)),
+                None => EOPNOTSUPP.to_errno(),
+            };
             let ret = if ret == 0 && !reader.stopped {
                 let err = core::ptr::read_volatile(&raw const (*sk).sk_err);
                 if err != 0 {

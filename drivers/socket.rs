@@ -209,7 +209,7 @@ impl Socket {
     /// # Errors
     ///
     /// `ENOMEM` or another error of the allocation; the socket is released then.
-    fn into_file(self) -> Result<Self> {
+    pub(crate) fn into_file(self) -> Result<Self> {
         if self.filed {
             return Ok(self);
         }
@@ -553,6 +553,28 @@ impl Socket {
         };
         // SAFETY: The socket is valid and `msg` describes pages the caller guarantees.
         io_result(unsafe { bindings::sock_sendmsg(self.sock.as_ptr(), &mut msg) })
+    }
+
+    /// Copies up to `buf.len()` bytes of what has arrived into `buf` without consuming them
+    /// (`MSG_PEEK`) and without blocking. `Some(0)`: the peer closed the connection.
+    pub(crate) fn peek(&self, buf: &mut [u8]) -> Io {
+        let mut iov = bindings::kvec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        let mut msg = bindings::msghdr::default();
+        // SAFETY: The socket is valid; `iov` describes `buf`, valid for writes.
+        let ret = unsafe {
+            bindings::kernel_recvmsg(
+                self.sock.as_ptr(),
+                &mut msg,
+                &mut iov,
+                1,
+                buf.len(),
+                (bindings::MSG_PEEK | bindings::MSG_DONTWAIT) as i32,
+            )
+        };
+        io_result(ret)
     }
 
     /// Shuts both directions down (`SHUT_RDWR`); the state change callback follows.

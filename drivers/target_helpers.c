@@ -43,6 +43,13 @@ device_param_cb(connect_timeout, &nvmet_tcp_rs_param_ops,
 MODULE_PARM_DESC(connect_timeout,
 		"nvmet tcp ICReq and Fabrics Connect timeout in seconds, 0 for none: Default 30");
 
+/* As the C transport's: the TLS handshake's time limit, in seconds. */
+static int tls_handshake_timeout = 10;
+device_param_cb(tls_handshake_timeout, &nvmet_tcp_rs_param_ops,
+		&tls_handshake_timeout, 0644);
+MODULE_PARM_DESC(tls_handshake_timeout,
+		 "nvme TLS handshake timeout in seconds (default 10)");
+
 int nvmet_tcp_rs_so_priority(void)
 {
 	return READ_ONCE(so_priority);
@@ -56,6 +63,11 @@ int nvmet_tcp_rs_idle_poll_usecs(void)
 int nvmet_tcp_rs_connect_timeout(void)
 {
 	return READ_ONCE(connect_timeout);
+}
+
+int nvmet_tcp_rs_tls_handshake_timeout(void)
+{
+	return READ_ONCE(tls_handshake_timeout);
 }
 
 /* One limiter for the module's per-queue error lines, as pr_err_ratelimited. */
@@ -75,6 +87,25 @@ void *nvmet_tcp_rs_sg_virt(struct scatterlist *sg)
 struct page *nvmet_tcp_rs_sg_page(struct scatterlist *sg)
 {
 	return sg_page(sg);
+}
+
+/*
+ * sq->tls_key exists only with CONFIG_NVME_TARGET_TCP_TLS (without it no port
+ * can ask for TLS): stores key there and returns what was there, or returns
+ * key itself, not stored.
+ */
+struct key *nvmet_tcp_rs_sq_xchg_tls_key(struct nvmet_sq *sq, struct key *key)
+{
+#ifdef CONFIG_NVME_TARGET_TCP_TLS
+	return xchg(&sq->tls_key, key);
+#else
+	return key;
+#endif
+}
+
+void nvmet_tcp_rs_sq_put_tls_key(struct nvmet_sq *sq)
+{
+	nvmet_sq_put_tls_key(sq);
 }
 
 /*

@@ -156,5 +156,10 @@ impl PinnedDrop for HostModule {
     fn drop(self: Pin<&mut Self>) {
         // Controllers hold no reference on the module: remove them before it goes.
         ctrl::delete_all();
+        // Every connect waited for its handshake's callback to signal; what may remain is the
+        // callback's last steps (a few instructions): waited for here, at most 5 s.
+        if !handshake::wait_idle(50) {
+            pr_warn!("TLS handshakes still running at unload\n");
+        }
     }
 }

@@ -307,7 +307,7 @@ impl Queue {
                 };
                 SetupError::from(e)
             })?;
-        if crate::keyring::check_key(peer).is_err() {
+        if crate::keyring::Key::tls_psk(peer).is_err() {
             dev_warn!(ctrl.device(), "queue {}: Invalid key {:x}\n", qid, peer);
             return Err(ENOKEY.into());
         }

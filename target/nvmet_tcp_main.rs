@@ -18,8 +18,14 @@ pub mod pdu;
 mod bindings;
 #[path = "../drivers/crc32c.rs"]
 mod crc32c;
+#[path = "../drivers/handshake.rs"]
+#[allow(dead_code)] // The client side is the host's.
+mod handshake;
 #[path = "../drivers/io_wq.rs"]
 mod io_wq;
+#[path = "../drivers/keyring.rs"]
+#[allow(dead_code)] // The default keyring is the host's: a port names its own.
+mod keyring;
 #[path = "../drivers/layout.rs"]
 mod layout;
 #[path = "../drivers/net_ns.rs"]
@@ -45,6 +51,8 @@ mod sockaddr;
 mod socket;
 #[path = "../drivers/stats.rs"]
 mod stats;
+#[path = "../drivers/tls_record.rs"]
+mod tls_record;
 #[path = "../drivers/workqueue.rs"]
 #[expect(dead_code)] // Flushing is the host's.
 mod workqueue;
@@ -135,6 +143,9 @@ impl Drop for IoWq {
     }
 }
 
+/// How many times module unload waits 100 ms for the last TLS handshakes to end.
+const UNLOAD_WAITS: u32 = 100;
+
 /// The module. Fields drop in order after [`PinnedDrop::drop`] closed the queues: the
 /// transport is unregistered, then the workqueue goes.
 #[pin_data(PinnedDrop)]
@@ -165,6 +176,13 @@ impl PinnedDrop for TargetModule {
         // ports may still be connected or releasing: close them and wait for their release.
         nvmet::flush_nvmet_wq();
         queues::shutdown_where(|_| true);
+        nvmet::flush_nvmet_wq();
+        // A TLS handshake whose cancel lost runs its callback in the agent's context, which
+        // may queue a release after the flush: waited for (a few seconds at most, the
+        // shutdown made the agent fail), and the release it queued with it.
+        if !handshake::wait_idle(UNLOAD_WAITS) {
+            pr_warn!("TLS handshakes still running at unload\n");
+        }
         nvmet::flush_nvmet_wq();
         if !queues::is_empty() {
             pr_warn!("queues left at unload\n");

@@ -53,6 +53,9 @@ pub(crate) struct TcpPort {
     pub(crate) addr: SockAddr,
     /// In-capsule data size for I/O queues.
     pub(crate) inline_data_size: u32,
+    /// Whether the port serves TLS (`addr_tsas` `tls1.3`): each connection is told a TLS
+    /// ClientHello or a plain ICReq first (`addr_treq` says whether plain ones are refused).
+    pub(crate) tls: bool,
     /// `None` once the port is removed.
     #[pin]
     listener: Mutex<Option<Listener>>,
@@ -77,13 +80,9 @@ impl TcpPort {
                 return Err(EINVAL);
             }
         };
-        if nport.wants_tls() {
-            pr_err!(
-                "port {}: TLS (tsas tls1.3) is not supported by this transport\n",
-                nport.id()
-            );
-            return Err(EOPNOTSUPP);
-        }
+        // configfs accepts `tls1.3` only with the core's TLS support and a keyring, and
+        // neither it nor `addr_treq` changes while the port is enabled.
+        let tls = nport.wants_tls();
         // The port listens in the network namespace of the process that enables it, as in C
         // (whose `sock_create` takes the caller's); C parses the address in the initial one, we
         // in that one too, so that an IPv6 scope names one of its interfaces. The listening
@@ -133,6 +132,7 @@ impl TcpPort {
                 nport,
                 addr,
                 inline_data_size,
+                tls,
                 listener <- new_mutex!(Some(Listener { sock, hooks: None })),
                 removed: Atomic::new(false),
                 accept_work <- new_work!("TcpPort::accept_work"),
@@ -192,7 +192,13 @@ impl TcpPort {
                 let Some(l) = listener.as_ref() else {
                     return;
                 };
-                l.sock.accept()
+                let accepted = l.sock.accept();
+                // A TLS connection may go to the handshake agent, which must be woken as by
+                // any socket: it stops being a copy of the listener.
+                if let (true, Ok(Some(sock)), Some(hooks)) = (self.tls, &accepted, &l.hooks) {
+                    hooks.reset_accepted(sock);
+                }
+                accepted
             };
             let sock = match accepted {
                 Ok(Some(sock)) => sock,

@@ -9,11 +9,22 @@
 //! ICReq and Fabrics Connect within `connect_timeout` is closed by `setup_timeout` (C
 //! keeps it until the host closes it).
 //!
+//! On a TLS port (`addr_tsas` `tls1.3`) a connection starts `Detecting`: `io_work` peeks at its
+//! first 8 bytes, as the C target does. A plain ICReq is served as on any port, or refused
+//! where TLS is required (`addr_treq` `required`); anything else goes to the handshake agent
+//! (`tlshd`, through [`crate::handshake`]) with the queue's callbacks taken off the
+//! socket, under `tls_handshake_timeout` (`tls_timeout`). When it succeeds the queue reads
+//! through kTLS ([`Socket::read`]), whose records that are not data (alerts) are taken as
+//! C takes them; whatever ends it (the agent's failure, the timeout, a shutdown) closes the
+//! connection, and the port goes on serving.
+//!
 //! Locks: `io` (the I/O work's), then the socket's own lock (inside [`Socket::read`] and the
 //! socket calls); the core's locks (`nvmet_config_sem` for Connect) are taken by the commands
-//! executed under `io`, never the other way round. `hooks` is taken alone.
+//! executed under `io`, never the other way round. `hooks` and `handshake` are leaves.
 
 use crate::crc32c::KernelCrc32c;
+use crate::handshake::{Done, Handshake, Psk, Side};
+use crate::keyring::{Key, KeySerial};
 use crate::io_wq::Kicks;
 use crate::nvmet::{nvmet_wq, params, status, CtrlId, TRADDR_SIZE};
 use crate::nvmet_sq::{Sq, CONNECT};
@@ -34,6 +45,7 @@ use crate::slots::{Slot, Slots};
 use crate::sockaddr::{AddrText, SockAddr};
 use crate::socket::Socket;
 use crate::stats::{queue_stats, QueueStats, Root};
+use crate::tls_record::Record;
 use crate::workqueue::cancel_delayed_sync;
 use kernel::{
     new_delayed_work, new_mutex, new_work,
@@ -59,6 +71,11 @@ static NEXT_IDX: Atomic<u32> = Atomic::new(0);
 /// Where the queue is in its life, as `io_work` sees it.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Phase {
+    /// On a TLS port: waiting for the first 8 bytes, to tell a TLS ClientHello from an ICReq.
+    Detecting,
+    /// The TLS handshake runs in the agent, which owns the socket's bytes: the queue's
+    /// callbacks are off the socket, and `io_work` does nothing.
+    Handshake,
     /// Waiting for ICReq.
     Connecting,
     /// ICReq/ICResp done.
@@ -83,6 +100,8 @@ pub(crate) enum RecvTo {
 /// Everything `io_work` owns but the receiver; under `Queue::io`.
 pub(crate) struct QueueState {
     pub(crate) phase: Phase,
+    /// The connection is TLS: it is read through kTLS.
+    tls: bool,
     pub(crate) framing: Framing,
     pub(crate) slots: Slots,
     /// Free slots of the installed queue.
@@ -158,6 +177,13 @@ pub(crate) struct Queue {
     /// release.
     #[pin]
     setup_timeout: DelayedWork<Queue, 2>,
+    /// The TLS handshake while it may be cancelled.
+    #[pin]
+    handshake: Mutex<Option<Handshake<Queue>>>,
+    /// Cancels the TLS handshake after `tls_handshake_timeout`; queued when it starts,
+    /// cancelled by its end and by release.
+    #[pin]
+    tls_timeout: DelayedWork<Queue, 3>,
     /// What went through the connection, in debugfs as `nvmet_tcp/<idx>/stats`.
     #[pin]
     pub(crate) stats: QueueStats,
@@ -170,6 +196,7 @@ impl_has_work! {
 
 impl_has_delayed_work! {
     impl HasDelayedWork<Self, 2> for Queue { self.setup_timeout }
+    impl HasDelayedWork<Self, 3> for Queue { self.tls_timeout }
 }
 
 crate::impl_has_sq! {
@@ -181,6 +208,13 @@ impl Queue {
     ///
     /// Takes no lock of another queue or of the port: the caller may hold the port's.
     pub(crate) fn start(port: Arc<TcpPort>, sock: Socket) -> Result<Arc<Self>> {
+        // The handshake agent reaches the socket through a file, as the C target's does.
+        let sock = if port.tls { sock.into_file()? } else { sock };
+        let phase = if port.tls {
+            Phase::Detecting
+        } else {
+            Phase::Connecting
+        };
         let local = sock.local_addr();
         let peer = sock.peer_addr();
         sock.set_queue_options(params::so_priority());
@@ -210,7 +244,8 @@ impl Queue {
                 io <- new_mutex!(IoState {
                     receiver: Receiver::new(Role::Target, limits),
                     state: QueueState {
-                        phase: Phase::Connecting,
+                        phase,
+                        tls: false,
                         framing: Framing::default(),
                         slots: Slots::new(None),
                         free: KVec::new(),
@@ -228,6 +263,8 @@ impl Queue {
                 io_work <- new_work!("Queue::io_work"),
                 release_work <- new_work!("Queue::release_work"),
                 setup_timeout <- new_delayed_work!("Queue::setup_timeout"),
+                handshake <- new_mutex!(None),
+                tls_timeout <- new_delayed_work!("Queue::tls_timeout"),
                 stats <- queue_stats(&root, &name),
             }),
             GFP_KERNEL,
@@ -272,9 +309,11 @@ impl Queue {
         self.closing.load(Relaxed)
     }
 
-    /// Shuts the connection down; release follows from the state change.
+    /// Shuts the connection down; release follows from the state change, or, during a TLS
+    /// handshake, from its cancel or its end.
     pub(crate) fn shutdown(&self) {
         self.sock.shutdown();
+        self.cancel_handshake();
     }
 
     /// Has `io_work` look at the queue: notes the kick for a run queued or in progress, else
@@ -317,13 +356,20 @@ impl Queue {
     }
 
     /// One run of `io_work`; returns whether it must run again soon.
-    fn serve(&self) -> bool {
+    fn serve(self: &Arc<Self>) -> bool {
         let mut guard = self.io.lock();
         let io = &mut *guard;
-        if matches!(io.state.phase, Phase::Failed | Phase::Releasing) {
-            // Nothing to look at any more, whatever the kick was for: take the note.
-            self.kicks.round();
-            return false;
+        match io.state.phase {
+            Phase::Failed | Phase::Releasing | Phase::Handshake => {
+                // Nothing to look at (now), whatever the kick was for: take the note.
+                self.kicks.round();
+                return false;
+            }
+            Phase::Detecting => {
+                self.kicks.round();
+                return self.detect(io);
+            }
+            Phase::Connecting | Phase::Live => {}
         }
         let mut ops = 0;
         let mut pending;
@@ -405,7 +451,7 @@ impl Queue {
             Stop::Local(e) if e == EPIPE || e == ECONNRESET => {}
             Stop::Local(e) => {
                 if params::ratelimit() {
-                    pr_err!("{}: socket error {:?}, closing\n", self.name(), e);
+                    pr_err!("{}: socket error {}, closing\n", self.name(), e.to_errno());
                 }
             }
         }
@@ -609,16 +655,16 @@ impl Queue {
         let mut stop = None;
         let mut pump = Pump::new(RECV_BUDGET, &self.stats);
         let IoState { receiver, state } = io;
+        let tls = state.tls;
         let mut h = Rx { q: self, st: state };
-        let read = self
-            .sock
-            .read(|piece| match pump.segment(receiver, &mut h, &piece) {
-                Ok(taken) => taken,
-                Err(e) => {
-                    stop = Some(e);
-                    0
-                }
-            });
+        let reader = |piece: crate::skb::Piece<'_>| match pump.segment(receiver, &mut h, &piece) {
+            Ok(taken) => taken,
+            Err(e) => {
+                stop = Some(e);
+                0
+            }
+        };
+        let read = self.sock.read(reader);
         if stop.is_none() {
             if let Err(e) = pump.finish::<_, _, crate::skb::Piece<'_>>(receiver, &mut h) {
                 stop = Some(e);
@@ -634,9 +680,230 @@ impl Queue {
         if let Some(icresp) = state.icresp.take() {
             self.send_icresp(icresp)?;
         }
-        match read.map_err(Stop::Local)? {
-            Read::Closed => Err(Stop::Closed),
-            Read::Nothing | Read::Bytes(_) => Ok(pump.pdus()),
+        match read {
+            // kTLS stopped at a record that is not data.
+            Err(e) if tls && e == EINVAL => self.recv_record().map(|()| pump.pdus() + 1),
+            Err(e) => Err(Stop::Local(e)),
+            Ok(Read::Closed) => Err(Stop::Closed),
+            Ok(Read::Nothing | Read::Bytes(_)) => Ok(pump.pdus()),
+        }
+    }
+
+    /// Takes the TLS record that is not data at the head of the socket, as C does: a fatal
+    /// alert closes the connection, a warning is logged; other records are logged and
+    /// dropped.
+    fn recv_record(&self) -> Result<(), RxError> {
+        let record = self.sock.recv_record().map_err(Stop::Local)?;
+        match record {
+            None => Ok(()),
+            Some(r @ Record::Alert { description, .. }) => {
+                let fatal = r.is_fatal_alert();
+                if params::ratelimit() {
+                    if fatal {
+                        pr_err!("{}: TLS Alert desc {}\n", self.name(), description);
+                    } else {
+                        pr_warn!("{}: TLS Alert desc {}\n", self.name(), description);
+                    }
+                }
+                if fatal {
+                    Err(Stop::Closed)
+                } else {
+                    Ok(())
+                }
+            }
+            Some(Record::Other(ctype)) => {
+                if params::ratelimit() {
+                    pr_err!("{}: TLS record {} unhandled\n", self.name(), ctype);
+                }
+                Ok(())
+            }
+            // kTLS reports a data record only after the one it stopped at: the bytes taken out
+            // of the stream cannot be put back.
+            Some(Record::Data(n)) => {
+                if params::ratelimit() {
+                    pr_err!(
+                        "{}: {} bytes of TLS data received out of order, closing\n",
+                        self.name(),
+                        n
+                    );
+                }
+                Err(Stop::Closed)
+            }
+        }
+    }
+
+    // ---- TLS ----
+
+    /// `io_work` on a TLS port before anything is known: peeks at the first 8 bytes (C's
+    /// `nvmet_tcp_try_peek_pdu`). A plain ICReq's header is served as on any port, unless TLS
+    /// is required; anything else starts the handshake. Returns whether `io_work` must run
+    /// again.
+    fn detect(self: &Arc<Self>, io: &mut IoState) -> bool {
+        let mut hdr = [0u8; 8];
+        match self.sock.peek(&mut hdr) {
+            // Nothing yet, or not 8 bytes: `data_ready` comes with more.
+            Ok(None) => return false,
+            Ok(Some(n)) if n > 0 && n < hdr.len() => return false,
+            Ok(Some(0)) => {
+                self.fail(io, Stop::Closed);
+                return false;
+            }
+            Ok(Some(_)) => {}
+            Err(e) => {
+                self.fail(io, Stop::Local(e));
+                return false;
+            }
+        }
+        if !is_icreq(&hdr) {
+            self.start_handshake(io);
+            return false;
+        }
+        if self.port.nport().tls_required() {
+            if params::ratelimit() {
+                pr_err!(
+                    "{}: plain ICReq on port {}, which requires TLS (addr_treq required): connection refused\n",
+                    self.name(),
+                    self.port.nport().id()
+                );
+            }
+            self.fail(io, Stop::Closed);
+            return false;
+        }
+        io.state.phase = Phase::Connecting;
+        true
+    }
+
+    /// Hands the connection to the handshake agent: the queue's callbacks come off the socket
+    /// (the agent reads it), and the handshake's end or its timeout decides what follows.
+    fn start_handshake(self: &Arc<Self>, io: &mut IoState) {
+        if let Some(hooks) = self.hooks.lock().take() {
+            drop(hooks.restore(&self.sock));
+        }
+        io.state.phase = Phase::Handshake;
+        let timeout = params::tls_handshake_timeout();
+        let keyring: KeySerial = self.port.nport().keyring();
+        let psk = Psk {
+            keys: &[],
+            keyring,
+            peer_name: None,
+            timeout_ms: timeout.saturating_mul(1000),
+        };
+        let started = Handshake::start(&self.sock, Side::Server, &psk, self.clone());
+        match started {
+            Ok(h) => {
+                *self.handshake.lock() = Some(h);
+                if timeout > 0 {
+                    let delay = kernel::time::msecs_to_jiffies(timeout.saturating_mul(1000));
+                    // Cannot be queued already: this is its only queueing.
+                    let _ = nvmet_wq().enqueue_delayed::<_, 3>(self.clone(), delay);
+                }
+            }
+            Err(e) => {
+                if params::ratelimit() {
+                    pr_err!("{}: failed to start TLS, err={}\n", self.name(), e.to_errno());
+                }
+                // No callbacks any more to see the close: the release is queued here.
+                io.state.phase = Phase::Failed;
+                self.sock.shutdown();
+                Self::schedule_release(self.as_arc_borrow());
+            }
+        }
+    }
+
+    /// Cancels the TLS handshake if it still runs; the release follows (the handshake's end
+    /// would have queued it).
+    fn cancel_handshake(&self) {
+        let handshake = self.handshake.lock().take();
+        if let Some(owner) = handshake.and_then(|h| h.cancel()) {
+            Self::schedule_release(owner.as_arc_borrow());
+        }
+    }
+
+    /// `tls_timeout`: the handshake took longer than `tls_handshake_timeout`.
+    fn tls_timeout(this: Arc<Self>) {
+        let handshake = this.handshake.lock().take();
+        // Lost to the handshake's end, which decides.
+        let Some(owner) = handshake.and_then(|h| h.cancel()) else {
+            return;
+        };
+        if params::ratelimit() {
+            pr_warn!("{}: TLS handshake timeout\n", owner.name());
+        }
+        {
+            // Not if the release got there first (it sets `Releasing`, then cancels this work).
+            let mut io = owner.io.lock();
+            if io.state.phase == Phase::Handshake {
+                io.state.phase = Phase::Failed;
+            }
+        }
+        // The agent may go on: it is stopped by the close.
+        owner.sock.shutdown();
+        Self::schedule_release(owner.as_arc_borrow());
+    }
+
+    /// The handshake ended (in the agent's context): on success the PSK it used goes to the
+    /// queue's `Sq`, the queue's callbacks come back and it reads through kTLS; otherwise the
+    /// connection is closed.
+    fn tls_done(this: Arc<Self>, result: Result<KeySerial>) {
+        // Nothing left for the timeout to cancel; a run in progress finds no handshake.
+        drop(cancel_delayed_sync::<_, 3>(&*this));
+        drop(this.handshake.lock().take());
+        let mut guard = this.io.lock();
+        // A handshake that ended before `start_handshake` stored it (which holds `io`).
+        drop(this.handshake.lock().take());
+        let io = &mut *guard;
+        if io.state.phase != Phase::Handshake {
+            // Failed meanwhile (`setup_timeout`), and its cancel came too late to queue the
+            // release: queued here.
+            drop(guard);
+            this.sock.shutdown();
+            Self::schedule_release(this.as_arc_borrow());
+            return;
+        }
+        let key = result
+            .inspect_err(|e| {
+                if params::ratelimit() {
+                    pr_warn!("{}: TLS handshake failed, status {}\n", this.name(), e.to_errno());
+                }
+            })
+            .and_then(|peerid| {
+                Key::tls_psk(peerid).inspect_err(|_| {
+                    if params::ratelimit() {
+                        pr_warn!("{}: failed to lookup key {:x}\n", this.name(), peerid);
+                    }
+                })
+            });
+        if let Ok(key) = &key {
+            pr_debug!("{}: using TLS PSK {:x}\n", this.name(), key.serial());
+        }
+        let keyed = key.ok().and_then(|key| match &io.state.slots.connect {
+            Slot::Free(connect) => this.sq.set_tls_key(connect, key).ok(),
+            _ => None,
+        });
+        if keyed.is_none() {
+            io.state.phase = Phase::Failed;
+            drop(guard);
+            this.sock.shutdown();
+            Self::schedule_release(this.as_arc_borrow());
+            return;
+        }
+        io.state.tls = true;
+        io.state.phase = Phase::Connecting;
+        drop(guard);
+        // As in `start`: the lock is held across `install`, so that a close right after it
+        // finds the hooks to restore.
+        let mut hooks = this.hooks.lock();
+        match this.sock.install(this.clone(), false) {
+            Ok(h) => {
+                *hooks = Some(h);
+                drop(hooks);
+                // The ICReq may have arrived before the callbacks.
+                Self::kick(this.as_arc_borrow());
+            }
+            Err(_) => {
+                drop(hooks);
+                Self::schedule_release(this.as_arc_borrow());
+            }
         }
     }
 
@@ -668,7 +935,8 @@ impl Queue {
         let waiting_for = match st.phase {
             _ if st.slots.installed => return,
             Phase::Failed | Phase::Releasing => return,
-            Phase::Connecting => "ICReq",
+            Phase::Detecting | Phase::Connecting => "ICReq",
+            Phase::Handshake => "TLS handshake",
             Phase::Live => "Connect",
         };
         st.phase = Phase::Failed;
@@ -679,7 +947,9 @@ impl Queue {
                 waiting_for
             );
         }
-        this.sock.shutdown();
+        // A handshake is cancelled too (its release then queued), or its end queues the
+        // release.
+        this.shutdown();
     }
 
     // ---- release ----
@@ -710,6 +980,11 @@ impl Queue {
                 };
             }
         }
+        // Releasing: no handshake starts any more (only `Detecting` starts one). Its timeout
+        // goes, and a handshake still running (a close came first) is cancelled, or its end
+        // finds the queue releasing; either way its callback holds its own reference.
+        drop(cancel_delayed_sync::<_, 3>(&*this));
+        this.cancel_handshake();
         // Waits for every command the core holds.
         this.sq.destroy();
         {
@@ -829,6 +1104,29 @@ impl WorkItem<2> for Queue {
     fn run(this: Arc<Queue>) {
         Self::setup_timeout(this);
     }
+}
+
+impl WorkItem<3> for Queue {
+    type Pointer = Arc<Queue>;
+
+    fn run(this: Arc<Queue>) {
+        Self::tls_timeout(this);
+    }
+}
+
+impl Done for Queue {
+    fn done(this: Arc<Self>, result: Result<KeySerial>) {
+        Self::tls_done(this, result);
+    }
+}
+
+/// Whether `hdr` is the common header of an ICReq as a plain host sends it (C's test: type
+/// ICReq, HLEN and PLEN 128), rather than the start of a TLS record.
+fn is_icreq(hdr: &[u8; 8]) -> bool {
+    let [pdu_type, _flags, hlen, _pdo, plen @ ..] = *hdr;
+    let len = crate::pdu::ic::IC_LEN;
+    // 00h: ICReq.
+    pdu_type == 0 && usize::from(hlen) == len && u32::from_le_bytes(plen) as usize == len
 }
 
 impl Callbacks for Queue {
