@@ -571,3 +571,51 @@ connect_netns() {
 	shift
 	in_host nvme connect -t tcp -a "$NET_TADDR" -s 4420 -n "$nqn" "$@"
 }
+
+# --- TLS (tests 28 and 56) ---
+
+# tlshd_start: tlshd (ktls-utils) in the background, logging to
+# /tmp/tlshd.log, with the .nvme keyring in its session (ktls-utils links it
+# by default since 0.12; said here for older ones). It has no ready signal:
+# it is given a moment to join the handshake netlink group.
+tlshd_start() {
+	[ -x /usr/sbin/tlshd ] || { echo "no tlshd in the guest"; return 1; }
+	printf '[debug]\nloglevel=1\n[authenticate]\nkeyrings=.nvme\n' >/tmp/tlshd.conf
+	/usr/sbin/tlshd -s -c /tmp/tlshd.conf >>/tmp/tlshd.log 2>&1 &
+	TLSHD_PID=$!
+	sleep 2
+	kill -0 "$TLSHD_PID" || { echo "tlshd did not start:"; cat /tmp/tlshd.log; return 1; }
+}
+
+# tlshd_stop: stops the tlshd tlshd_start started, if it runs (stopped or not).
+tlshd_stop() {
+	[ -n "${TLSHD_PID:-}" ] || return 0
+	kill -CONT "$TLSHD_PID" 2>/dev/null || true
+	kill "$TLSHD_PID" 2>/dev/null || true
+	wait "$TLSHD_PID" 2>/dev/null || true
+	TLSHD_PID=
+}
+
+# tls_psk HOSTNQN SUBSYSNQN: a new PSK (nvme gen-tls-key) inserted into the
+# .nvme keyring as the retained PSK for the pair (identity version 1, the
+# one nvme-cli derives when it inserts a key itself). Sets TLS_KEY (the
+# interchange format) and TLS_PSK (the inserted key's serial, lower-case
+# hex).
+tls_psk() {
+	TLS_KEY=$(nvme gen-tls-key --hostnqn="$1" --subsysnqn="$2" | grep -o '^NVMeTLSkey-[^ ]*')
+	TLS_PSK=$(nvme check-tls-key --hostnqn="$1" --subsysnqn="$2" --identity=1 --insert \
+		--keydata="$TLS_KEY" | sed -n 's/^Inserted TLS key \([0-9a-fA-F]*\)$/\1/p' | tr 'A-F' 'a-f')
+	[ -n "$TLS_PSK" ]
+}
+
+# tls_port ID TREQ: makes the disabled port ID a TLS 1.3 port with addr_treq
+# TREQ (required or "not required").
+tls_port() {
+	echo -n tls1.3 >"$NVMET/ports/$1/addr_tsas"
+	echo -n "$2" >"$NVMET/ports/$1/addr_treq"
+}
+
+# tls_key_of CTRL: the host controller's tls_key attribute (empty if none).
+tls_key_of() {
+	cat "/sys/class/nvme/$1/tls_key" 2>/dev/null || true
+}

@@ -1,22 +1,26 @@
-# NVMe/TCP over TLS 1.3 with a pre-shared key, the Rust host against the C
-# target (whose TLS the C host checks first, as the harness's calibration),
-# tlshd serving both sides' handshakes:
+# NVMe/TCP over TLS 1.3 with a pre-shared key in all four pairings, tlshd
+# serving both sides' handshakes, and the Rust host's failures:
 # - a PSK made with `nvme gen-tls-key` and inserted into the .nvme keyring
 #   with `nvme check-tls-key --insert` (identity version 1, the one nvme-cli
-#   derives when it inserts a key itself); a port with addr_tsas tls1.3
-#   (addr_treq required);
-# - `nvme connect --tls` (the kernel looks up this host's and subsystem's
-#   PSK in .nvme), `--tls-key=ID` with header and data digests, and
-#   `--tls-key=KEY --keyring=NAME` (nvme-cli puts the PSK into a keyring of
-#   ours and passes both): fio crc32c verify at queue depth 1 and 32; the
-#   controller's tls_key attribute reads the PSK's ID, tls_keyring the
-#   keyring passed, and there is no tls_configured_key (no concat); `nvme
-#   reset` runs new handshakes;
-# - failures, each within the handshake timeout, leaving no controller, and
-#   the port serving afterwards: a wrong PSK (another secret for this host
-#   and subsystem, in a keyring the target does not look in: its identity's
-#   digest differs, so the target has no such key), no tlshd running, a handshake that gets no answer (a listener that
-#   never speaks; tls_handshake_timeout 3 s);
+#   derives when it inserts a key itself);
+# - for each target (C, then Rust), a port with addr_tsas tls1.3:
+#   - addr_treq required: for each host, `nvme connect --tls` (the kernel
+#     looks up this host's and subsystem's PSK in .nvme), the controller's
+#     tls_key attribute reads the PSK's ID and there is no
+#     tls_configured_key (no concat), fio crc32c verify (512 B to 1 MiB) at
+#     queue depth 1 and 32; a plain connect is refused;
+#   - addr_treq not required: for each host, a plain connect (tls_key
+#     empty) and a TLS connect with `--tls-key=ID` and header and data
+#     digests (tls_key set), each with fio verify;
+# - the Rust host against the Rust target: `--tls-key=KEY --keyring=NAME`
+#   (nvme-cli puts the PSK into a keyring of ours and passes both; the
+#   tls_keyring attribute reads it), and `nvme reset` runs new handshakes;
+# - the Rust host's failures, each within the handshake timeout, leaving no
+#   controller, and the port serving afterwards: a wrong PSK (another
+#   secret for this host and subsystem, in a keyring the target does not
+#   look in: its identity's digest differs, so the target has no such key),
+#   no tlshd running, a handshake that gets no answer (a listener that never
+#   speaks; tls_handshake_timeout 3 s);
 # - the tls_handshake_timeout parameter: default 10, the C host's range;
 # - concat is refused with a kernel log line.
 # The option semantics are nvme-cli 2.13's (libnvme 1.13): --keyring is
@@ -28,7 +32,6 @@ set -euo pipefail
 nqn=nqn.2026-12.io.nvme-tcp-rs:host-tls
 hostnqn=$(cat /etc/nvme/hostnqn)
 param=/sys/module/nvme_tcp/parameters/tls_handshake_timeout
-tlshd_pid=
 listener_pid=
 rings=
 
@@ -40,7 +43,7 @@ cleanup() {
 	fi
 	nvme disconnect -n "$nqn" >/dev/null 2>&1 || true
 	[ -z "$listener_pid" ] || kill "$listener_pid" 2>/dev/null || true
-	[ -z "$tlshd_pid" ] || kill "$tlshd_pid" 2>/dev/null || true
+	tlshd_stop
 	wait 2>/dev/null || true
 	unserve_ram
 	# The PSKs go with the .nvme keyring, ours with their keyrings.
@@ -73,39 +76,12 @@ print(ring)
 	rings="$rings $id"
 }
 
-# tlshd_start: tlshd in the background, logging to /tmp/tlshd.log, with the
-# .nvme keyring in its session (ktls-utils links it by default since 0.12;
-# said here for older ones). It has no ready signal: it is given a moment to
-# join the handshake netlink group.
-tlshd_start() {
-	printf '[debug]\nloglevel=1\n[authenticate]\nkeyrings=.nvme\n' >/tmp/tlshd.conf
-	/usr/sbin/tlshd -s -c /tmp/tlshd.conf >>/tmp/tlshd.log 2>&1 &
-	tlshd_pid=$!
-	sleep 2
-	kill -0 "$tlshd_pid" || {
-		echo "tlshd did not start:"
-		cat /tmp/tlshd.log
-		return 1
-	}
-}
-
-tlshd_stop() {
-	kill "$tlshd_pid"
-	wait "$tlshd_pid" 2>/dev/null || true
-	tlshd_pid=
-}
-
-# gen_key: a new PSK in interchange format for this host and subsystem.
-gen_key() {
-	nvme gen-tls-key --hostnqn="$hostnqn" --subsysnqn="$nqn" | grep '^NVMeTLSkey-'
-}
-
 # connect_tls ARGS...: nvme connect over TLS to the port; sets dev (the
 # namespace's block device) and ctrl (the controller).
 connect_tls() {
 	nvme connect -t tcp -a 127.0.0.1 -s 4420 -n "$nqn" --hostnqn="$hostnqn" --tls "$@" >/dev/null
 	dev=$(nvme_dev_for "$nqn")
-	ctrl=$(stats_ctrl "$dev")
+	ctrl=$(ctrl_of "$dev")
 }
 
 # check_attrs CTRL PSK [KEYRING]: the TLS attributes of the controller: the
@@ -122,31 +98,20 @@ check_attrs() {
 	fi
 }
 
-# wait_live CTRL: the controller is live again within 20 s.
-wait_live() {
-	local i
-	for i in $(seq 200); do
-		[ "$(cat "/sys/class/nvme/$1/state")" = live ] && return 0
-		sleep 0.1
-	done
-	echo "$1: $(cat "/sys/class/nvme/$1/state"), not live"
-	return 1
-}
-
 # must_fail SECS WHAT ARGS...: a TLS connect (ARGS: address, port and more)
 # that must fail within SECS seconds, with WHAT in the kernel log, and leave
 # no controller behind.
 must_fail() {
-	local secs=$1 what=$2 from t0 t new
+	local secs=$1 what=$2 t0 t new
 	shift 2
-	from=$(dmesg | wc -l)
+	new_mark
 	t0=$(date +%s)
 	if nvme connect -t tcp -n "$nqn" --hostnqn="$hostnqn" --tls "$@" >/dev/null 2>&1; then
 		echo "  connected: $*"
 		return 1
 	fi
 	t=$(($(date +%s) - t0))
-	new=$(dmesg | tail -n +"$((from + 1))")
+	new=$(since_mark)
 	echo "  refused in $t s: $(echo "$new" | grep -E 'TLS|PSK' | head -3 | tr '\n' ' ')"
 	if [ "$t" -gt "$secs" ]; then
 		echo "  not within $secs s"
@@ -163,64 +128,77 @@ must_fail() {
 }
 
 : >/tmp/tlshd.log
-[ -x /usr/sbin/tlshd ] || {
-	echo "no tlshd in the guest"
-	exit 1
-}
-
-# The C target on a TLS port; its keyring is .nvme (nvme_keyring).
 modprobe brd rd_nr=1 rd_size=65536
-scripts/guest/impl load c target
-modprobe nvmet
-nvmet_subsys "$nqn" /dev/ram0
-nvmet_port 1 127.0.0.1 4420
-echo -n tls1.3 >"$NVMET/ports/1/addr_tsas"
-echo -n required >"$NVMET/ports/1/addr_treq"
-nvmet_link 1 "$nqn"
-
-key=$(gen_key)
-psk=$(nvme check-tls-key --hostnqn="$hostnqn" --subsysnqn="$nqn" --identity=1 --insert --keydata="$key" |
-	sed -n 's/^Inserted TLS key \([0-9a-fA-F]*\)$/\1/p' | tr 'A-F' 'a-f')
-[ -n "$psk" ]
-echo "PSK $psk inserted into .nvme"
 tlshd_start
 
-for host in c rust; do
-	echo "== $host host"
-	scripts/guest/impl load "$host" host
-	connect_tls
-	check_attrs "$ctrl" "$psk"
-	FIO_SIZE=2m fio_verify "$dev" 1
-	FIO_SIZE=2m fio_verify "$dev" 32
-	nvme disconnect -n "$nqn" >/dev/null
-	[ "$host" = c ] && continue
-
-	echo "--tls-key=ID, header and data digests"
-	connect_tls --tls-key="$((16#$psk))" -g -G
-	check_attrs "$ctrl" "$psk"
-	FIO_SIZE=2m fio_verify "$dev" 32
-	nvme disconnect -n "$nqn" >/dev/null
-
-	echo "--tls-key=KEY --keyring=nvme-tcp-rs-good (the same secret in a keyring of ours)"
-	new_keyring nvme-tcp-rs-good
-	connect_tls --tls-key="$key" --keyring=nvme-tcp-rs-good
-	ours=$(cat "/sys/class/nvme/$ctrl/tls_key")
-	[ -n "$ours" ] && [ "$ours" != "$psk" ]
-	grep -q "^$ours .* psk .*NVMe.* $hostnqn $nqn" /proc/keys
-	check_attrs "$ctrl" "$ours" nvme-tcp-rs-good
-	FIO_SIZE=1m fio_verify "$dev" 32
-	echo "nvme reset: new handshakes"
-	from=$(dmesg | wc -l)
-	nvme reset "/dev/$ctrl"
-	wait_live "$ctrl"
-	check_attrs "$ctrl" "$ours" nvme-tcp-rs-good
-	FIO_SIZE=1m fio_verify "$dev" 32
-	if [ "$(dmesg | tail -n +"$((from + 1))" | grep -c 'TLS handshake')" != 0 ]; then
-		echo "a handshake failed in the reset"
-		exit 1
-	fi
-	nvme disconnect -n "$nqn" >/dev/null
+for target in c rust; do
+	scripts/guest/impl load "$target" target
+	modprobe nvmet
+	nvmet_subsys "$nqn" /dev/ram0
+	nvmet_port 1 127.0.0.1 4420
+	tls_port 1 required
+	nvmet_link 1 "$nqn"
+	tls_psk "$hostnqn" "$nqn"
+	key=$TLS_KEY psk=$TLS_PSK
+	echo "PSK $psk inserted into .nvme"
+	for host in c rust; do
+		echo "== $host host, $target target, addr_treq required"
+		scripts/guest/impl load "$host" host
+		connect_tls
+		check_attrs "$ctrl" "$psk"
+		FIO_SIZE=2m fio_verify "$dev" 1
+		FIO_SIZE=2m fio_verify "$dev" 32
+		nvme disconnect -n "$nqn" >/dev/null
+		if nvme connect -t tcp -a 127.0.0.1 -s 4420 -n "$nqn" --hostnqn="$hostnqn" >/dev/null 2>&1; then
+			echo "  a plain connect succeeded on a port that requires TLS"
+			exit 1
+		fi
+		echo "  a plain connect is refused"
+	done
+	rm "$NVMET/ports/1/subsystems/$nqn"
+	tls_port 1 "not required"
+	nvmet_link 1 "$nqn"
+	for host in c rust; do
+		echo "== $host host, $target target, addr_treq not required"
+		scripts/guest/impl load "$host" host
+		nvme connect -t tcp -a 127.0.0.1 -s 4420 -n "$nqn" --hostnqn="$hostnqn" >/dev/null
+		dev=$(nvme_dev_for "$nqn")
+		ctrl=$(ctrl_of "$dev")
+		echo "  plain: $ctrl: tls_key '$(tls_key_of "$ctrl")'"
+		[ -z "$(tls_key_of "$ctrl")" ]
+		FIO_SIZE=1m fio_verify "$dev" 32
+		nvme disconnect -n "$nqn" >/dev/null
+		echo "  TLS, --tls-key=ID, header and data digests"
+		connect_tls --tls-key="$((16#$psk))" -g -G
+		check_attrs "$ctrl" "$psk"
+		FIO_SIZE=1m fio_verify "$dev" 32
+		nvme disconnect -n "$nqn" >/dev/null
+	done
+	[ "$target" = rust ] && break
+	nvmet_clear
+	scripts/guest/impl unload host
+	scripts/guest/impl unload target
 done
+
+echo "== Rust host, Rust target: --tls-key=KEY --keyring=nvme-tcp-rs-good (the same secret in a keyring of ours)"
+new_keyring nvme-tcp-rs-good
+connect_tls --tls-key="$key" --keyring=nvme-tcp-rs-good
+ours=$(tls_key_of "$ctrl")
+[ -n "$ours" ] && [ "$ours" != "$psk" ]
+grep -q "^$ours .* psk .*NVMe.* $hostnqn $nqn" /proc/keys
+check_attrs "$ctrl" "$ours" nvme-tcp-rs-good
+FIO_SIZE=1m fio_verify "$dev" 32
+echo "nvme reset: new handshakes"
+new_mark
+nvme reset "/dev/$ctrl"
+wait_state "$ctrl" live 20
+check_attrs "$ctrl" "$ours" nvme-tcp-rs-good
+FIO_SIZE=1m fio_verify "$dev" 32
+if [ "$(since_mark | grep -c 'TLS handshake')" != 0 ]; then
+	echo "a handshake failed in the reset"
+	exit 1
+fi
+nvme disconnect -n "$nqn" >/dev/null
 
 echo "== failures (Rust host)"
 echo "tls_handshake_timeout: $(cat "$param")"
@@ -234,13 +212,13 @@ echo 3 >"$param"
 
 echo "wrong PSK: another secret for this host and subsystem, in a keyring of ours"
 new_keyring nvme-tcp-rs-wrong
-wrong=$(gen_key)
+wrong=$(nvme gen-tls-key --hostnqn="$hostnqn" --subsysnqn="$nqn" | grep -o '^NVMeTLSkey-[^ ]*')
 [ "$wrong" != "$key" ]
-must_fail 8 "TLS handshake" -a 127.0.0.1 -s 4420 --tls-key="$wrong" --keyring=nvme-tcp-rs-wrong
+must_fail 8 "nvme[0-9]*: queue 0: TLS handshake" -a 127.0.0.1 -s 4420 --tls-key="$wrong" --keyring=nvme-tcp-rs-wrong
 
 echo "no tlshd"
 tlshd_stop
-must_fail 5 "failed to start TLS" -a 127.0.0.1 -s 4420
+must_fail 5 "nvme[0-9]*: queue 0: failed to start TLS" -a 127.0.0.1 -s 4420
 tlshd_start
 
 echo "no answer to the ClientHello (a listener that never speaks)"
@@ -257,19 +235,19 @@ for i in $(seq 100); do
 	[ -n "$(ss -ltnH 'sport = :4421')" ] && break
 	sleep 0.1
 done
-must_fail 8 "TLS handshake" -a 127.0.0.1 -s 4421
+must_fail 8 "nvme[0-9]*: queue 0: TLS handshake" -a 127.0.0.1 -s 4421
 kill "$listener_pid"
 wait "$listener_pid" 2>/dev/null || true
 listener_pid=
 
 echo "concat is refused"
-from=$(dmesg | wc -l)
+new_mark
 if nvme connect -t tcp -a 127.0.0.1 -s 4420 -n "$nqn" --hostnqn="$hostnqn" --concat \
 	--dhchap-secret="$(nvme gen-dhchap-key --nqn="$hostnqn")" >/dev/null 2>&1; then
 	echo "concat connected"
 	exit 1
 fi
-dmesg | tail -n +"$((from + 1))" | grep 'secure concatenation is not implemented yet'
+since_mark | grep 'secure concatenation is not implemented yet'
 
 echo 10 >"$param"
 echo "the port still serves"
