@@ -129,7 +129,6 @@ must_fail() {
 
 : >/tmp/tlshd.log
 modprobe brd rd_nr=1 rd_size=65536
-tlshd_start
 
 for target in c rust; do
 	scripts/guest/impl load "$target" target
@@ -141,6 +140,9 @@ for target in c rust; do
 	tls_psk "$hostnqn" "$nqn"
 	key=$TLS_KEY psk=$TLS_PSK
 	echo "PSK $psk inserted into .nvme"
+	# After the .nvme keyring is made (by nvme_keyring, which the target
+	# loads), for tlshd to link it.
+	tlshd_start
 	for host in c rust; do
 		echo "== $host host, $target target, addr_treq required"
 		scripts/guest/impl load "$host" host
@@ -175,6 +177,7 @@ for target in c rust; do
 		nvme disconnect -n "$nqn" >/dev/null
 	done
 	[ "$target" = rust ] && break
+	tlshd_stop
 	nvmet_clear
 	scripts/guest/impl unload host
 	scripts/guest/impl unload target
