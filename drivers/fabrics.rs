@@ -212,12 +212,20 @@ impl Options {
             return None;
         }
         // SAFETY: `nvme-fabrics` keeps a counted reference to the key in the options, as long
-        // as they live; a key's serial number never changes.
+        // as they live (`tls_key` without `concat`, `keyring`: the ones `key_serial` is called
+        // for); a key's serial number never changes.
         Some(unsafe { (*key).serial })
     }
 
     /// Returns the serial number of the PSK to use (`tls_key=`), if one was given.
+    ///
+    /// With `concat` (which `nvme-fabrics` refuses together with `tls_key=`) the field holds the
+    /// PSK that authentication generates instead, which the core replaces and revokes: see
+    /// [`crate::nvme_ctrl::Ctrl::generated_psk`]; this returns `None` then.
     pub(crate) fn tls_key(&self) -> Option<KeySerial> {
+        if self.concat() {
+            return None;
+        }
         self.key_serial(|o| o.tls_key)
     }
 

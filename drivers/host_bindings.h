@@ -36,3 +36,4 @@ bool nvme_tcp_rs_try_complete_req(struct request *rq, __le16 status,
 				  union nvme_result result);
 int nvme_tcp_rs_netdev_ifindex(const struct net_device *dev);
 void *nvme_tcp_rs_page_address(struct page *page);
+void nvme_tcp_rs_auth_revoke_tls_key(struct nvme_ctrl *ctrl);

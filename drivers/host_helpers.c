@@ -153,3 +153,9 @@ void *nvme_tcp_rs_page_address(struct page *page)
 {
 	return page_address(page);
 }
+
+/* A static inline without CONFIG_NVME_HOST_AUTH. */
+void nvme_tcp_rs_auth_revoke_tls_key(struct nvme_ctrl *ctrl)
+{
+	nvme_auth_revoke_tls_key(ctrl);
+}

@@ -548,6 +548,42 @@ impl<T: Driver> Ctrl<T> {
         unsafe { Atomic::from_ptr(&raw mut (*self.raw()).tls_pskid) }
     }
 
+    /// Returns the serial number of the PSK that secure concatenation (`concat`) generated when
+    /// the admin queue last authenticated, if there is one and `concat` was asked for.
+    ///
+    /// The core sets it (`opts->tls_key`, revoking the one before) when the admin queue's
+    /// authentication succeeds, which happens inside the admin queue's Connect, and
+    /// [`Ctrl::revoke_generated_psk`] clears it: the transport calls both from its setup,
+    /// reset and recovery, which the controller's state machine runs one at a time, and
+    /// reads it from the same. A re-authentication a write to `dhchap_secret` starts runs in
+    /// the core's work and may replace the key concurrently; the C host reads the field as
+    /// unguarded as this.
+    pub(crate) fn generated_psk(&self) -> Option<i32> {
+        let opts = self.read(|c| c.opts);
+        // SAFETY: A fabrics controller's `opts` are valid for its whole life.
+        let (concat, key) = unsafe { ((*opts).concat, (*opts).tls_key) };
+        if !concat || key.is_null() {
+            return None;
+        }
+        // SAFETY: `opts->tls_key` holds a counted reference to the key until it is replaced or
+        // revoked, which the transport's own state machine does (see above); a key's serial
+        // number never changes.
+        Some(unsafe { (*key).serial })
+    }
+
+    /// Revokes the PSK that secure concatenation generated, as the C host does before a reset
+    /// or error recovery, so that the next connection authenticates and generates a new one;
+    /// does nothing without one, or without `concat`.
+    pub(crate) fn revoke_generated_psk(&self) {
+        if self.generated_psk().is_none() {
+            return;
+        }
+        // SAFETY: The controller is initialised; the core's function revokes and puts
+        // `opts->tls_key` and clears it. Called from the transport's reset and recovery, run
+        // one at a time with its setup (see [`Ctrl::generated_psk`]).
+        unsafe { b::nvme_tcp_rs_auth_revoke_tls_key(self.raw()) };
+    }
+
     /// Returns the negotiated PSK's serial number (see [`Ctrl::set_tls_pskid`]), 0 if none.
     pub(crate) fn negotiated_psk(&self) -> i32 {
         self.tls_pskid().load(Relaxed)

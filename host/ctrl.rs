@@ -76,6 +76,10 @@ pub(crate) struct Host {
     iface: Option<CString>,
     /// Whether every connection runs a TLS handshake (`tls`) before its ICReq.
     tls: bool,
+    /// Secure concatenation (`concat`): the admin queue connects in the clear and
+    /// authenticates (DH-HMAC-CHAP), which generates a PSK; then it connects again, and every
+    /// I/O queue connects, over TLS with that PSK.
+    concat: bool,
     /// I/O queues asked for: `nr_io_queues`, `nr_write_queues` and `nr_poll_queues` together,
     /// each at most one per CPU.
     nr_io: u32,
@@ -160,13 +164,6 @@ fn text(s: Option<&CStr>) -> &BStr {
 /// Creates and connects a controller (`create_ctrl`).
 pub(crate) fn create(dev: &FabricsDevice, opts: &Options) -> Result<CtrlHandle> {
     let traddr = opts.traddr().ok_or(EINVAL)?;
-    if opts.concat() {
-        pr_err!(
-            "connect to {}: secure concatenation is not implemented yet\n",
-            text(Some(traddr))
-        );
-        return Err(EOPNOTSUPP);
-    }
     // The C host takes the namespace of the task at hand each time it connects a queue (a
     // reconnect from a work item would use the initial one) and parses addresses in the
     // initial namespace; we take the creating process's once, for all of it.
@@ -222,6 +219,7 @@ pub(crate) fn create(dev: &FabricsDevice, opts: &Options) -> Result<CtrlHandle> 
             iface,
             // As the C host: `tls_key` and `keyring` alone ask for no TLS.
             tls: opts.tls(),
+            concat: opts.concat(),
             nr_io,
             poll_map: opts.nr_poll_queues() > 0,
             io_queues <- new_mutex!(IoQueues::default()),
@@ -315,6 +313,24 @@ pub(crate) fn error_recovery(ctrl: &Ctrl<Host>) -> bool {
 /// On failure everything set up here is torn down again (with the tag sets if `new`).
 fn setup(ctrl: &Ctrl<Host>, new: bool) -> Result<(), SetupError> {
     setup_admin(ctrl, new)?;
+    if ctrl.data().concat && ctrl.negotiated_psk() == 0 {
+        // Secure concatenation: the admin queue authenticated in the clear, which generated a
+        // PSK (the C host's "restart admin queue for secure concatenation"). Connected again,
+        // it runs the TLS handshake with that PSK.
+        ctrl.stop_keep_alive();
+        teardown_admin(ctrl, false);
+        let r = setup_admin(ctrl, false).and_then(|()| {
+            if ctrl.negotiated_psk() == 0 {
+                dev_err!(ctrl.device(), "no PSK generated\n");
+                return Err(ENOKEY.into());
+            }
+            Ok(())
+        });
+        if let Err(e) = r {
+            teardown_admin(ctrl, new);
+            return Err(e);
+        }
+    }
     let r = check_limits(ctrl).and_then(|()| {
         if ctrl.data().nr_io > 0 {
             setup_io(ctrl, new)?;
@@ -371,9 +387,19 @@ fn admin_psk(ctrl: &Ctrl<Host>) -> Result<KeySerial, SetupError> {
 }
 
 /// Connects the admin queue, enables and identifies the controller; undoes it on failure.
+///
+/// With secure concatenation and no PSK generated yet, the admin queue connects in the clear
+/// and stops after its Connect (which authenticates and generates the PSK): [`setup`] then
+/// connects it again.
 fn setup_admin(ctrl: &Ctrl<Host>, new: bool) -> Result<(), SetupError> {
     let h = ctrl.data();
-    let psk = if h.tls { Some(admin_psk(ctrl)?) } else { None };
+    let psk = if h.concat {
+        ctrl.generated_psk()
+    } else if h.tls {
+        Some(admin_psk(ctrl)?)
+    } else {
+        None
+    };
     let q = if new {
         let q = Queue::new(ctrl, 0, AQ_DEPTH)?;
         h.queues.lock().push(q.clone(), GFP_KERNEL)?;
@@ -390,6 +416,9 @@ fn setup_admin(ctrl: &Ctrl<Host>, new: bool) -> Result<(), SetupError> {
         let admin = sets.admin.as_ref().ok_or(EINVAL)?;
         admin.connect()?;
         q.set_live();
+        if h.concat && psk.is_none() {
+            return Ok(());
+        }
         admin.enable()?;
         admin.unquiesce();
         admin.init_finish()
@@ -425,8 +454,23 @@ fn setup_io(ctrl: &Ctrl<Host>, new: bool) -> Result<(), SetupError> {
         .checked_mul(16)
         .and_then(|c| c.checked_sub(SQE_LEN))
         .unwrap_or(0);
-    // The I/O queues offer the PSK the admin queue negotiated, as the C host.
-    let psk = match (h.tls, ctrl.negotiated_psk()) {
+    // The I/O queues offer the PSK the admin queue negotiated, as the C host; with secure
+    // concatenation, the one its authentication generated.
+    if h.concat {
+        let negotiated = ctrl.negotiated_psk();
+        match ctrl.generated_psk() {
+            None => {
+                dev_err!(ctrl.device(), "no PSK generated\n");
+                return Err(ENOKEY.into());
+            }
+            Some(key) if negotiated != 0 && negotiated != key => {
+                dev_err!(ctrl.device(), "Stale PSK id {:08x}\n", negotiated);
+                ctrl.set_tls_pskid(0);
+            }
+            Some(_) => {}
+        }
+    }
+    let psk = match (h.tls || h.concat, ctrl.negotiated_psk()) {
         (false, _) => None,
         (true, 0) => {
             dev_err!(ctrl.device(), "no PSK negotiated\n");
@@ -570,6 +614,15 @@ fn teardown(ctrl: &Ctrl<Host>, shutdown: bool) {
     teardown_admin(ctrl, shutdown);
 }
 
+/// With secure concatenation, revokes the PSK the last authentication generated once a
+/// connection used it (the C host's `nvme_tcp_key_revoke_needed`): not between the admin
+/// queue's two connections, when the second is still to use it.
+fn revoke_generated_psk(ctrl: &Ctrl<Host>) {
+    if ctrl.data().concat && ctrl.negotiated_psk() != 0 {
+        ctrl.revoke_generated_psk();
+    }
+}
+
 /// After a failure, in `Connecting`: schedules a reconnect, or removes the controller when
 /// `ctrl_loss_tmo` ran out or `status` says retrying cannot help.
 fn reconnect_or_remove(ctrl: &Ctrl<Host>, status: SetupError) {
@@ -639,6 +692,8 @@ impl Driver for Host {
 
     fn reset(ctrl: &Ctrl<Self>) {
         ctrl.data().count(|s| s.resets.add(1));
+        // The next connection authenticates again and generates a new PSK (as the C host).
+        revoke_generated_psk(ctrl);
         ctrl.stop();
         teardown(ctrl, false);
         if !ctrl.change_state(CtrlState::Connecting) {
@@ -653,6 +708,7 @@ impl Driver for Host {
 
     fn error_recovery(ctrl: &Ctrl<Self>) {
         ctrl.data().count(|s| s.recoveries.add(1));
+        revoke_generated_psk(ctrl);
         ctrl.stop_keep_alive();
         ctrl.flush_async_event_work();
         teardown_io(ctrl, false);

@@ -24,8 +24,8 @@
 
 use crate::crc32c::KernelCrc32c;
 use crate::handshake::{Done, Handshake, Psk, Side};
-use crate::keyring::{Key, KeySerial};
 use crate::io_wq::Kicks;
+use crate::keyring::{Key, KeySerial};
 use crate::nvmet::{nvmet_wq, params, status, CtrlId, TRADDR_SIZE};
 use crate::nvmet_sq::{Sq, CONNECT};
 use crate::pdu::{
@@ -800,7 +800,11 @@ impl Queue {
             }
             Err(e) => {
                 if params::ratelimit() {
-                    pr_err!("{}: failed to start TLS, err={}\n", self.name(), e.to_errno());
+                    pr_err!(
+                        "{}: failed to start TLS, err={}\n",
+                        self.name(),
+                        e.to_errno()
+                    );
                 }
                 // No callbacks any more to see the close: the release is queued here.
                 io.state.phase = Phase::Failed;
@@ -863,7 +867,11 @@ impl Queue {
         let key = result
             .inspect_err(|e| {
                 if params::ratelimit() {
-                    pr_warn!("{}: TLS handshake failed, status {}\n", this.name(), e.to_errno());
+                    pr_warn!(
+                        "{}: TLS handshake failed, status {}\n",
+                        this.name(),
+                        e.to_errno()
+                    );
                 }
             })
             .and_then(|peerid| {

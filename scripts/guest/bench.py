@@ -3,7 +3,7 @@
 each host/target pairing, nvme-loop and local null_blk as ceilings.
 
 Usage: bench.py OUT.json [--runtime SECONDS] [--reps N] [--only TAGS] [--profile DIR]
-                [--profile-workload NAME]
+                [--profile-workload NAME] [--tls]
 
 --only TAGS: only these configurations, comma-separated tags (cc, c-rust,
 rust-c, rust-rust, loop, local); C+C always runs, since it is the baseline.
@@ -14,6 +14,11 @@ write DIR/<pairing>.txt, the hottest symbols (DIR/<pairing>.data is the
 recording, for `perf report -i` or `perf script` in the guest).
 --profile-workload NAME: record under that workload instead (a name of the
 table, e.g. read-128k-qd16).
+
+--tls: every TCP pairing over TLS 1.3 with a PSK (a port with addr_tsas
+tls1.3 and addr_treq required, `nvme connect --tls`, tlshd serving both
+sides' handshakes; a PSK made with nvme-cli in the .nvme keyring); the
+ceilings (nvme-loop, local null_blk), which have no TLS, are left out.
 
 Pairings and ceilings are measured in alternation (rep 1 of each, then rep 2
 of each, ...) so that drift in the emulated machine spreads over all of them;
@@ -92,6 +97,25 @@ def context_switches():
     return 0
 
 
+TLS = False
+
+
+def tls_setup():
+    """The PSK for this host and the subsystem in .nvme, and tlshd running (after the
+    keyring is made, for tlshd to link it)."""
+    sh("modprobe", "nvme_keyring")
+    hostnqn = open("/etc/nvme/hostnqn").read().strip()
+    sh("bash", "-c", f". {HERE}/lib.sh; tls_psk {hostnqn} {NQN}")
+    with open("/tmp/tlshd.conf", "w") as f:
+        f.write("[debug]\nloglevel=0\n[authenticate]\nkeyrings=.nvme\n")
+    tlshd = subprocess.Popen(["/usr/sbin/tlshd", "-s", "-c", "/tmp/tlshd.conf"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(2)
+    if tlshd.poll() is not None:
+        raise SystemExit("tlshd did not start")
+    return tlshd
+
+
 def setup(kind, host, target):
     """Sets up one configuration; returns its block device or raises with why not."""
     if kind == "local":
@@ -113,6 +137,9 @@ def setup(kind, host, target):
         write(f"{p}/addr_trtype", "tcp")
         write(f"{p}/addr_traddr", "127.0.0.1")
         write(f"{p}/addr_trsvcid", "4420")
+        if TLS:
+            write(f"{p}/addr_tsas", "tls1.3")
+            write(f"{p}/addr_treq", "required")
     try:
         os.symlink(s, f"{p}/subsystems/{NQN}")
     except OSError as e:
@@ -121,7 +148,9 @@ def setup(kind, host, target):
         r = sh("nvme", "connect", "-t", "loop", "-n", NQN, check=False)
     else:
         impl("load", host, "host")
-        r = sh("nvme", "connect", "-t", "tcp", "-a", "127.0.0.1", "-s", "4420", "-n", NQN, check=False)
+        tls = ["--tls"] if TLS else []
+        r = sh("nvme", "connect", "-t", "tcp", "-a", "127.0.0.1", "-s", "4420", "-n", NQN, *tls,
+               check=False)
     if r.returncode != 0:
         raise RuntimeError(f"the {host} host cannot connect ({r.stderr.strip()})")
     dev = sh("bash", "-c", f". {HERE}/lib.sh; nvme_dev_for {NQN}").stdout.strip()
@@ -199,6 +228,7 @@ def profile(outdir, runtime, chosen, workload):
 
 
 def main():
+    global TLS
     out = sys.argv[1]
     runtime = 5
     reps = 3
@@ -217,12 +247,17 @@ def main():
             profile_dir = args[1]
         elif args[0] == "--profile-workload":
             profile_workload = args[1]
+        elif args[0] == "--tls":
+            TLS = True
+            args = args[1:]
+            continue
         args = args[2:]
     sh("mount", "-t", "configfs", "none", "/sys/kernel/config", check=False)
     sh("modprobe", "null_blk", "nr_devices=1", "gb=1", "queue_mode=2", "irqmode=0",
        f"submit_queues={os.cpu_count()}")
     sh("modprobe", "nvmet")
-    configs = [c for c in CONFIGS if only is None or c[1] in only]
+    tlshd = tls_setup() if TLS else None
+    configs = [c for c in CONFIGS if (only is None or c[1] in only) and not (TLS and c[2] != "tcp")]
     chosen = {c[0] for c in configs}
     results = {name: {w[0]: [] for w in WORKLOADS} for name, *_ in configs}
     skipped = {}
@@ -254,11 +289,13 @@ def main():
                 k: statistics.median(r[k] for r in runs) for k in runs[0] if runs[0][k] is not None
             }
     with open(out, "w") as f:
-        json.dump({"kernel": os.uname().release, "runtime_s": runtime, "reps": reps,
+        json.dump({"kernel": os.uname().release, "runtime_s": runtime, "reps": reps, "tls": TLS,
                    "workloads": {w[0]: w[2] for w in WORKLOADS},
                    "results": summary, "skipped": skipped, "runs": results}, f, indent=1)
     if profile_dir:
         profile(profile_dir, runtime, chosen, profile_workload)
+    if tlshd:
+        tlshd.terminate()
 
 
 if __name__ == "__main__":
