@@ -30,7 +30,11 @@ def main():
     bench.sh("modprobe", "null_blk", "nr_devices=1", "gb=1", "queue_mode=2", "irqmode=0",
              f"submit_queues={os.cpu_count()}")
     bench.sh("modprobe", "nvmet")
-    runs = []
+    # The tag "tls": every pairing over TLS (see bench.py's --tls).
+    tlshd = None
+    if "tls" in tags:
+        bench.TLS = True
+        tlshd = bench.tls_setup()
     root = os.open("/", os.O_RDONLY)
     chosen = [c for c in bench.CONFIGS if c[1] in tags and c[2] == "tcp"]
     if len(chosen) > 1 and chosen[0][1] == "cc":
@@ -54,6 +58,8 @@ def main():
         bench.teardown(kind)
     with open(os.path.join(out, "runs.json"), "w") as f:
         json.dump(runs, f)
+    if tlshd:
+        tlshd.terminate()
 
 
 main()

@@ -8,10 +8,12 @@
 #     looks up this host's and subsystem's PSK in .nvme), the controller's
 #     tls_key attribute reads the PSK's ID and there is no
 #     tls_configured_key (no concat), fio crc32c verify (512 B to 1 MiB) at
-#     queue depth 1 and 32; a plain connect is refused;
+#     queue depth 1; then under fio write+verify (4 KiB, QD 32) the port is
+#     removed for 3 s, killing the connections: the host recovers, with new
+#     handshakes, and fio ends with no error; a plain connect is refused;
 #   - addr_treq not required: for each host, a plain connect (tls_key
 #     empty) and a TLS connect with `--tls-key=ID` and header and data
-#     digests (tls_key set), each with fio verify;
+#     digests (tls_key set), each with fio verify (512 B to 1 MiB, QD 32);
 # - the Rust host against the Rust target: `--tls-key=KEY --keyring=NAME`
 #   (nvme-cli puts the PSK into a keyring of ours and passes both; the
 #   tls_keyring attribute reads it), and `nvme reset` runs new handshakes;
@@ -151,10 +153,19 @@ for target in c rust; do
 	for host in c rust; do
 		echo "== $host host, $target target, addr_treq required"
 		scripts/guest/impl load "$host" host
-		connect_tls
+		connect_tls --reconnect-delay 1 --ctrl-loss-tmo 30
 		check_attrs "$ctrl" "$psk"
 		FIO_SIZE=2m fio_verify "$dev" 1
-		FIO_SIZE=2m fio_verify "$dev" 32
+		echo "  the connections killed under fio (the port removed for 3 s)"
+		new_mark
+		fio_bg "$dev" 8m
+		rm "$NVMET/ports/1/subsystems/$nqn"
+		sleep 3
+		nvmet_link 1 "$nqn"
+		fio_wait 120
+		wait_state "$ctrl" live 20
+		log_has "$ctrl" "Successfully reconnected"
+		check_attrs "$ctrl" "$psk"
 		nvme disconnect -n "$nqn" >/dev/null
 		if nvme connect -t tcp -a 127.0.0.1 -s 4420 -n "$nqn" --hostnqn="$hostnqn" >/dev/null 2>&1; then
 			echo "  a plain connect succeeded on a port that requires TLS"
