@@ -103,6 +103,9 @@ reauth_done() {
 
 : >/tmp/tlshd.log
 modprobe brd rd_nr=1 rd_size=32768
+# The FFDHE groups are templates of dh_generic, which has no module alias for
+# them: nothing loads it on demand (the same with the C drivers).
+modprobe dh_generic
 for target in c rust; do
 	scripts/guest/impl load "$target" target
 	modprobe nvmet
