@@ -7,13 +7,14 @@
 #   - addr_treq required: for each host, `nvme connect --tls` (the kernel
 #     looks up this host's and subsystem's PSK in .nvme), the controller's
 #     tls_key attribute reads the PSK's ID and there is no
-#     tls_configured_key (no concat), fio crc32c verify (512 B to 1 MiB) at
-#     queue depth 1; then under fio write+verify (4 KiB, QD 32) the port is
+#     tls_configured_key (no concat), with header and data digests: fio
+#     crc32c verify (512 B to 1 MiB) at queue depth 1; then under fio
+#     write+verify (4 KiB, QD 32) the port is
 #     removed for 3 s, killing the connections: the host recovers, with new
 #     handshakes, and fio ends with no error; a plain connect is refused;
 #   - addr_treq not required: for each host, a plain connect (tls_key
-#     empty) and a TLS connect with `--tls-key=ID` and header and data
-#     digests (tls_key set), each with fio verify (512 B to 1 MiB, QD 32);
+#     empty) and a TLS connect with `--tls-key=ID` (tls_key set), each with
+#     fio verify (512 B to 1 MiB, QD 32);
 # - the Rust host against the Rust target: `--tls-key=KEY --keyring=NAME`
 #   (nvme-cli puts the PSK into a keyring of ours and passes both; the
 #   tls_keyring attribute reads it), and `nvme reset` runs new handshakes;
@@ -153,12 +154,12 @@ for target in c rust; do
 	for host in c rust; do
 		echo "== $host host, $target target, addr_treq required"
 		scripts/guest/impl load "$host" host
-		connect_tls --reconnect-delay 1 --ctrl-loss-tmo 30
+		connect_tls --reconnect-delay 1 --ctrl-loss-tmo 30 -g -G
 		check_attrs "$ctrl" "$psk"
 		FIO_SIZE=2m fio_verify "$dev" 1
 		echo "  the connections killed under fio (the port removed for 3 s)"
 		new_mark
-		fio_bg "$dev" 8m
+		fio_bg "$dev" 4m
 		rm "$NVMET/ports/1/subsystems/$nqn"
 		sleep 3
 		nvmet_link 1 "$nqn"
@@ -186,8 +187,8 @@ for target in c rust; do
 		[ -z "$(tls_key_of "$ctrl")" ]
 		FIO_SIZE=1m fio_verify "$dev" 32
 		nvme disconnect -n "$nqn" >/dev/null
-		echo "  TLS, --tls-key=ID, header and data digests"
-		connect_tls --tls-key="$((16#$psk))" -g -G
+		echo "  TLS, --tls-key=ID"
+		connect_tls --tls-key="$((16#$psk))"
 		check_attrs "$ctrl" "$psk"
 		FIO_SIZE=1m fio_verify "$dev" 32
 		nvme disconnect -n "$nqn" >/dev/null
