@@ -456,8 +456,16 @@ impl Queue {
         let RqInfo { len, cid, write } = rq.setup_cmd()?;
         let mut state = this.state.lock();
         let Some(conn) = state.conn.as_ref() else {
-            // Stopped since the check: as if the queue were not ready.
             drop(state);
+            if rq.check_ready(ctrl, false) {
+                // A Connect or an authentication command, which may go on a queue that is not
+                // live while the controller connects (`nvme_check_ready`), finds the connection
+                // gone (the target closed it): nothing would ever answer it, and as "not ready"
+                // blk-mq would requeue it for ever, with the connect waiting on it. It fails,
+                // and the connect with it.
+                return Err(BlkStatus::IOERR);
+            }
+            // Stopped since the check: as if the queue were not ready.
             return Err(rq.fail_nonready(ctrl));
         };
         let tls = conn.tls;
