@@ -19,7 +19,7 @@
 # Not here: concat with hmac(sha384), whose SHA-384 PSK gets no TLS cipher
 # suite between tlshd's gnutls and our kernels' kTLS (no ChaCha20-Poly1305,
 # which Debian's kernel has), with the C host and target alike.
-# timeout: 900
+# timeout: 1800
 set -euo pipefail
 . scripts/guest/lib.sh
 nqn=nqn.2026-12.io.nvme-tcp-rs:dhchap
