@@ -592,6 +592,16 @@ tlshd_start() {
 	kill -0 "$TLSHD_PID" || { echo "tlshd did not start:"; cat /tmp/tlshd.log; return 1; }
 }
 
+# tlshd_end RC: a test's clean-up: the end of tlshd's log if the test failed
+# (RC, its exit status, not 0), then tlshd_stop.
+tlshd_end() {
+	if [ "$1" != 0 ] && [ -s /tmp/tlshd.log ]; then
+		echo "--- the end of tlshd's log"
+		tail -n 40 /tmp/tlshd.log
+	fi
+	tlshd_stop
+}
+
 # tlshd_stop: stops the tlshd tlshd_start started, if it runs (stopped or not).
 tlshd_stop() {
 	[ -n "${TLSHD_PID:-}" ] || return 0

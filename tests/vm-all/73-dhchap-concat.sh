@@ -30,12 +30,7 @@ groups=(null ffdhe2048 ffdhe3072 ffdhe4096 ffdhe6144 ffdhe8192)
 ctrl=
 
 cleanup() {
-	local rc=$?
-	if [ $rc != 0 ] && [ -s /tmp/tlshd.log ]; then
-		echo "--- the end of tlshd's log"
-		tail -n 40 /tmp/tlshd.log
-	fi
-	tlshd_stop
+	tlshd_end $?
 	[ -z "${fio_pid:-}" ] || kill "$fio_pid" 2>/dev/null || true
 	nvme disconnect -n "$nqn" >/dev/null 2>&1 || true
 	unserve_ram

@@ -39,14 +39,10 @@ listener_pid=
 rings=
 
 cleanup() {
-	local rc=$? r
-	if [ $rc != 0 ] && [ -s /tmp/tlshd.log ]; then
-		echo "--- the end of tlshd's log"
-		tail -n 40 /tmp/tlshd.log
-	fi
+	local r
+	tlshd_end $?
 	nvme disconnect -n "$nqn" >/dev/null 2>&1 || true
 	[ -z "$listener_pid" ] || kill "$listener_pid" 2>/dev/null || true
-	tlshd_stop
 	wait 2>/dev/null || true
 	unserve_ram
 	# The PSKs go with the .nvme keyring, ours with their keyrings.

@@ -20,12 +20,7 @@ hostnqn=$(cat /etc/nvme/hostnqn)
 params=/sys/module/nvmet_tcp/parameters
 
 cleanup() {
-	local rc=$?
-	if [ $rc != 0 ] && [ -s /tmp/tlshd.log ]; then
-		echo "--- the end of tlshd's log"
-		tail -n 40 /tmp/tlshd.log
-	fi
-	tlshd_stop
+	tlshd_end $?
 	nvme disconnect -n "$nqn" >/dev/null 2>&1 || true
 	echo 30 >"$params/connect_timeout" 2>/dev/null || true
 	echo 10 >"$params/tls_handshake_timeout" 2>/dev/null || true
