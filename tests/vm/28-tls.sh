@@ -39,8 +39,8 @@ listener_pid=
 rings=
 
 cleanup() {
-	local r
 	tlshd_end $?
+	local r
 	nvme disconnect -n "$nqn" >/dev/null 2>&1 || true
 	[ -z "$listener_pid" ] || kill "$listener_pid" 2>/dev/null || true
 	wait 2>/dev/null || true
