@@ -276,21 +276,7 @@ impl Queue {
             // Cannot be queued already: this is its only queueing.
             let _ = nvmet_wq().enqueue_delayed::<_, 2>(queue.clone(), timeout);
         }
-        // The lock is held across `install`: a close right after it schedules the release,
-        // which must find the hooks (they hold a reference to the queue) to restore them.
-        let mut hooks = queue.hooks.lock();
-        match queue.sock.install(queue.clone(), false) {
-            Ok(h) => {
-                *hooks = Some(h);
-                drop(hooks);
-                Self::kick(queue.as_arc_borrow());
-            }
-            // Already closing: nothing to serve.
-            Err(_) => {
-                drop(hooks);
-                Self::schedule_release(queue.as_arc_borrow());
-            }
-        }
+        Self::install_hooks(&queue);
         Ok(queue)
     }
 
@@ -773,6 +759,26 @@ impl Queue {
         true
     }
 
+    /// Installs the queue's callbacks on its socket and has the I/O work look at what may
+    /// have arrived before them; a socket already closing gets the release instead. The lock
+    /// is held across `install`: a close right after it schedules the release, which must find
+    /// the hooks (they hold a reference to the queue) to restore them.
+    fn install_hooks(this: &Arc<Self>) {
+        let mut hooks = this.hooks.lock();
+        match this.sock.install(this.clone(), false) {
+            Ok(h) => {
+                *hooks = Some(h);
+                drop(hooks);
+                Self::kick(this.as_arc_borrow());
+            }
+            // Already closing: nothing to serve.
+            Err(_) => {
+                drop(hooks);
+                Self::schedule_release(this.as_arc_borrow());
+            }
+        }
+    }
+
     /// Hands the connection to the handshake agent: the queue's callbacks come off the socket
     /// (the agent reads it), and the handshake's end or its timeout decides what follows.
     fn start_handshake(self: &Arc<Self>, io: &mut IoState) {
@@ -898,21 +904,8 @@ impl Queue {
         io.state.tls = true;
         io.state.phase = Phase::Connecting;
         drop(guard);
-        // As in `start`: the lock is held across `install`, so that a close right after it
-        // finds the hooks to restore.
-        let mut hooks = this.hooks.lock();
-        match this.sock.install(this.clone(), false) {
-            Ok(h) => {
-                *hooks = Some(h);
-                drop(hooks);
-                // The ICReq may have arrived before the callbacks.
-                Self::kick(this.as_arc_borrow());
-            }
-            Err(_) => {
-                drop(hooks);
-                Self::schedule_release(this.as_arc_borrow());
-            }
-        }
+        // The ICReq may have arrived before the callbacks.
+        Self::install_hooks(&this);
     }
 
     /// Answers an ICReq.
