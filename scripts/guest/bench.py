@@ -108,11 +108,7 @@ def tls_setup():
     sh("bash", "-c", f". {HERE}/lib.sh; tls_psk {hostnqn} {NQN}")
     with open("/tmp/tlshd.conf", "w") as f:
         f.write("[debug]\nloglevel=0\n[authenticate]\nkeyrings=.nvme\n")
-    # As lib.sh's tlshd_start: no ChaCha20-Poly1305, which our kernels' kTLS lacks.
-    with open("/tmp/tlshd-gnutls.conf", "w") as f:
-        f.write("[overrides]\ntls-disabled-cipher = CHACHA20-POLY1305\n")
-    env = dict(os.environ, GNUTLS_SYSTEM_PRIORITY_FILE="/tmp/tlshd-gnutls.conf")
-    tlshd = subprocess.Popen(["/usr/sbin/tlshd", "-s", "-c", "/tmp/tlshd.conf"], env=env,
+    tlshd = subprocess.Popen(["/usr/sbin/tlshd", "-s", "-c", "/tmp/tlshd.conf"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(2)
     if tlshd.poll() is not None:

@@ -577,16 +577,11 @@ connect_netns() {
 # tlshd_start: tlshd (ktls-utils) in the background, logging to
 # /tmp/tlshd.log, with the .nvme keyring in its session (ktls-utils links it
 # by default since 0.12; said here for older ones). It has no ready signal:
-# it is given a moment to join the handshake netlink group. Our kernels' kTLS
-# has no ChaCha20-Poly1305 (Debian's has it as a module), which gnutls picks
-# on a CPU without AES instructions for some PSKs (secure concatenation's
-# SHA-384 ones): tlshd's gnutls is told not to negotiate it.
+# it is given a moment to join the handshake netlink group.
 tlshd_start() {
 	[ -x /usr/sbin/tlshd ] || { echo "no tlshd in the guest"; return 1; }
 	printf '[debug]\nloglevel=1\n[authenticate]\nkeyrings=.nvme\n' >/tmp/tlshd.conf
-	printf '[overrides]\ntls-disabled-cipher = CHACHA20-POLY1305\n' >/tmp/tlshd-gnutls.conf
-	GNUTLS_SYSTEM_PRIORITY_FILE=/tmp/tlshd-gnutls.conf \
-		/usr/sbin/tlshd -s -c /tmp/tlshd.conf >>/tmp/tlshd.log 2>&1 &
+	/usr/sbin/tlshd -s -c /tmp/tlshd.conf >>/tmp/tlshd.log 2>&1 &
 	TLSHD_PID=$!
 	sleep 2
 	kill -0 "$TLSHD_PID" || { echo "tlshd did not start:"; cat /tmp/tlshd.log; return 1; }

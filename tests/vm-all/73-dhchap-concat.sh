@@ -12,13 +12,11 @@
 #   in the controller's dhchap_secret and dhchap_ctrl_secret attributes;
 #   each re-authenticates every queue, fio verifies with no error;
 # - secure concatenation (`--concat`, tlshd running) on a second port with
-#   addr_tsas tls1.3 and addr_treq not required, with hmac(sha256)/ffdhe2048:
-#   the admin queue authenticates in the clear, then every queue runs TLS
-#   with the generated PSK (the tls_key attribute names it, a psk key in
-#   .nvme), `nvme reset` yields a new PSK, and fio verifies.
-# Not here: concat with hmac(sha384), whose SHA-384 PSK gets no TLS cipher
-# suite between tlshd's gnutls and our kernels' kTLS (no ChaCha20-Poly1305,
-# which Debian's kernel has), with the C host and target alike.
+#   addr_tsas tls1.3 and addr_treq not required, with hmac(sha256)/ffdhe2048
+#   and hmac(sha384)/ffdhe3072 (a SHA-384 PSK): the admin queue
+#   authenticates in the clear, then every queue runs TLS with the generated
+#   PSK (the tls_key attribute names it, a psk key in .nvme), `nvme reset`
+#   yields a new PSK, and fio verifies.
 # timeout: 1800
 set -euo pipefail
 . scripts/guest/lib.sh
@@ -163,7 +161,7 @@ for target in c rust; do
 		[ "$(cat "/sys/class/nvme/$ctrl/state")" = live ]
 		nvme disconnect -n "$nqn" >/dev/null
 
-		for hg in "hmac(sha256) ffdhe2048"; do
+		for hg in "hmac(sha256) ffdhe2048" "hmac(sha384) ffdhe3072"; do
 			read -r hash group <<<"$hg"
 			hkey=$(key 0)
 			target_keys "$hkey" "" "$hash" "$group"
