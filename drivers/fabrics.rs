@@ -221,7 +221,7 @@ impl Options {
     ///
     /// With `concat` (which `nvme-fabrics` refuses together with `tls_key=`) the field holds the
     /// PSK that authentication generates instead, which the core replaces and revokes: see
-    /// [`crate::nvme_ctrl::Ctrl::generated_psk`]; this returns `None` then.
+    /// [`crate::nvme_ctrl::StateWork::generated_psk`]; this returns `None` then.
     pub(crate) fn tls_key(&self) -> Option<KeySerial> {
         if self.concat() {
             return None;

@@ -130,11 +130,90 @@ pub(crate) trait Driver: Send + Sync + Sized + 'static {
     /// Stops the transport's own work on the controller (then [`Ctrl::stop_works`] runs).
     fn stop_ctrl(ctrl: &Ctrl<Self>);
     /// The core asked for a reset (`reset_work`).
-    fn reset(ctrl: &Ctrl<Self>);
-    /// The error recovery work, queued by [`Ctrl::queue_error_work`].
-    fn error_recovery(ctrl: &Ctrl<Self>);
-    /// The reconnect work, queued by [`Ctrl::queue_connect_work`].
-    fn reconnect(ctrl: &Ctrl<Self>);
+    fn reset(ctrl: &StateWork<'_, Self>);
+    /// The error recovery work, queued by [`Ctrl::start_error_recovery`].
+    fn error_recovery(ctrl: &StateWork<'_, Self>);
+    /// The reconnect work, queued by [`StateWork::queue_reconnect`].
+    fn reconnect(ctrl: &StateWork<'_, Self>);
+}
+
+/// A controller borrowed by one of its state-machine works: the setup at its creation,
+/// `reset_work`, the error recovery work or the reconnect work.
+///
+/// The core runs them one at a time: each starts from a state change only one caller can make
+/// (to `Resetting` from `New` or `Live`, to `Connecting` from `New`, or to `Connecting` from
+/// `Resetting` by the work that made that one), and the next can only start once the one
+/// before made the controller live again or gave it up. What the state machine alone changes,
+/// the PSK secure concatenation generated, is reached through this type, which only this
+/// module makes: in the three works' callbacks and by [`AddedCtrl::start_connecting`].
+///
+/// Two windows are the core's, and the C host has them too: the core's re-authentication
+/// work (a write to `dhchap_secret`) replaces the generated PSK on its own, and a reset asked
+/// for between `nvme_add_ctrl` and the creation's change to `Connecting` runs beside the
+/// creation's setup.
+pub(crate) struct StateWork<'a, T: Driver> {
+    ctrl: &'a Ctrl<T>,
+    /// Not sent to another thread: the work's own thread holds the state.
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl<T: Driver> core::ops::Deref for StateWork<'_, T> {
+    type Target = Ctrl<T>;
+
+    fn deref(&self) -> &Ctrl<T> {
+        self.ctrl
+    }
+}
+
+impl<'a, T: Driver> StateWork<'a, T> {
+    /// Called only where a state-machine work of `ctrl` starts (see the type).
+    fn new(ctrl: &'a Ctrl<T>) -> Self {
+        Self {
+            ctrl,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Queues the reconnect work ([`Driver::reconnect`]) on `nvme_wq`, `secs` seconds from now,
+    /// unless it is queued already; the state machine passes to it. It holds a reference to
+    /// the controller until it ran.
+    pub(crate) fn queue_reconnect(&self, secs: u32) {
+        let delay = kernel::time::msecs_to_jiffies(secs.saturating_mul(1000));
+        let _ = nvme_wq().enqueue_delayed::<_, 2>(ARef::from(self.ctrl), delay);
+    }
+
+    /// Returns the serial number of the PSK that secure concatenation (`concat`) generated when
+    /// the admin queue last authenticated, if there is one and `concat` was asked for.
+    ///
+    /// The core sets it (`opts->tls_key`, revoking the one before) when the admin queue's
+    /// authentication succeeds, inside the admin queue's Connect, which a state-machine work
+    /// sends; [`StateWork::revoke_generated_psk`] clears it.
+    pub(crate) fn generated_psk(&self) -> Option<i32> {
+        let opts = self.read(|c| c.opts);
+        // SAFETY: A fabrics controller's `opts` are valid for its whole life.
+        let (concat, key) = unsafe { ((*opts).concat, (*opts).tls_key) };
+        if !concat || key.is_null() {
+            return None;
+        }
+        // SAFETY: `opts->tls_key` holds a counted reference to the key until it is replaced or
+        // revoked, which only the state machine does and which this borrow of it keeps from
+        // happening meanwhile (but for the core's re-authentication, see the type); a key's
+        // serial number never changes.
+        Some(unsafe { (*key).serial })
+    }
+
+    /// Revokes the PSK that secure concatenation generated, as the C host does before a reset
+    /// or error recovery, so that the next connection authenticates and generates a new one;
+    /// does nothing without one, or without `concat`.
+    pub(crate) fn revoke_generated_psk(&self) {
+        if self.generated_psk().is_none() {
+            return;
+        }
+        // SAFETY: The controller is initialised; the core's function revokes and puts
+        // `opts->tls_key` and clears it. This borrow of the state machine keeps any other
+        // caller of it away meanwhile (see the type).
+        unsafe { b::nvme_tcp_rs_auth_revoke_tls_key(self.raw()) };
+    }
 }
 
 /// Checks that bindgen and the C compiler agree on the layout of the structures this layer
@@ -262,7 +341,8 @@ impl<T: Driver> WorkItem<1> for Ctrl<T> {
     type Pointer = ARef<Ctrl<T>>;
 
     fn run(this: ARef<Ctrl<T>>) {
-        T::error_recovery(&this);
+        // Queued only by `start_error_recovery`, after its change to `Resetting`.
+        T::error_recovery(&StateWork::new(&this));
     }
 }
 
@@ -270,7 +350,8 @@ impl<T: Driver> WorkItem<2> for Ctrl<T> {
     type Pointer = ARef<Ctrl<T>>;
 
     fn run(this: ARef<Ctrl<T>>) {
-        T::reconnect(&this);
+        // Queued only by a state-machine work, which passed the state machine on to it.
+        T::reconnect(&StateWork::new(&this));
     }
 }
 
@@ -315,6 +396,16 @@ impl<T: Driver> AddedCtrl<T> {
         // SAFETY: The controller was added and not uninitialised yet (the typestate is consumed
         // here).
         unsafe { b::nvme_uninit_ctrl(self.0.raw()) };
+    }
+
+    /// Moves the new controller to `Connecting` for its first setup, which runs as a
+    /// state-machine work (see [`StateWork`]); `None` if the core refused (a deletion or reset
+    /// asked for meanwhile).
+    pub(crate) fn start_connecting(&self) -> Option<StateWork<'_, T>> {
+        if !self.0.change_state(CtrlState::Connecting) {
+            return None;
+        }
+        Some(StateWork::new(&self.0))
     }
 
     /// Returns a new counted reference, for the transport's own registry.
@@ -499,17 +590,17 @@ impl<T: Driver> Ctrl<T> {
         self.read(|c| (c.ioccsz, c.icdoff))
     }
 
-    /// Queues the error recovery work ([`Driver::error_recovery`]) on `nvme_reset_wq`, unless
-    /// it is queued already. It holds a reference to the controller until it ran.
-    pub(crate) fn queue_error_work(&self) {
+    /// Starts error recovery if the controller is live (or new), as `nvme_tcp_error_recovery`:
+    /// moves it to `Resetting` and queues the error recovery work ([`Driver::error_recovery`])
+    /// on `nvme_reset_wq`, which holds a reference to the controller until it ran. Returns
+    /// whether it did. Called when a connection fails or a command times out.
+    pub(crate) fn start_error_recovery(&self) -> bool {
+        if !self.change_state(CtrlState::Resetting) {
+            return false;
+        }
+        dev_warn!(self.device(), "starting error recovery\n");
         let _ = nvme_reset_wq().enqueue::<_, 1>(ARef::from(self));
-    }
-
-    /// Queues the reconnect work ([`Driver::reconnect`]) on `nvme_wq`, `secs` seconds from now,
-    /// unless it is queued already. It holds a reference to the controller until it ran.
-    pub(crate) fn queue_connect_work(&self, secs: u32) {
-        let delay = kernel::time::msecs_to_jiffies(secs.saturating_mul(1000));
-        let _ = nvme_wq().enqueue_delayed::<_, 2>(ARef::from(self), delay);
+        true
     }
 
     /// Stops the transport's works: waits for the error recovery work to finish, cancels the
@@ -546,42 +637,6 @@ impl<T: Driver> Ctrl<T> {
         // core's `tls_key` attribute reads it concurrently, a plain aligned `key_serial_t` read
         // as C allows.
         unsafe { Atomic::from_ptr(&raw mut (*self.raw()).tls_pskid) }
-    }
-
-    /// Returns the serial number of the PSK that secure concatenation (`concat`) generated when
-    /// the admin queue last authenticated, if there is one and `concat` was asked for.
-    ///
-    /// The core sets it (`opts->tls_key`, revoking the one before) when the admin queue's
-    /// authentication succeeds, which happens inside the admin queue's Connect, and
-    /// [`Ctrl::revoke_generated_psk`] clears it: the transport calls both from its setup,
-    /// reset and recovery, which the controller's state machine runs one at a time, and
-    /// reads it from the same. A re-authentication a write to `dhchap_secret` starts runs in
-    /// the core's work and may replace the key concurrently; the C host reads the field as
-    /// unguarded as this.
-    pub(crate) fn generated_psk(&self) -> Option<i32> {
-        let opts = self.read(|c| c.opts);
-        // SAFETY: A fabrics controller's `opts` are valid for its whole life.
-        let (concat, key) = unsafe { ((*opts).concat, (*opts).tls_key) };
-        if !concat || key.is_null() {
-            return None;
-        }
-        // SAFETY: `opts->tls_key` holds a counted reference to the key until it is replaced or
-        // revoked, which the transport's own state machine does (see above); a key's serial
-        // number never changes.
-        Some(unsafe { (*key).serial })
-    }
-
-    /// Revokes the PSK that secure concatenation generated, as the C host does before a reset
-    /// or error recovery, so that the next connection authenticates and generates a new one;
-    /// does nothing without one, or without `concat`.
-    pub(crate) fn revoke_generated_psk(&self) {
-        if self.generated_psk().is_none() {
-            return;
-        }
-        // SAFETY: The controller is initialised; the core's function revokes and puts
-        // `opts->tls_key` and clears it. Called from the transport's reset and recovery, run
-        // one at a time with its setup (see [`Ctrl::generated_psk`]).
-        unsafe { b::nvme_tcp_rs_auth_revoke_tls_key(self.raw()) };
     }
 
     /// Returns the negotiated PSK's serial number (see [`Ctrl::set_tls_pskid`]), 0 if none.
@@ -712,5 +767,7 @@ unsafe extern "C" fn reset_work_callback<T: Driver>(work: *mut kb::work_struct) 
     let ctrl = unsafe { work.byte_sub(offset).cast::<b::nvme_ctrl>() };
     // SAFETY: `ctrl` is the `struct nvme_ctrl` of a `Ctrl<T>` (its `reset_work` runs this
     // transport's callback), alive for the call.
-    T::reset(unsafe { ctrl_from_raw::<T>(ctrl) });
+    let ctrl = unsafe { ctrl_from_raw::<T>(ctrl) };
+    // The core queues `reset_work` only after a change to `Resetting` it made for it.
+    T::reset(&StateWork::new(ctrl));
 }

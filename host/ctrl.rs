@@ -9,7 +9,9 @@
 use crate::fabrics::{CtrlHandle, FabricsDevice, Options};
 use crate::handshake::KeySerial;
 use crate::net_ns::Net;
-use crate::nvme_ctrl::{Ctrl, CtrlOpsTable, CtrlState, Driver, SetupError, TimeoutAction};
+use crate::nvme_ctrl::{
+    Ctrl, CtrlOpsTable, CtrlState, Driver, SetupError, StateWork, TimeoutAction,
+};
 use crate::params;
 use crate::queue::Queue;
 use crate::request::{BlkStatus, Request, AQ_DEPTH};
@@ -237,12 +239,12 @@ pub(crate) fn create(dev: &FabricsDevice, opts: &Options) -> Result<CtrlHandle> 
         ctrl.uninit();
         return Err(e);
     }
-    if !ctrl.change_state(CtrlState::Connecting) {
+    let Some(work) = ctrl.start_connecting() else {
         remove_debugfs(&ctrl);
         ctrl.uninit();
         return Err(EINTR);
-    }
-    if let Err(e) = setup(&ctrl, true) {
+    };
+    if let Err(e) = setup(&work, true) {
         remove_debugfs(&ctrl);
         ctrl.uninit();
         return Err(e.to_error());
@@ -296,22 +298,11 @@ fn io_queues(ctrl: &Ctrl<Host>) -> Result<KVec<Arc<Queue>>> {
     Ok(io)
 }
 
-/// Starts error recovery if the controller is live (`nvme_tcp_error_recovery`); returns
-/// whether it did. Called when a connection fails or a command times out.
-pub(crate) fn error_recovery(ctrl: &Ctrl<Host>) -> bool {
-    if !ctrl.change_state(CtrlState::Resetting) {
-        return false;
-    }
-    dev_warn!(ctrl.device(), "starting error recovery\n");
-    ctrl.queue_error_work();
-    true
-}
-
 /// Sets the controller up: admin queue, identification, I/O queues, live. `new` for the first
 /// time, else after a reset or a failure (the tag sets and queue objects are kept).
 ///
 /// On failure everything set up here is torn down again (with the tag sets if `new`).
-fn setup(ctrl: &Ctrl<Host>, new: bool) -> Result<(), SetupError> {
+fn setup(ctrl: &StateWork<'_, Host>, new: bool) -> Result<(), SetupError> {
     setup_admin(ctrl, new)?;
     if ctrl.data().concat && ctrl.negotiated_psk() == 0 {
         // Secure concatenation: the admin queue authenticated in the clear, which generated a
@@ -391,7 +382,7 @@ fn admin_psk(ctrl: &Ctrl<Host>) -> Result<KeySerial, SetupError> {
 /// With secure concatenation and no PSK generated yet, the admin queue connects in the clear
 /// and stops after its Connect (which authenticates and generates the PSK): [`setup`] then
 /// connects it again.
-fn setup_admin(ctrl: &Ctrl<Host>, new: bool) -> Result<(), SetupError> {
+fn setup_admin(ctrl: &StateWork<'_, Host>, new: bool) -> Result<(), SetupError> {
     let h = ctrl.data();
     let psk = if h.concat {
         ctrl.generated_psk()
@@ -431,7 +422,7 @@ fn setup_admin(ctrl: &Ctrl<Host>, new: bool) -> Result<(), SetupError> {
 
 /// Connects the I/O queues (as many as the controller grants, and after a reconnect no more
 /// than the first time); undoes it on failure.
-fn setup_io(ctrl: &Ctrl<Host>, new: bool) -> Result<(), SetupError> {
+fn setup_io(ctrl: &StateWork<'_, Host>, new: bool) -> Result<(), SetupError> {
     let h = ctrl.data();
     let mut granted = match &h.sets.lock().admin {
         Some(admin) => admin.set_queue_count(h.nr_io)?,
@@ -617,7 +608,7 @@ fn teardown(ctrl: &Ctrl<Host>, shutdown: bool) {
 /// With secure concatenation, revokes the PSK the last authentication generated once a
 /// connection used it (the C host's `nvme_tcp_key_revoke_needed`): not between the admin
 /// queue's two connections, when the second is still to use it.
-fn revoke_generated_psk(ctrl: &Ctrl<Host>) {
+fn revoke_generated_psk(ctrl: &StateWork<'_, Host>) {
     if ctrl.data().concat && ctrl.negotiated_psk() != 0 {
         ctrl.revoke_generated_psk();
     }
@@ -625,7 +616,7 @@ fn revoke_generated_psk(ctrl: &Ctrl<Host>) {
 
 /// After a failure, in `Connecting`: schedules a reconnect, or removes the controller when
 /// `ctrl_loss_tmo` ran out or `status` says retrying cannot help.
-fn reconnect_or_remove(ctrl: &Ctrl<Host>, status: SetupError) {
+fn reconnect_or_remove(ctrl: &StateWork<'_, Host>, status: SetupError) {
     let state = ctrl.state();
     if state != CtrlState::Connecting {
         // Resetting or deleting meanwhile: that path goes on.
@@ -641,7 +632,7 @@ fn reconnect_or_remove(ctrl: &Ctrl<Host>, status: SetupError) {
     if ctrl.should_reconnect(status) {
         let delay = ctrl.reconnect_delay();
         dev_info!(ctrl.device(), "Reconnecting in {} seconds...\n", delay);
-        ctrl.queue_connect_work(delay);
+        ctrl.queue_reconnect(delay);
     } else {
         dev_info!(ctrl.device(), "Removing controller ({})...\n", status.raw());
         let _ = ctrl.schedule_delete();
@@ -690,7 +681,7 @@ impl Driver for Host {
 
     fn stop_ctrl(_ctrl: &Ctrl<Self>) {}
 
-    fn reset(ctrl: &Ctrl<Self>) {
+    fn reset(ctrl: &StateWork<'_, Self>) {
         ctrl.data().count(|s| s.resets.add(1));
         // The next connection authenticates again and generates a new PSK (as the C host).
         revoke_generated_psk(ctrl);
@@ -706,7 +697,7 @@ impl Driver for Host {
         }
     }
 
-    fn error_recovery(ctrl: &Ctrl<Self>) {
+    fn error_recovery(ctrl: &StateWork<'_, Self>) {
         ctrl.data().count(|s| s.recoveries.add(1));
         revoke_generated_psk(ctrl);
         ctrl.stop_keep_alive();
@@ -727,7 +718,7 @@ impl Driver for Host {
         reconnect_or_remove(ctrl, SetupError::NONE);
     }
 
-    fn reconnect(ctrl: &Ctrl<Self>) {
+    fn reconnect(ctrl: &StateWork<'_, Self>) {
         ctrl.data().count(|s| s.reconnect_attempts.add(1));
         ctrl.count_reconnect();
         let (_, max) = ctrl.reconnects();

@@ -413,7 +413,7 @@ impl Queue {
     /// queue down; otherwise (connecting, resetting or deleting) nothing would answer this
     /// queue's commands, so they fail now.
     pub(crate) fn failed(&self) {
-        if !crate::ctrl::error_recovery(&self.ctrl) {
+        if !self.ctrl.start_error_recovery() {
             self.stop_and_fail();
         }
     }
@@ -456,7 +456,7 @@ impl Queue {
             );
         }
         if ctrl.state() == CtrlState::Live {
-            crate::ctrl::error_recovery(ctrl);
+            ctrl.start_error_recovery();
             return TimeoutAction::ResetTimer;
         }
         let cmd = self.state.lock().slots.take(cid);
