@@ -177,6 +177,7 @@ for target in c rust; do
 			wait_state "$ctrl" live 30
 			psk2=$(tls_key_of "$ctrl")
 			echo "  concat $hash $group: PSK $psk1, after the reset $psk2"
+			grep -o 'Session description: .*' /tmp/tlshd.log | tail -n 1 | sed 's/^/  tlshd: /' || true
 			[ -n "$psk2" ] && [ "$psk2" != "$psk1" ]
 			FIO_SIZE=1m fio_verify "$dev" 32
 			nvme disconnect -n "$nqn" >/dev/null
