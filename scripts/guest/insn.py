@@ -35,6 +35,7 @@ def main():
     if "tls" in tags:
         bench.TLS = True
         tlshd = bench.tls_setup()
+    runs = []
     root = os.open("/", os.O_RDONLY)
     chosen = [c for c in bench.CONFIGS if c[1] in tags and c[2] == "tcp"]
     if len(chosen) > 1 and chosen[0][1] == "cc":
