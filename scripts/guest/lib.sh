@@ -131,9 +131,10 @@ fio_wait() {
 		[ "$(cut -d';' -f6 /tmp/fio.out)" -gt 0 ] || { cat /tmp/fio.err; return 1; }
 }
 
-# fio_verify_matrix NQN: fio_verify at queue depth 1 and 64 over the
-# subsystem NQN on 127.0.0.1:4420, for each digest mode (none, -g, -G, both)
-# and two queue layouts (1 I/O queue of 16, 2 of 1024); then once more with
+# fio_verify_matrix NQN: fio_verify (2 MiB) over the subsystem NQN on
+# 127.0.0.1:4420, for each digest mode (none, -g, -G, both) and two queue
+# layouts: 1 I/O queue of 16 at queue depth 1 and 64, 2 of 1024 at queue
+# depth 64 (queue depth 1 runs the same path on either); then once more with
 # SQ flow control disabled (reads end with a C2HData carrying SUCCESS and no
 # CapsuleResp) and both digests. With both digests, on one I/O queue and with
 # SQ flow control off, the Rust side's statistics are checked against a known
@@ -149,7 +150,8 @@ fio_verify_matrix() {
 			nvme connect -t tcp -a 127.0.0.1 -s 4420 -n "$nqn" -i "$1" -Q "$2" $digests
 			dev=$(nvme_dev_for "$nqn")
 			for depth in 1 64; do
-				fio_verify "$dev" "$depth"
+				[ "$1" = 1 ] || [ "$depth" != 1 ] || continue
+				FIO_SIZE=${FIO_SIZE:-2m} fio_verify "$dev" "$depth"
 			done
 			if [ "$digests" = "-g -G" ] && [ "$1" = 1 ]; then
 				stats_check "$dev" 4 4 sqflow
@@ -164,7 +166,7 @@ fio_verify_matrix() {
 	echo "SQ flow control disabled, data and header digests"
 	nvme connect -t tcp -a 127.0.0.1 -s 4420 -n "$nqn" --disable-sqflow -g -G
 	dev=$(nvme_dev_for "$nqn")
-	fio_verify "$dev" 64
+	FIO_SIZE=${FIO_SIZE:-2m} fio_verify "$dev" 64
 	stats_check "$dev" 4 4 nosqflow
 	nvme disconnect -n "$nqn"
 }
