@@ -141,7 +141,7 @@ fio_wait() {
 # workload (stats_check), and a Rust host's across a reset (stats_reset); the
 # statistics' directories must go with the controller (stats_gone).
 fio_verify_matrix() {
-	local nqn=$1 digests layout dev depth
+	local nqn=$1 digests layout dev depth FIO_SIZE=${FIO_SIZE:-2m}
 	for digests in "" "-g" "-G" "-g -G"; do
 		for layout in "1 16" "2 1024"; do
 			set -- $layout
@@ -151,7 +151,7 @@ fio_verify_matrix() {
 			dev=$(nvme_dev_for "$nqn")
 			for depth in 1 64; do
 				[ "$1" = 1 ] || [ "$depth" != 1 ] || continue
-				FIO_SIZE=${FIO_SIZE:-2m} fio_verify "$dev" "$depth"
+				fio_verify "$dev" "$depth"
 			done
 			if [ "$digests" = "-g -G" ] && [ "$1" = 1 ]; then
 				stats_check "$dev" 4 4 sqflow
@@ -166,7 +166,7 @@ fio_verify_matrix() {
 	echo "SQ flow control disabled, data and header digests"
 	nvme connect -t tcp -a 127.0.0.1 -s 4420 -n "$nqn" --disable-sqflow -g -G
 	dev=$(nvme_dev_for "$nqn")
-	FIO_SIZE=${FIO_SIZE:-2m} fio_verify "$dev" 64
+	fio_verify "$dev" 64
 	stats_check "$dev" 4 4 nosqflow
 	nvme disconnect -n "$nqn"
 }
