@@ -7,6 +7,7 @@ data = json.load(open(sys.argv[1]))
 res = data["results"]
 base = res.get("C+C")
 cols = [
+    ("randread-4k-qd1", "lat_mean_us", "QD1 mean µs"),
     ("randread-4k-qd1", "lat_p50_us", "QD1 p50 µs"),
     ("randread-4k-qd1", "lat_p99_us", "QD1 p99 µs"),
     ("randread-4k-qd32x2", "iops", "randread IOPS"),
