@@ -22,6 +22,7 @@ void nvme_tcp_rs_init_reset_work(struct nvme_ctrl *ctrl,
 				 void (*fn)(struct work_struct *work));
 unsigned int nvme_tcp_rs_num_online_cpus(void);
 bool nvme_tcp_rs_wq_unbound(void);
+bool nvme_tcp_rs_wq_highpri(void);
 int nvme_tcp_rs_so_priority(void);
 unsigned int nvme_tcp_rs_tls_handshake_timeout(void);
 int nvme_tcp_rs_ctrl_state(struct nvme_ctrl *ctrl);

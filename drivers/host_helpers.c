@@ -67,6 +67,12 @@ static int so_priority;
 module_param(so_priority, int, 0644);
 MODULE_PARM_DESC(so_priority, "nvme tcp socket optimize priority");
 
+/* Ours, read at load: see drivers/io_wq.rs (IoWorkqueues). */
+static bool wq_highpri = true;
+module_param(wq_highpri, bool, 0444);
+MODULE_PARM_DESC(wq_highpri,
+		 "Run all I/O work at high priority, as the C driver; N: busy queues batch at normal priority (default Y)");
+
 /*
  * The C host's tls_handshake_timeout, with its name, type, default and
  * permissions; writes are checked by nvme_tcp_rs_tls_timeout_set (Rust,
@@ -94,6 +100,11 @@ unsigned int nvme_tcp_rs_tls_handshake_timeout(void)
 bool nvme_tcp_rs_wq_unbound(void)
 {
 	return READ_ONCE(wq_unbound);
+}
+
+bool nvme_tcp_rs_wq_highpri(void)
+{
+	return READ_ONCE(wq_highpri);
 }
 
 int nvme_tcp_rs_so_priority(void)

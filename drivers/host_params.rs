@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The host's module parameters (`wq_unbound`, `so_priority`, `tls_handshake_timeout`, writable
-//! as in the C host, so declared in C) and what the host asks of the system: online CPUs,
-//! network interfaces, the core's deletion workqueue.
+//! as in the C host, and our `wq_highpri`, read at load; all declared in C) and what the host
+//! asks of the system: online CPUs, network interfaces, the core's deletion workqueue.
 
 use crate::fabrics::bindings as b;
 use crate::net_ns::Net;
@@ -12,6 +12,13 @@ use kernel::{bindings as kb, ffi::c_char, prelude::*, sync::rcu};
 pub(crate) fn wq_unbound() -> bool {
     // SAFETY: The accessor reads a `bool` parameter with `READ_ONCE`; no preconditions.
     unsafe { b::nvme_tcp_rs_wq_unbound() }
+}
+
+/// Returns whether all I/O work runs at high priority (the `wq_highpri` parameter; read at
+/// load).
+pub(crate) fn wq_highpri() -> bool {
+    // SAFETY: The accessor reads a `bool` parameter with `READ_ONCE`; no preconditions.
+    unsafe { b::nvme_tcp_rs_wq_highpri() }
 }
 
 /// Returns the `so_priority` parameter.

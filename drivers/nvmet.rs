@@ -93,6 +93,13 @@ pub(crate) mod params {
         unsafe { bindings::nvmet_tcp_rs_so_priority() }
     }
 
+    /// Returns the `wq_highpri` module parameter (read at load): whether all `io_work` runs at
+    /// high priority.
+    pub(crate) fn wq_highpri() -> bool {
+        // SAFETY: The accessor reads a `bool` parameter with `READ_ONCE`; no preconditions.
+        unsafe { bindings::nvmet_tcp_rs_wq_highpri() }
+    }
+
     /// Returns the `idle_poll_period_usecs` module parameter.
     pub(crate) fn idle_poll_usecs() -> u32 {
         // SAFETY: The accessor reads an `int` parameter with `READ_ONCE`; no preconditions.

@@ -13,6 +13,7 @@
 
 /* Helpers of target_helpers.c: one static inline, macro or sizeof each. */
 int nvmet_tcp_rs_so_priority(void);
+bool nvmet_tcp_rs_wq_highpri(void);
 int nvmet_tcp_rs_idle_poll_usecs(void);
 int nvmet_tcp_rs_connect_timeout(void);
 int nvmet_tcp_rs_tls_handshake_timeout(void);

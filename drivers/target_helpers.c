@@ -50,6 +50,17 @@ device_param_cb(tls_handshake_timeout, &nvmet_tcp_rs_param_ops,
 MODULE_PARM_DESC(tls_handshake_timeout,
 		 "nvme TLS handshake timeout in seconds (default 10)");
 
+/* Ours, read at load: see drivers/io_wq.rs (IoWorkqueues). */
+static bool wq_highpri = true;
+module_param(wq_highpri, bool, 0444);
+MODULE_PARM_DESC(wq_highpri,
+		 "Run all io_work at high priority, as the C transport; N: busy queues batch at normal priority (default Y)");
+
+bool nvmet_tcp_rs_wq_highpri(void)
+{
+	return READ_ONCE(wq_highpri);
+}
+
 int nvmet_tcp_rs_so_priority(void)
 {
 	return READ_ONCE(so_priority);

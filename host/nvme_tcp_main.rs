@@ -25,6 +25,8 @@ mod fabrics;
 mod handshake;
 #[path = "../drivers/io_cpu.rs"]
 mod io_cpu;
+#[path = "../drivers/io_priority.rs"]
+mod io_priority;
 #[path = "../drivers/io_wq.rs"]
 mod io_wq;
 #[path = "../drivers/keyring.rs"]
@@ -70,8 +72,9 @@ use fabrics::bindings as sock_bindings;
 use fabrics::{opt, CtrlHandle, FabricsDevice, Options};
 use kernel::prelude::*;
 
-/// The workqueue every queue's I/O work runs on (`nvme_tcp_wq`).
-static IO_WQ: io_wq::ModuleQueue = io_wq::ModuleQueue::new();
+/// The workqueues every queue's I/O work runs on (`nvme_tcp_wq`, and `nvme_tcp_wq_batch` with
+/// `wq_highpri=0`).
+static IO_WQ: io_wq::IoWorkqueues = io_wq::IoWorkqueues::new();
 
 module! {
     type: HostModule,
@@ -108,13 +111,14 @@ impl fabrics::Transport for Tcp {
     }
 }
 
-/// Owns [`IO_WQ`]: creates it at load, destroys it (running the I/O work still queued,
-/// which finds its queue stopped) at unload, after the controllers are gone.
+/// Owns [`IO_WQ`]: creates the workqueues at load, destroys them (running the I/O work still
+/// queued, which finds its queue stopped) at unload, after the controllers are gone.
 struct IoWq;
 
 impl IoWq {
     fn new() -> Result<Self> {
-        IO_WQ.create(c"nvme_tcp_wq", params::wq_unbound())?;
+        let (unbound, highpri) = (params::wq_unbound(), params::wq_highpri());
+        IO_WQ.create(c"nvme_tcp_wq", c"nvme_tcp_wq_batch", unbound, highpri)?;
         Ok(Self)
     }
 }

@@ -18,6 +18,7 @@ use crate::crc32c::KernelCrc32c;
 use crate::ctrl::Host;
 use crate::handshake::{self, Failure, KeySerial, Psk};
 use crate::io_cpu::IoCpu;
+use crate::io_priority::AdaptivePriority;
 use crate::io_wq::Kicks;
 use crate::nvme_ctrl::{Ctrl, CtrlState, SetupError, TimeoutAction};
 use crate::params;
@@ -102,6 +103,11 @@ pub(crate) struct Queue {
     polled: Atomic<u32>,
     /// Kicks of the I/O work; one while it runs only leaves it a note.
     kicks: Kicks,
+    /// Commands in flight, as the slots counted them when the state lock was last dropped
+    /// after a change (a hint for the I/O work's priority, read without the lock).
+    in_flight: Atomic<u32>,
+    /// The priority the I/O work asks for when the module batches (`wq_highpri=0`).
+    priority: AdaptivePriority,
     #[pin]
     pub(crate) state: Mutex<State>,
     #[pin]
@@ -140,6 +146,8 @@ impl Queue {
                 completed: Atomic::new(0),
                 polled: Atomic::new(0),
                 kicks: Kicks::new(),
+                in_flight: Atomic::new(0),
+                priority: AdaptivePriority::new(),
                 state <- new_mutex!(State {
                     slots,
                     send,
@@ -392,7 +400,16 @@ impl Queue {
     /// Stops the queue: closes its connection and stops receiving. Commands still in their
     /// slots go back to blk-mq uncompleted: the caller cancels the tag set (or fails them).
     pub(crate) fn stop(&self) {
-        self.disconnect().slots.clear();
+        let mut state = self.disconnect();
+        state.slots.clear();
+        self.note_depth(&state.slots);
+    }
+
+    /// Notes how many commands `slots` hold, for the I/O work's priority (see
+    /// [`Queue::queue_io_work`]).
+    #[inline]
+    pub(crate) fn note_depth(&self, slots: &Slots) {
+        self.in_flight.store(slots.in_flight(), Relaxed);
     }
 
     /// Stops the queue and completes every command in flight with a path error (the core
@@ -401,7 +418,10 @@ impl Queue {
         self.disconnect().slots.end_aer();
         loop {
             // Completed without the lock: a completion may send (a requeue).
-            let cmd = self.state.lock().slots.take_any();
+            let mut state = self.state.lock();
+            let cmd = state.slots.take_any();
+            self.note_depth(&state.slots);
+            drop(state);
             let Some(cmd) = cmd else {
                 break;
             };
@@ -426,11 +446,13 @@ impl Queue {
         }
     }
 
-    /// Queues the I/O work on the queue's CPU.
+    /// Queues the I/O work on the queue's CPU. When the module batches, a queue with several
+    /// commands in flight, or whose recent runs answered several each, runs at normal priority.
     fn queue_io_work(this: ArcBorrow<'_, Self>) {
         let cpu = u32::try_from(this.io_cpu.load(Relaxed)).ok();
+        let batch = || this.in_flight.load(Relaxed) > 1 || this.priority.batch();
         // Already queued (or the module is going away): that run sees what this one was for.
-        let _ = crate::IO_WQ.enqueue_on::<_, 0>(cpu, Arc::from(this));
+        let _ = crate::IO_WQ.enqueue_on::<_, 0>(cpu, batch, Arc::from(this));
     }
 
     /// Command `cid` timed out. A live controller goes into error recovery, which completes
@@ -459,7 +481,10 @@ impl Queue {
             ctrl.start_error_recovery();
             return TimeoutAction::ResetTimer;
         }
-        let cmd = self.state.lock().slots.take(cid);
+        let mut state = self.state.lock();
+        let cmd = state.slots.take(cid);
+        self.note_depth(&state.slots);
+        drop(state);
         if let Some(cmd) = cmd {
             cmd.rq.complete(status::HOST_ABORTED_CMD << 1, 0);
         }
@@ -487,7 +512,10 @@ impl Queue {
     /// has nothing more and nothing waits to be sent (or only room for it); requeues itself
     /// after [`IO_ROUNDS`] rounds.
     fn io_work(this: Arc<Self>) {
+        let before = this.completed.load(Relaxed);
         let again = this.serve();
+        let answered = this.completed.load(Relaxed).wrapping_sub(before);
+        this.priority.ran(answered);
         if this.kicks.stop(again) {
             Self::queue_io_work(this.as_arc_borrow());
         }

@@ -306,6 +306,7 @@ impl Queue {
                     0
                 }
             });
+            self.note_depth(&state.slots);
             (read, !state.send_idle())
         };
         for d in done.drain_all() {

@@ -529,6 +529,7 @@ impl Queue {
                 .complete(crate::request::status::HOST_PATH_ERROR << 1, 0);
             return Ok(());
         }
+        this.note_depth(&state.slots);
         // Sent here when on the queue's CPU with nothing ahead of it, as the C host does
         // (not over TLS: see the module's documentation); otherwise by the I/O work.
         let direct = state.send_idle() && this.on_io_cpu() && !tls;

@@ -50,7 +50,11 @@ pub(crate) fn tag(cid: u16) -> usize {
 }
 
 /// A queue's slots.
-pub(crate) struct Slots(KVec<Slot>);
+pub(crate) struct Slots {
+    slots: KVec<Slot>,
+    /// How many are [`Slot::Busy`] (kept by every method that fills or empties a slot).
+    in_flight: u32,
+}
 
 impl Slots {
     /// Returns `depth` free slots.
@@ -59,13 +63,22 @@ impl Slots {
         for _ in 0..depth {
             slots.push(Slot::Free, GFP_KERNEL)?;
         }
-        Ok(Self(slots))
+        Ok(Self {
+            slots,
+            in_flight: 0,
+        })
+    }
+
+    /// How many commands are in flight (the asynchronous event request is not counted).
+    #[inline]
+    pub(crate) fn in_flight(&self) -> u32 {
+        self.in_flight
     }
 
     /// Returns the command in flight as `cid`, if any.
     #[inline]
     pub(crate) fn busy(&self, cid: u16) -> Option<&Command> {
-        match self.0.get(tag(cid))? {
+        match self.slots.get(tag(cid))? {
             Slot::Busy(c) if c.cid == cid => Some(c),
             _ => None,
         }
@@ -74,7 +87,7 @@ impl Slots {
     /// Returns the command in flight as `cid`, if any, to update.
     #[inline]
     pub(crate) fn busy_mut(&mut self, cid: u16) -> Option<&mut Command> {
-        match self.0.get_mut(tag(cid))? {
+        match self.slots.get_mut(tag(cid))? {
             Slot::Busy(c) if c.cid == cid => Some(c),
             _ => None,
         }
@@ -82,15 +95,16 @@ impl Slots {
 
     /// Whether the slot of `cid` exists and is free.
     pub(crate) fn is_free(&self, cid: u16) -> bool {
-        matches!(self.0.get(tag(cid)), Some(Slot::Free))
+        matches!(self.slots.get(tag(cid)), Some(Slot::Free))
     }
 
     /// Puts `cmd` in its slot, if that slot is free; gives it back otherwise (a command
     /// identifier beyond the queue, or one already in flight).
     pub(crate) fn insert(&mut self, cmd: Command) -> Result<(), Command> {
-        match self.0.get_mut(tag(cmd.cid)) {
+        match self.slots.get_mut(tag(cmd.cid)) {
             Some(slot @ Slot::Free) => {
                 *slot = Slot::Busy(cmd);
+                self.in_flight += 1;
                 Ok(())
             }
             _ => Err(cmd),
@@ -100,28 +114,34 @@ impl Slots {
     /// Takes command `cid` out of its slot: the caller completes it.
     #[inline]
     pub(crate) fn take(&mut self, cid: u16) -> Option<Command> {
-        let slot = self.0.get_mut(tag(cid))?;
+        let slot = self.slots.get_mut(tag(cid))?;
         if !matches!(slot, Slot::Busy(c) if c.cid == cid) {
             return None;
         }
         match core::mem::replace(slot, Slot::Free) {
-            Slot::Busy(c) => Some(c),
+            Slot::Busy(c) => {
+                self.in_flight -= 1;
+                Some(c)
+            }
             _ => None,
         }
     }
 
     /// Takes any command out of its slot: the caller completes it.
     pub(crate) fn take_any(&mut self) -> Option<Command> {
-        let slot = self.0.iter_mut().find(|s| matches!(s, Slot::Busy(_)))?;
+        let slot = self.slots.iter_mut().find(|s| matches!(s, Slot::Busy(_)))?;
         match core::mem::replace(slot, Slot::Free) {
-            Slot::Busy(c) => Some(c),
+            Slot::Busy(c) => {
+                self.in_flight -= 1;
+                Some(c)
+            }
             _ => None,
         }
     }
 
     /// Marks the asynchronous event request outstanding; `false` if it is already.
     pub(crate) fn start_aer(&mut self) -> bool {
-        match self.0.get_mut(tag(AER_CID)) {
+        match self.slots.get_mut(tag(AER_CID)) {
             Some(slot @ Slot::Free) => {
                 *slot = Slot::Aer;
                 true
@@ -132,21 +152,22 @@ impl Slots {
 
     /// Whether the asynchronous event request is outstanding.
     pub(crate) fn aer_outstanding(&self) -> bool {
-        matches!(self.0.get(tag(AER_CID)), Some(Slot::Aer))
+        matches!(self.slots.get(tag(AER_CID)), Some(Slot::Aer))
     }
 
     /// The asynchronous event request was answered, or will not be.
     pub(crate) fn end_aer(&mut self) {
-        if let Some(slot @ Slot::Aer) = self.0.get_mut(tag(AER_CID)) {
+        if let Some(slot @ Slot::Aer) = self.slots.get_mut(tag(AER_CID)) {
             *slot = Slot::Free;
         }
     }
 
     /// Empties every slot; dropping a command gives its request back to blk-mq uncompleted.
     pub(crate) fn clear(&mut self) {
-        for slot in self.0.iter_mut() {
+        for slot in self.slots.iter_mut() {
             *slot = Slot::Free;
         }
+        self.in_flight = 0;
     }
 }
 
@@ -154,7 +175,7 @@ impl CommandTable for Slots {
     // Inlined into the receiver's header prediction, which asks it for nearly every PDU.
     #[inline(always)]
     fn command(&self, cccid: u16) -> Option<CommandState> {
-        if let Some(Slot::Aer) = self.0.get(tag(cccid)) {
+        if let Some(Slot::Aer) = self.slots.get(tag(cccid)) {
             return (cccid == AER_CID).then_some(CommandState::NoData);
         }
         let c = self.busy(cccid)?;

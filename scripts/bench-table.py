@@ -33,5 +33,18 @@ for name, wl in res.items():
         ratio = f" ({v / b:.2f})" if b else ""
         cells.append(f"{v:.2f}{ratio}" if v < 10 else f"{v:.1f}{ratio}" if v < 100 else f"{v:.0f}{ratio}")
     print(f"| {name} | " + " | ".join(cells) + " |")
+scaling = [w for w in data["workloads"] if w.startswith("scaling-q")]
+if scaling:
+    print(f"\n4K randread IOPS by I/O queues (QD32, one fio job per queue, each on its own "
+          f"CPU; {data.get('cpus', '?')} vCPUs); ratio to C+C in brackets\n")
+    print("| configuration | " + " | ".join(f"{w[len('scaling-q'):]} queue(s)" for w in scaling) + " |")
+    print("|---" * (len(scaling) + 1) + "|")
+    for name, wl in res.items():
+        cells = []
+        for w in scaling:
+            v = wl.get(w, {}).get("iops")
+            b = base.get(w, {}).get("iops") if base else None
+            cells.append("–" if v is None else f"{v:.0f}" + (f" ({v / b:.2f})" if b else ""))
+        print(f"| {name} | " + " | ".join(cells) + " |")
 for name, why in data["skipped"].items():
     print(f"\nskipped {name}: {why}")

@@ -21,6 +21,8 @@ mod crc32c;
 #[path = "../drivers/handshake.rs"]
 #[allow(dead_code)] // The client side is the host's.
 mod handshake;
+#[path = "../drivers/io_priority.rs"]
+mod io_priority;
 #[path = "../drivers/io_wq.rs"]
 mod io_wq;
 #[path = "../drivers/keyring.rs"]
@@ -85,8 +87,9 @@ module! {
 static OPS: nvmet::OpsTable<Tcp> =
     nvmet::OpsTable::new(kernel::module::this_module::<TargetModule>());
 
-/// The workqueue every queue's `io_work` runs on (`nvmet_tcp_wq`).
-static IO_WQ: io_wq::ModuleQueue = io_wq::ModuleQueue::new();
+/// The workqueues every queue's `io_work` runs on (`nvmet_tcp_wq`, and `nvmet_tcp_wq_batch`
+/// with `wq_highpri=0`).
+static IO_WQ: io_wq::IoWorkqueues = io_wq::IoWorkqueues::new();
 
 /// The TCP target transport.
 struct Tcp;
@@ -126,13 +129,15 @@ impl nvmet::Transport for Tcp {
     }
 }
 
-/// Owns [`IO_WQ`]: creates it at load, destroys it at unload, after every queue is released
-/// (running the `io_work` still queued, which finds its queue released, and freeing it).
+/// Owns [`IO_WQ`]: creates the workqueues at load, destroys them at unload, after every queue
+/// is released (running the `io_work` still queued, which finds its queue released, and freeing
+/// it).
 struct IoWq;
 
 impl IoWq {
     fn new() -> Result<Self> {
-        IO_WQ.create(c"nvmet_tcp_wq", false)?;
+        let highpri = nvmet::params::wq_highpri();
+        IO_WQ.create(c"nvmet_tcp_wq", c"nvmet_tcp_wq_batch", false, highpri)?;
         Ok(Self)
     }
 }

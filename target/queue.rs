@@ -24,6 +24,7 @@
 
 use crate::crc32c::KernelCrc32c;
 use crate::handshake::{Done, Handshake, Psk, Side};
+use crate::io_priority::AdaptivePriority;
 use crate::io_wq::Kicks;
 use crate::keyring::{Key, KeySerial};
 use crate::nvmet::{nvmet_wq, params, status, CtrlId, TRADDR_SIZE};
@@ -167,6 +168,8 @@ pub(crate) struct Queue {
     hooks: Mutex<Option<Hooks<Queue>>>,
     /// Kicks of `io_work`; one while it runs only leaves it a note.
     kicks: Kicks,
+    /// The priority `io_work` asks for when the module batches (`wq_highpri=0`).
+    priority: AdaptivePriority,
     #[pin]
     sq: Sq<Queue>,
     #[pin]
@@ -259,6 +262,7 @@ impl Queue {
                 }),
                 hooks <- new_mutex!(None),
                 kicks: Kicks::new(),
+                priority: AdaptivePriority::new(),
                 sq <- Sq::new(&nport),
                 io_work <- new_work!("Queue::io_work"),
                 release_work <- new_work!("Queue::release_work"),
@@ -311,11 +315,13 @@ impl Queue {
         }
     }
 
-    /// Queues `io_work` on the connection's CPU.
+    /// Queues `io_work` on the connection's CPU. When the module batches, a queue whose recent
+    /// runs received several PDUs each runs at normal priority.
     fn queue_io_work(this: ArcBorrow<'_, Self>) {
         let cpu = this.sock.incoming_cpu();
+        let batch = || this.priority.batch();
         // Already queued (or the module is going away): that run sees what this one was for.
-        let _ = crate::IO_WQ.enqueue_on::<_, 0>(cpu, Arc::from(this));
+        let _ = crate::IO_WQ.enqueue_on::<_, 0>(cpu, batch, Arc::from(this));
     }
 
     /// Queues the release work, once.
@@ -358,6 +364,7 @@ impl Queue {
             Phase::Connecting | Phase::Live => {}
         }
         let mut ops = 0;
+        let mut received = 0;
         let mut pending;
         let result = loop {
             pending = false;
@@ -366,6 +373,7 @@ impl Queue {
                 Ok(n) => {
                     pending |= n > 0;
                     ops += n;
+                    received += n;
                 }
                 Err(stop) => break Err(stop),
             }
@@ -388,6 +396,7 @@ impl Queue {
             self.fail(io, stop);
             return false;
         }
+        self.priority.ran(received);
         let st = &mut io.state;
         let polling = match st.poll_until {
             Some(_) if ops > 0 => {

@@ -3,10 +3,12 @@
 each host/target pairing, nvme-loop and local null_blk as ceilings.
 
 Usage: bench.py OUT.json [--runtime SECONDS] [--reps N] [--only TAGS] [--profile DIR]
-                [--profile-workload NAME] [--tls]
+                [--profile-workload NAME] [--tls] [--scaling]
 
 --only TAGS: only these configurations, comma-separated tags (cc, c-rust,
-rust-c, rust-rust, loop, local); C+C always runs, since it is the baseline.
+rust-c, rust-rust, loop, local, and c-rust-np, rust-c-np, rust-rust-np: the
+pairings with our modules loaded wq_highpri=0); C+C always runs, since it is
+the baseline.
 
 --profile DIR: afterwards, record each TCP pairing under 4K randread QD32x2
 with `perf record -a` (cpu-clock sampling: the emulated CPU has no PMU) and
@@ -14,6 +16,10 @@ write DIR/<pairing>.txt, the hottest symbols (DIR/<pairing>.data is the
 recording, for `perf report -i` or `perf script` in the guest).
 --profile-workload NAME: record under that workload instead (a name of the
 table, e.g. read-128k-qd16).
+
+--scaling: also 4K randread at QD32 over 1, 2 and 4 I/O queues (as many as
+the guest has CPUs), one fio job per queue, each on its own CPU: the
+workloads scaling-q1, scaling-q2, scaling-q4.
 
 --tls: every TCP pairing over TLS 1.3 with a PSK (a port with addr_tsas
 tls1.3 and addr_treq required, `nvme connect --tls`, tlshd serving both
@@ -47,14 +53,20 @@ WORKLOADS = [
     ("write-128k-qd16", ["--rw=write", "--bs=128k", "--iodepth=16", "--numjobs=1"], "bw"),
 ]
 
+# Parameters our modules get in the "-np" configurations: busy queues batch at normal priority.
+BATCHING = ["wq_highpri=0"]
+
 CONFIGS = [
-    # name, tag, kind, host impl, target impl
-    ("C+C", "cc", "tcp", "c", "c"),
-    ("C host + Rust target", "c-rust", "tcp", "c", "rust"),
-    ("Rust host + C target", "rust-c", "tcp", "rust", "c"),
-    ("Rust+Rust", "rust-rust", "tcp", "rust", "rust"),
-    ("nvme-loop", "loop", "loop", None, None),
-    ("local null_blk", "local", "local", None, None),
+    # name, tag, kind, host impl, target impl, parameters of our modules
+    ("C+C", "cc", "tcp", "c", "c", []),
+    ("C host + Rust target", "c-rust", "tcp", "c", "rust", []),
+    ("Rust host + C target", "rust-c", "tcp", "rust", "c", []),
+    ("Rust+Rust", "rust-rust", "tcp", "rust", "rust", []),
+    ("C host + Rust target -np", "c-rust-np", "tcp", "c", "rust", BATCHING),
+    ("Rust host + C target -np", "rust-c-np", "tcp", "rust", "c", BATCHING),
+    ("Rust+Rust -np", "rust-rust-np", "tcp", "rust", "rust", BATCHING),
+    ("nvme-loop", "loop", "loop", None, None, []),
+    ("local null_blk", "local", "local", None, None, []),
 ]
 
 
@@ -116,8 +128,16 @@ def tls_setup():
     return tlshd
 
 
-def setup(kind, host, target):
-    """Sets up one configuration; returns its block device or raises with why not."""
+def scaling_workloads():
+    """The scaling line's workloads: name, fio arguments, metric."""
+    return [(f"scaling-q{q}", ["--rw=randread", "--bs=4k", "--iodepth=32", f"--numjobs={q}",
+                                f"--cpus_allowed=0-{q - 1}", "--cpus_allowed_policy=split"],
+             "iops", q) for q in (1, 2, 4) if q <= os.cpu_count()]
+
+
+def setup(kind, host, target, params=(), queues=None):
+    """Sets up one configuration, our modules loaded with `params`, the host with `queues`
+    I/O queues if given; returns its block device or raises with why not."""
     if kind == "local":
         return "/dev/nullb0"
     os.makedirs(f"{NVMET}/subsystems/{NQN}")
@@ -132,7 +152,7 @@ def setup(kind, host, target):
         sh("modprobe", "nvme-loop")
         write(f"{p}/addr_trtype", "loop")
     else:
-        impl("load", target, "target")
+        impl("load", target, "target", *params)
         write(f"{p}/addr_adrfam", "ipv4")
         write(f"{p}/addr_trtype", "tcp")
         write(f"{p}/addr_traddr", "127.0.0.1")
@@ -147,10 +167,11 @@ def setup(kind, host, target):
     if kind == "loop":
         r = sh("nvme", "connect", "-t", "loop", "-n", NQN, check=False)
     else:
-        impl("load", host, "host")
+        impl("load", host, "host", *params)
         tls = ["--tls"] if TLS else []
+        nr = [f"--nr-io-queues={queues}"] if queues else []
         r = sh("nvme", "connect", "-t", "tcp", "-a", "127.0.0.1", "-s", "4420", "-n", NQN, *tls,
-               check=False)
+               *nr, check=False)
     if r.returncode != 0:
         raise RuntimeError(f"the {host} host cannot connect ({r.stderr.strip()})")
     dev = sh("bash", "-c", f". {HERE}/lib.sh; nvme_dev_for {NQN}").stdout.strip()
@@ -204,12 +225,12 @@ def profile(outdir, runtime, chosen, workload):
     """Where the time goes: perf samples of the whole guest under one workload."""
     os.makedirs(outdir, exist_ok=True)
     wargs = dict((w[0], w[1]) for w in WORKLOADS)[workload]
-    for name, _tag, kind, host, target in CONFIGS:
+    for name, _tag, kind, host, target, params in CONFIGS:
         if kind != "tcp" or name not in chosen:
             continue
         tag = name.replace(" ", "_").replace("+", "p")
         try:
-            dev = setup(kind, host, target)
+            dev = setup(kind, host, target, params)
         except (RuntimeError, OSError, subprocess.CalledProcessError) as e:
             print(f"profile: skipping {name}: {e}", flush=True)
             teardown(kind)
@@ -237,6 +258,7 @@ def main():
     profile_dir = None
     profile_workload = "randread-4k-qd32x2"
     only = None
+    scaling = []
     args = sys.argv[2:]
     while args:
         if args[0] == "--runtime":
@@ -253,6 +275,10 @@ def main():
             TLS = True
             args = args[1:]
             continue
+        elif args[0] == "--scaling":
+            scaling = scaling_workloads()
+            args = args[1:]
+            continue
         args = args[2:]
     sh("mount", "-t", "configfs", "none", "/sys/kernel/config", check=False)
     sh("modprobe", "null_blk", "nr_devices=1", "gb=1", "queue_mode=2", "irqmode=0",
@@ -261,14 +287,15 @@ def main():
     tlshd = tls_setup() if TLS else None
     configs = [c for c in CONFIGS if (only is None or c[1] in only) and not (TLS and c[2] != "tcp")]
     chosen = {c[0] for c in configs}
-    results = {name: {w[0]: [] for w in WORKLOADS} for name, *_ in configs}
+    workloads = WORKLOADS + [w[:3] for w in scaling]
+    results = {name: {w[0]: [] for w in workloads} for name, *_ in configs}
     skipped = {}
     for rep in range(reps):
-        for name, _tag, kind, host, target in configs:
+        for name, _tag, kind, host, target, params in configs:
             if name in skipped:
                 continue
             try:
-                dev = setup(kind, host, target)
+                dev = setup(kind, host, target, params)
             except (RuntimeError, OSError, subprocess.CalledProcessError) as e:
                 skipped[name] = str(e)
                 print(f"skipping {name}: {e}", flush=True)
@@ -280,19 +307,26 @@ def main():
                 print(f"rep {rep + 1} {name:22} {wname:20} {res['iops']:10.0f} IOPS "
                       f"{res['mb_s']:8.1f} MB/s p50 {res['lat_p50_us']:8.1f} us", flush=True)
             teardown(kind)
+            for wname, wargs, _, queues in scaling:
+                dev = setup(kind, host, target, params, queues)
+                res = run_fio(dev, wargs, runtime)
+                results[name][wname].append(res)
+                print(f"rep {rep + 1} {name:22} {wname:20} {res['iops']:10.0f} IOPS", flush=True)
+                teardown(kind)
     summary = {}
     for name, *_ in configs:
         if name in skipped:
             continue
         summary[name] = {}
-        for wname, _, _ in WORKLOADS:
+        for wname, _, _ in workloads:
             runs = results[name][wname]
             summary[name][wname] = {
                 k: statistics.median(r[k] for r in runs) for k in runs[0] if runs[0][k] is not None
             }
     with open(out, "w") as f:
         json.dump({"kernel": os.uname().release, "runtime_s": runtime, "reps": reps, "tls": TLS,
-                   "workloads": {w[0]: w[2] for w in WORKLOADS},
+                   "cpus": os.cpu_count(),
+                   "workloads": {w[0]: w[2] for w in workloads},
                    "results": summary, "skipped": skipped, "runs": results}, f, indent=1)
     if profile_dir:
         profile(profile_dir, runtime, chosen, profile_workload)

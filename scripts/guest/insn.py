@@ -40,8 +40,8 @@ def main():
     chosen = [c for c in bench.CONFIGS if c[1] in tags and c[2] == "tcp"]
     if len(chosen) > 1 and chosen[0][1] == "cc":
         chosen.append(chosen[0])
-    for name, tag, kind, host, target in chosen:
-        dev = bench.setup(kind, host, target)
+    for name, tag, kind, host, target, params in chosen:
+        dev = bench.setup(kind, host, target, params)
         args = [f"--filename={dev}", "--direct=1", "--ioengine=io_uring", f"--rw={rw}",
                 f"--bs={bs}", f"--iodepth={qd}", f"--numjobs={jobs}", "--size=512m",
                 "--group_reporting", "--time_based"]
