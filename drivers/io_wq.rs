@@ -173,6 +173,13 @@ impl IoWorkqueues {
         self.high.destroy();
     }
 
+    /// Whether the module batches: it has a normal-priority workqueue (it may go at once after,
+    /// at unload).
+    #[inline]
+    pub(crate) fn batches(&self) -> bool {
+        !self.normal.wq.load(Relaxed).is_null()
+    }
+
     /// Queues `w` on `cpu` (unbound placement for `None`): on the normal-priority workqueue if
     /// there is one and `batch` says so, else on the high-priority one. `batch` is called only
     /// if there is a normal-priority workqueue, inside an RCU read-side critical section.

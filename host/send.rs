@@ -531,8 +531,13 @@ impl Queue {
         }
         this.note_depth(&state.slots);
         // Sent here when on the queue's CPU with nothing ahead of it, as the C host does
-        // (not over TLS: see the module's documentation); otherwise by the I/O work.
-        let direct = state.send_idle() && this.on_io_cpu() && !tls;
+        // (not over TLS: see the module's documentation); otherwise by the I/O work. When the
+        // module batches, a busy queue leaves it to the I/O work too, which sends the commands
+        // submitted meanwhile with it, in as few segments as they fit.
+        let direct = state.send_idle()
+            && this.on_io_cpu()
+            && !tls
+            && !(state.slots.in_flight() > 1 && crate::IO_WQ.batches());
         let sent = if direct {
             state.send_capsule_now(cid, &this.stats)
         } else {

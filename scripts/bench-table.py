@@ -18,7 +18,9 @@ cols = [
     ("randread-4k-qd32x2", "segs_per_io", "TCP segs/IO (randread)"),
     ("randread-4k-qd32x2", "ctxt_per_io", "ctxt/IO (randread)"),
 ]
-print(f"kernel {data['kernel']}, {'TLS 1.3 (PSK), ' if data.get('tls') else ''}{data['reps']} alternating reps of {data['runtime_s']} s, medians; "
+print(f"kernel {data['kernel']}, {'TLS 1.3 (PSK), ' if data.get('tls') else ''}"
+      f"{'a busy loop on every CPU, ' if data.get('hog') else ''}"
+      f"{data['reps']} alternating reps of {data['runtime_s']} s, medians; "
       "ratio to C+C in brackets (for latency and CPU, lower is better)\n")
 print("| configuration | " + " | ".join(c[2] for c in cols) + " |")
 print("|---" * (len(cols) + 1) + "|")

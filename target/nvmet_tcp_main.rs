@@ -24,6 +24,7 @@ mod handshake;
 #[path = "../drivers/io_priority.rs"]
 mod io_priority;
 #[path = "../drivers/io_wq.rs"]
+#[expect(dead_code)] // Whether the module batches is the host's question (its direct sends).
 mod io_wq;
 #[path = "../drivers/keyring.rs"]
 #[allow(dead_code)] // The default keyring is the host's: a port names its own.

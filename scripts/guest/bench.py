@@ -3,7 +3,7 @@
 each host/target pairing, nvme-loop and local null_blk as ceilings.
 
 Usage: bench.py OUT.json [--runtime SECONDS] [--reps N] [--only TAGS] [--profile DIR]
-                [--profile-workload NAME] [--tls] [--scaling]
+                [--profile-workload NAME] [--tls] [--scaling] [--hog]
 
 --only TAGS: only these configurations, comma-separated tags (cc, c-rust,
 rust-c, rust-rust, loop, local, and c-rust-np, rust-c-np, rust-rust-np: the
@@ -20,6 +20,10 @@ table, e.g. read-128k-qd16).
 --scaling: also 4K randread at QD32 over 1, 2 and 4 I/O queues (as many as
 the guest has CPUs), one fio job per queue, each on its own CPU: the
 workloads scaling-q1, scaling-q2, scaling-q4.
+
+--hog: a busy loop at nice 0 on every CPU throughout, competing with fio and
+with the transports' work (which runs at normal priority in the -np
+configurations, at high priority otherwise).
 
 --tls: every TCP pairing over TLS 1.3 with a PSK (a port with addr_tsas
 tls1.3 and addr_treq required, `nvme connect --tls`, tlshd serving both
@@ -259,6 +263,7 @@ def main():
     profile_workload = "randread-4k-qd32x2"
     only = None
     scaling = []
+    hog = False
     args = sys.argv[2:]
     while args:
         if args[0] == "--runtime":
@@ -273,6 +278,10 @@ def main():
             profile_workload = args[1]
         elif args[0] == "--tls":
             TLS = True
+            args = args[1:]
+            continue
+        elif args[0] == "--hog":
+            hog = True
             args = args[1:]
             continue
         elif args[0] == "--scaling":
@@ -290,6 +299,8 @@ def main():
     workloads = WORKLOADS + [w[:3] for w in scaling]
     results = {name: {w[0]: [] for w in workloads} for name, *_ in configs}
     skipped = {}
+    hogs = [subprocess.Popen(["taskset", "-c", str(cpu), "sh", "-c", "while :; do :; done"])
+            for cpu in range(os.cpu_count())] if hog else []
     for rep in range(reps):
         for name, _tag, kind, host, target, params in configs:
             if name in skipped:
@@ -313,6 +324,8 @@ def main():
                 results[name][wname].append(res)
                 print(f"rep {rep + 1} {name:22} {wname:20} {res['iops']:10.0f} IOPS", flush=True)
                 teardown(kind)
+    for h in hogs:
+        h.kill()
     summary = {}
     for name, *_ in configs:
         if name in skipped:
@@ -325,7 +338,7 @@ def main():
             }
     with open(out, "w") as f:
         json.dump({"kernel": os.uname().release, "runtime_s": runtime, "reps": reps, "tls": TLS,
-                   "cpus": os.cpu_count(),
+                   "cpus": os.cpu_count(), "hog": hog,
                    "workloads": {w[0]: w[2] for w in workloads},
                    "results": summary, "skipped": skipped, "runs": results}, f, indent=1)
     if profile_dir:

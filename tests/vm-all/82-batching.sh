@@ -39,7 +39,8 @@ for _ in $(seq 40); do
 	sleep 0.1
 done
 wait "$fio"
-echo "workers seen on the normal-priority workqueues: $seen"
+seen=$(tr ' ' '\n' <<<"$seen" | sort -u | tr '\n' ' ')
+echo "normal-priority workqueues seen in use: $seen"
 [[ $seen == *nvme_tcp_wq_batch* && $seen == *nvmet_tcp_wq_batch* ]]
 nvme disconnect -n "$nqn"
 unserve_ram
