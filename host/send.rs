@@ -4,8 +4,9 @@
 //!
 //! PDUs to send wait in the queue's send list, in order. `queue_rq` sends its command capsule
 //! itself when it runs on the queue's I/O CPU and nothing is waiting (the C host's direct
-//! send), except over TLS; otherwise, and whenever the socket is full, the queue's I/O work
-//! sends them.
+//! send), except over TLS, and except on a busy queue of a module that batches
+//! (`wq_highpri=0`); otherwise, and whenever the socket is full, the queue's I/O work sends
+//! them.
 //!
 //! Over TLS, as in the C host, `queue_rq` never sends (kTLS's send takes its `tx_lock`, which
 //! must not nest in blk-mq's dispatch), and a PDU that ends is never followed by `MSG_MORE`:
