@@ -4,7 +4,7 @@
 # module takes the option, makes its second workqueue and, under load, runs
 # I/O work on it; then tests 21 (Rust host, C target), 22 (host recovery),
 # 23 (Rust+Rust), 26 (queue maps, io_uring polled queues) and 43 (C host,
-# Rust target) in that mode. About 13 min in the debug VM.
+# Rust target) in that mode. 15 to 25 min in the debug VM.
 # timeout: 2400
 set -euo pipefail
 . scripts/guest/lib.sh
