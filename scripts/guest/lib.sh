@@ -132,36 +132,37 @@ fio_wait() {
 }
 
 # fio_verify_matrix NQN: fio_verify (2 MiB) over the subsystem NQN on
-# 127.0.0.1:4420, for each digest mode (none, -g, -G, both) and two queue
-# layouts: 1 I/O queue of 16 at queue depth 1 and 64, 2 of 1024 at queue
-# depth 64 (queue depth 1 runs the same path on either); then once more with
-# SQ flow control disabled (reads end with a C2HData carrying SUCCESS and no
-# CapsuleResp) and both digests. With both digests, on one I/O queue and with
-# SQ flow control off, the Rust side's statistics are checked against a known
-# workload (stats_check), and a Rust host's across a reset (stats_reset); the
-# statistics' directories must go with the controller (stats_gone).
+# 127.0.0.1:4420, each digest mode (none, -g, -G, both) on one of two queue
+# layouts (1 I/O queue of 16, 2 of 1024) and each layout with and without
+# digests, at queue depth 64; queue depth 1 once, without digests (the one
+# command in flight takes the same path whatever the digests); then SQ flow
+# control disabled (reads end with a C2HData carrying SUCCESS and no
+# CapsuleResp) with both digests on the default queues. With both digests, on
+# one I/O queue and with SQ flow control off, the Rust side's statistics are
+# checked against a known workload (stats_check), and a Rust host's across a
+# reset (stats_reset); the statistics' directories must go with the
+# controller (stats_gone).
 fio_verify_matrix() {
-	local nqn=$1 digests layout dev depth FIO_SIZE=${FIO_SIZE:-2m}
-	for digests in "" "-g" "-G" "-g -G"; do
-		for layout in "1 16" "2 1024"; do
-			set -- $layout
-			echo "digests '${digests}', nr_io_queues $1, queue_size $2"
-			# shellcheck disable=SC2086
-			nvme connect -t tcp -a 127.0.0.1 -s 4420 -n "$nqn" -i "$1" -Q "$2" $digests
-			dev=$(nvme_dev_for "$nqn")
-			for depth in 1 64; do
-				[ "$1" = 1 ] || [ "$depth" != 1 ] || continue
-				fio_verify "$dev" "$depth"
-			done
-			if [ "$digests" = "-g -G" ] && [ "$1" = 1 ]; then
-				stats_check "$dev" 4 4 sqflow
-				stats_reset "$dev"
-				nvme disconnect -n "$nqn"
-				stats_gone "$dev"
-			else
-				nvme disconnect -n "$nqn"
-			fi
+	local nqn=$1 case digests queues size depths dev depth FIO_SIZE=${FIO_SIZE:-2m}
+	for case in "none 1 16 1,64" "none 2 1024 64" "-g 2 1024 64" "-G 1 16 64" "-g,-G 1 16 64"; do
+		set -- $case
+		digests=${1//,/ } queues=$2 size=$3 depths=${4//,/ }
+		[ "$digests" != none ] || digests=
+		echo "digests '${digests}', nr_io_queues $queues, queue_size $size"
+		# shellcheck disable=SC2086
+		nvme connect -t tcp -a 127.0.0.1 -s 4420 -n "$nqn" -i "$queues" -Q "$size" $digests
+		dev=$(nvme_dev_for "$nqn")
+		for depth in $depths; do
+			fio_verify "$dev" "$depth"
 		done
+		if [ "$digests" = "-g -G" ]; then
+			stats_check "$dev" 4 4 sqflow
+			stats_reset "$dev"
+			nvme disconnect -n "$nqn"
+			stats_gone "$dev"
+		else
+			nvme disconnect -n "$nqn"
+		fi
 	done
 	echo "SQ flow control disabled, data and header digests"
 	nvme connect -t tcp -a 127.0.0.1 -s 4420 -n "$nqn" --disable-sqflow -g -G

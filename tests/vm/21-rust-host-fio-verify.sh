@@ -1,7 +1,7 @@
 # fio with crc32c verify with the Rust host against the C target: randwrite
-# then randread of blocks from 512 B to 1 MiB, queue depth 1 and 64, for each
-# digest mode and two queue layouts, and with SQ flow control disabled
-# (C2HData with SUCCESS): fio_verify_matrix in scripts/guest/lib.sh.
+# then randread of blocks from 512 B to 1 MiB, queue depth 1 and 64, every
+# digest mode, two queue layouts, and SQ flow control disabled (C2HData with
+# SUCCESS): fio_verify_matrix in scripts/guest/lib.sh.
 set -euo pipefail
 . scripts/guest/lib.sh
 nqn=nqn.2026-11.io.nvme-tcp-rs:host-fio
