@@ -19,7 +19,6 @@ for bad in -2 4194305; do
 	dmesg | tail -3 | grep -q "param_inline_data_size $bad is not in"
 	rmdir $NVMET/ports/1
 done
-head -c 4194304 /dev/urandom >/tmp/pattern
 for size in 0 4096; do
 	nvmet_port 1 127.0.0.1 4420
 	echo "$size" >$NVMET/ports/1/param_inline_data_size
@@ -28,11 +27,18 @@ for size in 0 4096; do
 	dev=$(nvme_dev_for "$nqn")
 	# IOCCSZ announces the in-capsule size: 64 B of SQE plus the data, in 16 B units.
 	[ "$(nvme id-ctrl "$dev" | awk '$1 == "ioccsz" {print $3}')" = $(((64 + size) / 16)) ]
+	# 256 writes of each size up to 8 KiB (each one command at queue depth
+	# 1), four of 1 MiB; fresh data each time, so that a write that did not
+	# land cannot pass for one that did.
 	for bs in 512 4k 8k 1M; do
-		dd if=/tmp/pattern of="$dev" bs=$bs count=$((4194304 / $(numfmt --from=iec $bs))) oflag=direct status=none
-		dd if="$dev" of=/tmp/readback bs=1M count=4 iflag=direct status=none
+		count=256
+		[ $bs != 1M ] || count=4
+		len=$(($(numfmt --from=iec $bs) * count))
+		head -c "$len" /dev/urandom >/tmp/pattern
+		dd if=/tmp/pattern of="$dev" bs=$bs count=$count oflag=direct status=none
+		dd if="$dev" of=/tmp/readback bs=$bs count=$count iflag=direct status=none
 		cmp /tmp/pattern /tmp/readback
-		echo "inline $size, bs $bs: read back what was written"
+		echo "inline $size, bs $bs: read back the $len bytes written"
 	done
 	nvme disconnect -n "$nqn"
 	rm $NVMET/ports/1/subsystems/"$nqn"
