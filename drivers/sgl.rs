@@ -6,6 +6,7 @@
 use crate::nvmet::bindings as b;
 use crate::skb::SkbBytes;
 use crate::socket::{Io, Socket, Vecs};
+use crate::splice::Splice;
 use core::ptr::NonNull;
 use kernel::{bindings, page::PAGE_SIZE};
 
@@ -199,6 +200,32 @@ impl DataBuffer {
         // SAFETY: The pages belong to this buffer, alive for the call; the network stack takes
         // its own page references for what it queues.
         unsafe { sock.send_pages(bvecs.as_slice(), (at - offset) as usize, more || !sent_all) }
+    }
+}
+
+impl DataBuffer {
+    /// Adds `offset..offset + len` of the buffer (clamped to it) to `s`, page by page while
+    /// they fit; returns how many bytes were added.
+    pub(crate) fn splice<'a>(&'a self, offset: u32, len: u32, s: &mut Splice<'a>) -> u32 {
+        let end = offset.saturating_add(len).min(self.len);
+        let mut at = offset;
+        while at < end {
+            let Some((sg, off)) = self.entry(at) else {
+                break;
+            };
+            let piece = (PAGE_SIZE - off).min((end - at) as usize);
+            // SAFETY: `sg` is a valid entry with a page.
+            let page = unsafe { b::nvmet_tcp_rs_sg_page(sg) };
+            // SAFETY: `off + piece` is within the entry's page, which this buffer holds for
+            // `'a`; it is a page of `sgl_alloc`, not a slab page. The buffer is spliced as the
+            // read data of a command the core completed: nothing writes it afterwards (it is
+            // freed once sent), as with [`DataBuffer::send`].
+            if !unsafe { s.page(page, off as u32, piece as u32) } {
+                break;
+            }
+            at += piece as u32;
+        }
+        at - offset.min(at)
     }
 }
 

@@ -71,6 +71,11 @@ impl<T: Copy> Vecs<T> {
         true
     }
 
+    /// Returns how many more entries fit.
+    pub(crate) fn room(&self) -> usize {
+        MAX_VECS - self.len
+    }
+
     /// Returns whether the set is full.
     pub(crate) fn is_full(&self) -> bool {
         self.len == MAX_VECS

@@ -20,6 +20,7 @@ int nvmet_tcp_rs_tls_handshake_timeout(void);
 bool nvmet_tcp_rs_ratelimit(void);
 void *nvmet_tcp_rs_sg_virt(struct scatterlist *sg);
 struct page *nvmet_tcp_rs_sg_page(struct scatterlist *sg);
+struct page *nvmet_tcp_rs_virt_to_page(const void *addr);
 struct key *nvmet_tcp_rs_sq_xchg_tls_key(struct nvmet_sq *sq, struct key *key);
 void nvmet_tcp_rs_sq_put_tls_key(struct nvmet_sq *sq);
 size_t nvmet_tcp_rs_sizeof_fabrics_ops(void);

@@ -95,6 +95,11 @@ void *nvmet_tcp_rs_sg_virt(struct scatterlist *sg)
 	return sg_virt(sg);
 }
 
+struct page *nvmet_tcp_rs_virt_to_page(const void *addr)
+{
+	return virt_to_page(addr);
+}
+
 struct page *nvmet_tcp_rs_sg_page(struct scatterlist *sg)
 {
 	return sg_page(sg);

@@ -52,6 +52,8 @@ mod sockaddr;
 #[path = "../drivers/socket.rs"]
 #[allow(dead_code)] // Connecting is the host's.
 mod socket;
+#[path = "../drivers/splice.rs"]
+mod splice;
 #[path = "../drivers/stats.rs"]
 mod stats;
 #[path = "../drivers/tls_record.rs"]

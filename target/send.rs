@@ -3,25 +3,31 @@
 //! The send side of a target queue: responses, R2Ts and read data.
 //!
 //! Slots with something to send wait in the send queue, in order. The headers of the PDUs that
-//! are ready together are staged in one buffer and leave in one socket call; a C2HData's data
-//! follows its header zero-copy from the command's buffer, then its digest, then (unless the
-//! host disabled SQ flow control) its CapsuleResp, staged with whatever comes next. One
-//! [`Cursor`] follows each unit across partial sends: a full socket leaves it part sent until
+//! are ready together are staged in one buffer and leave in one socket call. A C2HData goes out
+//! with them in that same call: the staged headers are copied into a page fragment, followed by
+//! the data's pages and then a second part of the fragment with the data digest and (unless the
+//! host disabled SQ flow control) the CapsuleResp, all spliced (`MSG_SPLICE_PAGES`, see
+//! [`crate::splice`]). Without a fragment (memory is short) the unit goes as before the
+//! fragments were: the staged headers by copy, the data zero-copy, the digest, each its own
+//! call, and the CapsuleResp staged with whatever comes next. A [`Span`] (or a [`Cursor`])
+//! follows each unit across partial sends: a full socket leaves it part sent until
 //! `write_space`, and nothing else goes out meanwhile.
 
 use crate::crc32c::KernelCrc32c;
 use crate::pdu::{
     engine::{
         ring::Ring,
-        send::{Cursor, Data, Pushed, SendError, Sent, Transmit},
+        send::{Cursor, Data, Gather, Pushed, SendError, Sent, Span, Transmit},
         stats::Stats,
         stop::Stop,
     },
-    C2HData, CapsuleResp, Digest, Framing, Pdu, R2t,
+    C2HData, CapsuleResp, Digest, Framing, Pdu, PduType, R2t,
 };
 use crate::queue::{Queue, QueueState};
+use crate::sgl::DataBuffer;
 use crate::slots::{ttag_of, Slot, Slots};
 use crate::socket::Socket;
+use crate::splice::{Frag, FragCache, Splice};
 use kernel::prelude::*;
 
 /// PDUs sent per round of `io_work`.
@@ -32,12 +38,34 @@ const HDR_MAX: usize = 24 + 4;
 /// in one call.
 const STAGE_LEN: usize = 1024;
 
-/// The unit being sent: the staged headers, then the data of slot `id` (and its digest), then
-/// the slot's CapsuleResp if `resp`.
-struct Unit {
-    cursor: Cursor,
-    id: Option<u16>,
-    resp: bool,
+/// The unit being sent.
+enum Unit {
+    /// The staged headers by copy, then the data of slot `id` (and its digest) from its pages,
+    /// a call for each; the slot's CapsuleResp follows if `resp`, staged with what comes next.
+    Staged {
+        cursor: Cursor,
+        id: Option<u16>,
+        resp: bool,
+    },
+    /// One splice per call: `head` bytes of `frag` (the staged headers, a C2HData's last), the
+    /// `data` bytes of slot `id`, then the rest of `frag` (the digest, the CapsuleResp).
+    Spliced {
+        frag: Frag,
+        head: usize,
+        id: u16,
+        data: u32,
+        span: Span,
+    },
+}
+
+impl Unit {
+    /// Whether part of the unit went out.
+    fn begun(&self) -> bool {
+        match self {
+            Self::Staged { cursor, .. } => cursor.begun(),
+            Self::Spliced { span, .. } => span.begun(),
+        }
+    }
 }
 
 /// The send side of a queue's state.
@@ -49,6 +77,8 @@ pub(crate) struct Sender {
     stage: KVec<u8>,
     fill: usize,
     unit: Option<Unit>,
+    /// The page fragments of spliced units.
+    frags: FragCache,
 }
 
 impl Sender {
@@ -59,6 +89,7 @@ impl Sender {
             stage: KVec::from_elem(0u8, STAGE_LEN, GFP_KERNEL)?,
             fill: 0,
             unit: None,
+            frags: FragCache::new(),
         })
     }
 
@@ -83,7 +114,7 @@ impl Sender {
     /// Whether part of a unit went out: nothing else (a TermReq neither) may be sent before its
     /// rest.
     pub(crate) fn mid_pdu(&self) -> bool {
-        self.unit.as_ref().is_some_and(|u| u.cursor.begun())
+        self.unit.as_ref().is_some_and(Unit::begun)
     }
 
     /// Forgets what was being sent (the queue is released).
@@ -123,6 +154,41 @@ enum Staged {
         ddgst: Option<[u8; 4]>,
         resp: bool,
     },
+}
+
+/// The socket and where the bytes of a spliced unit are.
+struct SpliceTx<'a> {
+    sock: &'a Socket,
+    frag: &'a Frag,
+    head: usize,
+    buf: &'a DataBuffer,
+    data: u32,
+}
+
+impl Gather for SpliceTx<'_> {
+    type Error = Error;
+
+    fn send_from(&mut self, from: usize, more: bool) -> Sent<Error> {
+        let mut s = Splice::new();
+        let data_end = self.head + self.data as usize;
+        if from < self.head && !s.frag(self.frag, from, self.head) {
+            return Err(EINVAL);
+        }
+        let mut whole = true;
+        if from < data_end {
+            let at = u32::try_from(from.saturating_sub(self.head)).map_err(|_| EINVAL)?;
+            whole = at + self.buf.splice(at, self.data - at, &mut s) == self.data;
+        }
+        if whole {
+            // The rest of the fragment, after the data.
+            let rest = self.head + from.saturating_sub(data_end);
+            whole = rest >= self.frag.len() || s.frag(self.frag, rest, self.frag.len());
+        }
+        if s.len() == 0 {
+            return Err(EINVAL);
+        }
+        s.send(self.sock, more || !whole)
+    }
 }
 
 /// The socket and where the bytes of the unit being sent are.
@@ -239,7 +305,11 @@ impl Queue {
                 if st.tx.fill == 0 {
                     return Ok(pdus);
                 }
-                st.tx.unit = Some(Unit {
+                let spliced = match data {
+                    Some((id, len, ddgst, resp)) => self.splice_unit(st, id, len, ddgst, resp)?,
+                    None => None,
+                };
+                st.tx.unit = Some(spliced.unwrap_or(Unit::Staged {
                     cursor: Cursor::new(
                         st.tx.fill,
                         data.map(|(_, len, ddgst, _)| Data {
@@ -250,7 +320,7 @@ impl Queue {
                     ),
                     id: data.map(|(id, ..)| id),
                     resp: data.is_some_and(|(.., resp)| resp),
-                });
+                }));
             }
             let queued = !st.tx.queue.is_empty();
             let Sender {
@@ -259,20 +329,48 @@ impl Queue {
             let Some(u) = unit.as_mut() else {
                 return Ok(pdus);
             };
-            let mut tx = Tx {
-                sock: &self.sock,
-                stage: stage.get(..*fill).unwrap_or(&[]),
-                slots: &st.slots,
-                id: u.id,
+            let pushed = match u {
+                Unit::Staged { cursor, id, resp } => {
+                    let mut tx = Tx {
+                        sock: &self.sock,
+                        stage: stage.get(..*fill).unwrap_or(&[]),
+                        slots: &st.slots,
+                        id: *id,
+                    };
+                    cursor.push(&mut tx, *resp || queued)
+                }
+                Unit::Spliced {
+                    frag,
+                    head,
+                    id,
+                    data,
+                    span,
+                } => {
+                    let Some(Slot::Completed { req, .. }) = st.slots.get(*id) else {
+                        return Err(Stop::Local(EINVAL));
+                    };
+                    let mut tx = SpliceTx {
+                        sock: &self.sock,
+                        frag,
+                        head: *head,
+                        buf: req.buf().ok_or(Stop::Local(EINVAL))?,
+                        data: *data,
+                    };
+                    span.push(&mut tx, queued)
+                }
             };
-            match u.cursor.push(&mut tx, u.resp || queued) {
+            match pushed {
                 // The socket is full: write space wakes the work.
                 Ok(Pushed::Full) => return Ok(pdus),
                 Ok(Pushed::Done) => {}
                 Err(SendError::Closed) => return Err(Stop::Local(EPIPE)),
                 Err(SendError::Io(e)) => return Err(Stop::Local(e)),
             }
-            let (id, resp) = (u.id, u.resp);
+            let (id, resp) = match u {
+                Unit::Staged { id, resp, .. } => (*id, *resp),
+                // Its CapsuleResp went with it.
+                Unit::Spliced { id, .. } => (Some(*id), false),
+            };
             *unit = None;
             *fill = 0;
             if let Some(id) = id {
@@ -294,6 +392,61 @@ impl Queue {
                 return Ok(pdus);
             }
         }
+    }
+
+    /// Makes the unit of the headers staged so far and the C2HData of slot `id` just staged:
+    /// its `len` bytes of data, their digest `ddgst` and, if `resp`, its CapsuleResp, spliced.
+    /// `None` if no page fragment could be had: the caller sends the unit staged.
+    fn splice_unit(
+        &self,
+        st: &mut QueueState,
+        id: u16,
+        len: u32,
+        ddgst: Option<[u8; 4]>,
+        resp: bool,
+    ) -> Result<Option<Unit>, Stop<Error>> {
+        // What follows the data: its digest, then the response's header.
+        let mut tail = [0u8; 4 + HDR_MAX];
+        let mut t = 0;
+        if let Some(d) = ddgst {
+            tail[..4].copy_from_slice(&d);
+            t = 4;
+        }
+        let mut resp_plen = None;
+        if resp {
+            let Some(Slot::Completed { req, .. }) = st.slots.get(id) else {
+                return Err(Stop::Local(EINVAL));
+            };
+            let pdu = Pdu::CapsuleResp(CapsuleResp {
+                cqe: self.sq().cqe(req),
+            });
+            let layout = pdu
+                .emit_header_layout::<KernelCrc32c>(&st.framing, &mut tail[t..])
+                .map_err(|_| Stop::Local(EINVAL))?;
+            t += layout.data_offset();
+            resp_plen = Some(layout.plen().unwrap_or(0));
+        }
+        let head = st.tx.fill;
+        let staged = st.tx.stage.get(..head).unwrap_or(&[]);
+        let Some(frag) = st
+            .tx
+            .frags
+            .alloc_from(&[staged, tail.get(..t).unwrap_or(&[])])
+        else {
+            return Ok(None);
+        };
+        if let Some(plen) = resp_plen {
+            self.stats.sent(PduType::CapsuleResp, plen);
+        }
+        // The staged headers are the fragment's now.
+        st.tx.fill = 0;
+        Ok(Some(Unit::Spliced {
+            frag,
+            head,
+            id,
+            data: len,
+            span: Span::new(head + len as usize + t),
+        }))
     }
 
     /// A slot's PDUs were all sent (or staged for sending): an R2T's slot awaits its data, a

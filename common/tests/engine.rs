@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 
 use nvme_tcp_pdu::engine::pump::{Handler, Pump, Segment, Source};
 use nvme_tcp_pdu::engine::ring::Ring;
-use nvme_tcp_pdu::engine::send::{Cursor, Data, Pushed, SendError, Sent, Transmit};
+use nvme_tcp_pdu::engine::send::{Cursor, Data, Gather, Pushed, SendError, Sent, Span, Transmit};
 use nvme_tcp_pdu::engine::stats::{CtrlStats, Stats, PDU_TYPES};
 use nvme_tcp_pdu::engine::stop::{term_req, Stop, TERM_REQ_MAX};
 use nvme_tcp_pdu::*;
@@ -952,6 +952,74 @@ fn send_errors() {
         Cursor::new(8, None).push(&mut Broken, true),
         Err(SendError::Io(-32))
     );
+}
+
+/// A gathered unit over a model socket: each call takes what `allow` says, and at most `cut`
+/// bytes (a call's limit of pages).
+struct GatherWire {
+    unit: Vec<u8>,
+    cut: usize,
+    out: Vec<u8>,
+    allow: VecDeque<Option<usize>>,
+    mores: Vec<bool>,
+}
+
+impl Gather for GatherWire {
+    type Error = ();
+
+    fn send_from(&mut self, from: usize, more: bool) -> Sent<()> {
+        let want = (self.unit.len() - from).min(self.cut);
+        let n = match self.allow.pop_front() {
+            Some(None) => return Ok(None),
+            Some(Some(n)) => n.min(want),
+            None => want,
+        };
+        self.out.extend_from_slice(&self.unit[from..from + n]);
+        self.mores.push(more || from + n < self.unit.len());
+        Ok(Some(n))
+    }
+}
+
+#[test]
+fn span_partial_sends_and_limits() {
+    let unit: Vec<u8> = (0..5_000u32).map(|i| (i * 13 + 1) as u8).collect();
+    for cut in [1, 7, 4096, 10_000] {
+        for k in (1..=unit.len()).step_by(37) {
+            for more in [false, true] {
+                let mut w = GatherWire {
+                    unit: unit.clone(),
+                    cut,
+                    out: Vec::new(),
+                    allow: [Some(k), None].into_iter().collect(),
+                    mores: Vec::new(),
+                };
+                let mut s = Span::new(unit.len());
+                assert!(!s.begun());
+                let mut fulls = 0;
+                while s.push(&mut w, more).expect("no error") == Pushed::Full {
+                    fulls += 1;
+                    assert_eq!(fulls, 1, "full once, as allowed");
+                    assert_eq!(s.left(), unit.len() - w.out.len());
+                    assert_eq!(s.begun(), !w.out.is_empty());
+                }
+                assert_eq!(s.left(), 0);
+                assert_eq!(w.out, unit, "cut {cut} first call {k}");
+                let (last, rest) = w.mores.split_last().expect("sent");
+                assert!(rest.iter().all(|&m| m));
+                assert_eq!(*last, more);
+            }
+        }
+    }
+    let mut closed = GatherWire {
+        unit: unit.clone(),
+        cut: 10,
+        out: Vec::new(),
+        allow: [Some(3), Some(0)].into_iter().collect(),
+        mores: Vec::new(),
+    };
+    let mut s = Span::new(unit.len());
+    assert_eq!(s.push(&mut closed, false), Err(SendError::Closed));
+    assert_eq!(s.left(), unit.len() - 3, "the span keeps what went");
 }
 
 // ---- the ring ----

@@ -4,6 +4,10 @@
 //! The driver knows where the bytes are (a header it framed, a command's pages); the cursor
 //! knows how far they went. Sends never block: a full socket leaves the unit part sent, and
 //! nothing else may be sent on the connection before its rest.
+//!
+//! A [`Cursor`] sends a unit stage by stage, a socket call each. A [`Span`] is a unit the driver
+//! gathers into one socket call (its framing and its data as pages side by side), and only
+//! needs to know how many of its bytes went.
 
 /// Where a unit's data lies, and the digest that follows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,5 +189,62 @@ impl Cursor {
                 }
             }
         }
+    }
+}
+
+/// The driver's side of sending a [`Span`]: one socket call from a byte of the unit on.
+pub trait Gather {
+    /// The socket's error.
+    type Error;
+
+    /// Sends as much of the unit from byte `from` on as one call takes (at least one byte if
+    /// any is sent). `more`: more bytes follow the unit at once.
+    fn send_from(&mut self, from: usize, more: bool) -> Sent<Self::Error>;
+}
+
+/// How far a gathered unit of `len` bytes went out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    sent: usize,
+    len: usize,
+}
+
+impl Span {
+    /// Returns the span of a unit of `len` bytes, none sent.
+    pub fn new(len: usize) -> Self {
+        Self { sent: 0, len }
+    }
+
+    /// Returns how many bytes of the unit are left to send.
+    pub fn left(&self) -> usize {
+        self.len - self.sent
+    }
+
+    /// Returns whether part of the unit went out: nothing else may be sent before its rest
+    /// (a TermReq neither).
+    pub fn begun(&self) -> bool {
+        self.sent > 0
+    }
+
+    /// Sends what is left of the unit, as much as the socket takes; `more` as
+    /// [`Cursor::push`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Cursor::push`]; the span stays where it was.
+    pub fn push<T: Gather + ?Sized>(
+        &mut self,
+        t: &mut T,
+        more: bool,
+    ) -> Result<Pushed, SendError<T::Error>> {
+        while self.sent < self.len {
+            match t.send_from(self.sent, more) {
+                Ok(Some(0)) => return Err(SendError::Closed),
+                Ok(Some(n)) => self.sent = self.sent.saturating_add(n).min(self.len),
+                Ok(None) => return Ok(Pushed::Full),
+                Err(e) => return Err(SendError::Io(e)),
+            }
+        }
+        Ok(Pushed::Done)
     }
 }
