@@ -323,6 +323,18 @@ unsafe extern "C" fn read_actor<F: FnMut(Piece<'_>) -> usize>(
 }
 
 impl Socket {
+    /// Whether the socket's receive queue is empty, as seen without the socket lock: a hint,
+    /// for bytes may arrive right after (the socket's `data_ready` tells of them). On a kTLS
+    /// socket decrypted records wait elsewhere, so the answer says nothing there.
+    #[allow(dead_code)] // The target's: the host reads once per kick.
+    pub(crate) fn rx_queue_empty(&self) -> bool {
+        // SAFETY: `sk` is the valid sock of this socket; the helper only reads the queue head's
+        // pointer once (`READ_ONCE`), which is how the queue may be looked at without its lock.
+        unsafe {
+            b::nvmet_tcp_rs_skb_queue_empty_lockless(&raw const (*self.sk()).sk_receive_queue)
+        }
+    }
+
     /// Reads what has arrived without blocking, in place (the socket's `read_sock`, as the C
     /// host receives: `tcp_read_sock`, or on a kTLS socket the decrypted records): calls `f` on
     /// each contiguous piece of it, in order, borrowed from the socket's receive queue for the

@@ -52,6 +52,11 @@ void *nvmet_tcp_rs_skb_frag_address_safe(const skb_frag_t *frag)
 	return skb_frag_address_safe(frag);
 }
 
+bool nvmet_tcp_rs_skb_queue_empty_lockless(const struct sk_buff_head *list)
+{
+	return skb_queue_empty_lockless(list);
+}
+
 bool nvmet_tcp_rs_skb_frags_readable(const struct sk_buff *skb)
 {
 	return skb_frags_readable(skb);

@@ -29,6 +29,7 @@ bool nvmet_tcp_rs_sk_stream_is_writeable(struct sock *sk);
 u8 nvmet_tcp_rs_inet_sk_rcv_tos(struct sock *sk);
 struct skb_shared_info *nvmet_tcp_rs_skb_shinfo(const struct sk_buff *skb);
 void *nvmet_tcp_rs_skb_frag_address_safe(const skb_frag_t *frag);
+bool nvmet_tcp_rs_skb_queue_empty_lockless(const struct sk_buff_head *list);
 bool nvmet_tcp_rs_skb_frags_readable(const struct sk_buff *skb);
 bool nvmet_tcp_rs_sendpages_ok(struct page *page, size_t len, size_t offset);
 struct workqueue_struct *nvmet_tcp_rs_alloc_workqueue(const char *name,

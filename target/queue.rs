@@ -366,10 +366,15 @@ impl Queue {
         let mut ops = 0;
         let mut received = 0;
         let mut pending;
+        let mut first = true;
         let result = loop {
             pending = false;
             self.kicks.round();
-            match self.recv(io) {
+            // After the first round, the socket is read only if bytes are queued: whatever
+            // arrives later, or a close, kicks the work again.
+            let read = first || io.state.tls || !self.sock.rx_queue_empty();
+            first = false;
+            match if read { self.recv(io) } else { Ok(0) } {
                 Ok(n) => {
                     pending |= n > 0;
                     ops += n;
