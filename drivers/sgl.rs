@@ -174,36 +174,15 @@ impl DataBuffer {
         true
     }
 
-    /// Sends `offset..offset + len` of the buffer zero-copy; at most 32 pages per call.
+    /// Sends `offset..offset + len` of the buffer zero-copy; at most
+    /// [`MAX_VECS`](crate::socket::MAX_VECS) pages per call.
     pub(crate) fn send(&self, sock: &Socket, offset: u32, len: u32, more: bool) -> Io {
-        let mut bvecs = Vecs::<bindings::bio_vec>::new();
+        let mut s = Splice::new();
+        let n = self.splice(offset, len, &mut s);
         let end = offset.saturating_add(len).min(self.len);
-        let mut at = offset;
-        while at < end {
-            let Some((sg, off)) = self.entry(at) else {
-                break;
-            };
-            let piece = (PAGE_SIZE - off).min((end - at) as usize);
-            // SAFETY: `sg` is a valid entry with a page.
-            let page = unsafe { b::nvmet_tcp_rs_sg_page(sg) };
-            let bv = bindings::bio_vec {
-                bv_page: page,
-                bv_len: piece as u32,
-                bv_offset: off as u32,
-            };
-            if !bvecs.push(bv) {
-                break;
-            }
-            at += piece as u32;
-        }
-        let sent_all = at == end;
-        // SAFETY: The pages belong to this buffer, alive for the call; the network stack takes
-        // its own page references for what it queues.
-        unsafe { sock.send_pages(bvecs.as_slice(), (at - offset) as usize, more || !sent_all) }
+        s.send(sock, more || offset.saturating_add(n) < end)
     }
-}
 
-impl DataBuffer {
     /// Adds `offset..offset + len` of the buffer (clamped to it) to `s`, page by page while
     /// they fit; returns how many bytes were added.
     pub(crate) fn splice<'a>(&'a self, offset: u32, len: u32, s: &mut Splice<'a>) -> u32 {
@@ -217,9 +196,9 @@ impl DataBuffer {
             // SAFETY: `sg` is a valid entry with a page.
             let page = unsafe { b::nvmet_tcp_rs_sg_page(sg) };
             // SAFETY: `off + piece` is within the entry's page, which this buffer holds for
-            // `'a`; it is a page of `sgl_alloc`, not a slab page. The buffer is spliced as the
-            // read data of a command the core completed: nothing writes it afterwards (it is
-            // freed once sent), as with [`DataBuffer::send`].
+            // `'a`; it is a page of `sgl_alloc`, not a slab page. A buffer is sent as the read
+            // data of a command the core completed: nothing writes it afterwards (it is freed
+            // once sent).
             if !unsafe { s.page(page, off as u32, piece as u32) } {
                 break;
             }
