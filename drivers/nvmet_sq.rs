@@ -12,6 +12,8 @@
 use crate::keyring::Key;
 use crate::nvmet::{bindings, PortHandle};
 use crate::sgl::DataBuffer;
+use crate::socket::{Io, Socket};
+use crate::splice::Splice;
 use core::{ffi::c_void, marker::PhantomData, mem::ManuallyDrop, ptr::NonNull};
 use kernel::{
     alloc::KVBox,
@@ -211,9 +213,35 @@ impl Drop for Executing {
 }
 
 impl Responded {
-    /// Returns the command's data buffer, to send (a read's data).
+    /// Returns the command's data buffer, to read (a read's data).
     pub(crate) fn buf(&self) -> Option<&DataBuffer> {
         self.buf.as_ref()
+    }
+
+    /// Adds `offset..offset + len` of the command's data (clamped to it) to `s`, page by page
+    /// while they fit; returns how many bytes were added (none without a buffer).
+    pub(crate) fn splice_data<'a>(&'a self, offset: u32, len: u32, s: &mut Splice<'a>) -> u32 {
+        let Some(buf) = self.buf.as_ref() else {
+            return 0;
+        };
+        // SAFETY: Nothing writes a responded command's buffer again: the core is done with it,
+        // this token hands out no `&mut` to it, and `Sq::finish` consumes the token to free it
+        // (the stack's page references keep the pages past that).
+        unsafe { buf.splice(offset, len, s) }
+    }
+
+    /// Sends `offset..offset + len` of the command's data zero-copy, as
+    /// [`Responded::splice_data`] adds it; `more` as [`Splice::send`].
+    pub(crate) fn send_data(&self, sock: &Socket, offset: u32, len: u32, more: bool) -> Io {
+        let mut s = Splice::new();
+        let n = self.splice_data(offset, len, &mut s);
+        let end = offset
+            .saturating_add(len)
+            .min(self.buf.as_ref().map_or(0, |b| b.len()));
+        if s.len() == 0 {
+            return Err(EINVAL);
+        }
+        s.send(sock, more || offset.saturating_add(n) < end)
     }
 }
 

@@ -5,7 +5,7 @@
 
 use crate::nvmet::bindings as b;
 use crate::skb::SkbBytes;
-use crate::socket::{Io, Socket, Vecs};
+use crate::socket::Vecs;
 use crate::splice::Splice;
 use core::ptr::NonNull;
 use kernel::{bindings, page::PAGE_SIZE};
@@ -24,7 +24,8 @@ pub(crate) struct DataBuffer {
 
 // SAFETY: The buffer is plain pages owned by this value.
 unsafe impl Send for DataBuffer {}
-// SAFETY: Shared references only read the buffer's geometry.
+// SAFETY: Shared references only read the buffer (its geometry and its bytes, or hand its
+// pages to the stack to read); writing it takes `&mut`.
 unsafe impl Sync for DataBuffer {}
 
 impl DataBuffer {
@@ -174,18 +175,14 @@ impl DataBuffer {
         true
     }
 
-    /// Sends `offset..offset + len` of the buffer zero-copy; at most
-    /// [`MAX_VECS`](crate::socket::MAX_VECS) pages per call.
-    pub(crate) fn send(&self, sock: &Socket, offset: u32, len: u32, more: bool) -> Io {
-        let mut s = Splice::new();
-        let n = self.splice(offset, len, &mut s);
-        let end = offset.saturating_add(len).min(self.len);
-        s.send(sock, more || offset.saturating_add(n) < end)
-    }
-
     /// Adds `offset..offset + len` of the buffer (clamped to it) to `s`, page by page while
     /// they fit; returns how many bytes were added.
-    pub(crate) fn splice<'a>(&'a self, offset: u32, len: u32, s: &mut Splice<'a>) -> u32 {
+    ///
+    /// # Safety
+    ///
+    /// Bytes `offset..offset + len` of the buffer must not be written again while it lives:
+    /// the network stack may read them after the send, until it drops its page references.
+    pub(crate) unsafe fn splice<'a>(&'a self, offset: u32, len: u32, s: &mut Splice<'a>) -> u32 {
         let end = offset.saturating_add(len).min(self.len);
         let mut at = offset;
         while at < end {
@@ -196,9 +193,9 @@ impl DataBuffer {
             // SAFETY: `sg` is a valid entry with a page.
             let page = unsafe { b::nvmet_tcp_rs_sg_page(sg) };
             // SAFETY: `off + piece` is within the entry's page, which this buffer holds for
-            // `'a`; it is a page of `sgl_alloc`, not a slab page. A buffer is sent as the read
-            // data of a command the core completed: nothing writes it afterwards (it is freed
-            // once sent).
+            // `'a`; it is a page of `sgl_alloc`, not a slab page. The caller guarantees that its
+            // bytes are not written again while the buffer lives, and once it is freed the page
+            // is not reused before the stack drops its reference.
             if !unsafe { s.page(page, off as u32, piece as u32) } {
                 break;
             }

@@ -35,7 +35,7 @@ impl FragCache {
     }
 
     /// Returns a fragment holding the bytes of `parts`, one after the other (at most a page in
-    /// all), or `None` if memory is short. Does not sleep.
+    /// all), or `None` if memory is short (`GFP_NOWAIT`: it does not sleep nor warn).
     pub(crate) fn alloc_from(&mut self, parts: &[&[u8]]) -> Option<Frag> {
         let len = parts.iter().map(|p| p.len()).sum::<usize>();
         if len == 0 || len > PAGE_SIZE {
@@ -44,18 +44,15 @@ impl FragCache {
         // SAFETY: `nc` is a valid cache (zeroed, then only changed by these functions), used
         // through `&mut self` alone. An all-ones mask asks for no alignment.
         let p = unsafe {
-            bindings::__page_frag_alloc_align(
-                &mut self.nc,
-                len as u32,
-                bindings::GFP_NOWAIT | bindings::__GFP_NOWARN,
-                !0,
-            )
+            bindings::__page_frag_alloc_align(&mut self.nc, len as u32, bindings::GFP_NOWAIT, !0)
         };
         let ptr = NonNull::new(p.cast::<u8>())?;
         let mut at = 0;
         for part in parts {
-            // SAFETY: The fragment is `len` bytes, this function's alone until it returns, and
-            // the parts add up to `len`: `at + part.len() <= len`.
+            // SAFETY: The fragment is `len` bytes no one else reads or writes: the cache hands
+            // out each range of a page once, and takes a page back only when every reference
+            // to it (fragments', the stack's) is gone. The parts add up to `len`, so
+            // `at + part.len() <= len`.
             unsafe {
                 core::ptr::copy_nonoverlapping(part.as_ptr(), ptr.as_ptr().add(at), part.len())
             };
@@ -166,8 +163,10 @@ impl<'a> Splice<'a> {
         }
         for &(page, off, k) in pieces.get(..n).unwrap_or(&[]) {
             // SAFETY: The page holds bytes `off..off + k` of `frag` (within the page), which
-            // holds a page reference and is not written (type invariant) for `'a`; a page
-            // fragment is not a slab page.
+            // holds a page reference for `'a`. Those bytes are never written again: a `Frag`
+            // does not write them (type invariant), and the cache reuses the page only once
+            // every reference to it, the stack's too, is gone. A page fragment is not a slab
+            // page.
             unsafe { self.page(page, off as u32, k as u32) };
         }
         true

@@ -14,6 +14,7 @@
 //! `write_space`, and nothing else goes out meanwhile.
 
 use crate::crc32c::KernelCrc32c;
+use crate::nvmet_sq::Responded;
 use crate::pdu::{
     engine::{
         ring::Ring,
@@ -24,7 +25,6 @@ use crate::pdu::{
     C2HData, CapsuleResp, Digest, Framing, Pdu, PduType, R2t,
 };
 use crate::queue::{Queue, QueueState};
-use crate::sgl::DataBuffer;
 use crate::slots::{ttag_of, Slot, Slots};
 use crate::socket::Socket;
 use crate::splice::{Frag, FragCache, Splice};
@@ -37,6 +37,8 @@ const HDR_MAX: usize = 24 + 4;
 /// Bytes of headers gathered before one send: responses and R2Ts that are ready together leave
 /// in one call.
 const STAGE_LEN: usize = 1024;
+// A spliced unit's fragment (the staged headers, a digest, a CapsuleResp) fits in a page.
+const _: () = assert!(STAGE_LEN + 4 + HDR_MAX <= kernel::page::PAGE_SIZE);
 
 /// The unit being sent.
 enum Unit {
@@ -161,7 +163,7 @@ struct SpliceTx<'a> {
     sock: &'a Socket,
     frag: &'a Frag,
     head: usize,
-    buf: &'a DataBuffer,
+    req: &'a Responded,
     data: u32,
 }
 
@@ -177,7 +179,7 @@ impl Gather for SpliceTx<'_> {
         let mut whole = true;
         if from < data_end {
             let at = u32::try_from(from.saturating_sub(self.head)).map_err(|_| EINVAL)?;
-            whole = at + self.buf.splice(at, self.data - at, &mut s) == self.data;
+            whole = at + self.req.splice_data(at, self.data - at, &mut s) == self.data;
         }
         if whole {
             // The rest of the fragment, after the data.
@@ -214,7 +216,7 @@ impl Transmit for Tx<'_> {
         let Some(Slot::Completed { req, .. }) = slot else {
             return Err(EINVAL);
         };
-        req.buf().ok_or(EINVAL)?.send(self.sock, at, end - at, more)
+        req.send_data(self.sock, at, end - at, more)
     }
 
     fn digest(&mut self, bytes: &[u8], more: bool) -> Sent<Error> {
@@ -353,7 +355,7 @@ impl Queue {
                         sock: &self.sock,
                         frag,
                         head: *head,
-                        buf: req.buf().ok_or(Stop::Local(EINVAL))?,
+                        req,
                         data: *data,
                     };
                     span.push(&mut tx, queued)
